@@ -1,0 +1,28 @@
+"""Woodbury matrices ``W = A⁻¹ + U B⁻¹ V`` on SciPy's sparse stack and CHOLMOD.
+
+The operators subclass :class:`scipy.sparse.linalg.LinearOperator`; cached sparse
+factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solves,
+log-determinants and products without ever forming ``W``.
+"""
+
+from ._exceptions import (
+    FactorizationError,
+    NotPositiveDefiniteError,
+    SingularMatrixError,
+    WoodburyWarning,
+)
+from ._factor import backend_info
+from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FactorizationError",
+    "NotPositiveDefiniteError",
+    "SingularMatrixError",
+    "SymmetricWoodburyMatrix",
+    "WoodburyInverse",
+    "WoodburyMatrix",
+    "WoodburyWarning",
+    "backend_info",
+]

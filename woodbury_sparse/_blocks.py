@@ -1,0 +1,235 @@
+"""Normalised, immutable matrix blocks and the little algebra the operators need.
+
+A :class:`Block` is one of four kinds: ``identity``, ``diagonal`` (stored as its
+diagonal), ``dense`` (a read-only C-contiguous float64 ndarray) or ``sparse`` (a CSC
+array with sorted indices and read-only storage). Square blocks own a lazily built,
+cached factorisation; the transpose of a block shares it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+
+from ._factor import Factor, factorize
+
+KINDS = ("identity", "diagonal", "dense", "sparse")
+
+
+def freeze(array: np.ndarray) -> np.ndarray:
+    """Mark ``array`` read-only and return it."""
+    array.flags.writeable = False
+    return array
+
+
+def freeze_sparse(m: sparse.csc_array) -> sparse.csc_array:
+    """Sort ``m``'s indices and mark its storage read-only."""
+    m.sort_indices()
+    for part in (m.data, m.indices, m.indptr):
+        part.flags.writeable = False
+    return m
+
+
+class Block:
+    """An immutable matrix of one of the kinds in :data:`KINDS`.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`KINDS`.
+    shape : tuple of int
+        Shape of the matrix.
+    data : None, ndarray or csc_array
+        ``None`` for the identity, the diagonal for ``diagonal``, the matrix otherwise.
+        Taken over as it is: callers pass frozen storage nobody else holds.
+    symmetric : bool
+        Whether the block is exactly symmetric (square blocks only).
+    name : str
+        Name in error messages.
+    """
+
+    def __init__(self, kind, shape, data, symmetric=False, name="", transpose_of=None):
+        self.kind = kind
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.data = data
+        self.symmetric = bool(symmetric)
+        self.name = name
+        self._transpose_of = transpose_of
+
+    # -- construction helpers -------------------------------------------------------
+    @classmethod
+    def identity(cls, n: int, name: str = "") -> Block:
+        return cls("identity", (n, n), None, True, name)
+
+    @classmethod
+    def from_matrix(cls, m, symmetric=False, name="") -> Block:
+        """Wrap a float64 ndarray or sparse matrix produced by our own arithmetic."""
+        if sparse.issparse(m):
+            return cls("sparse", m.shape, freeze_sparse(sparse.csc_array(m)), symmetric, name)
+        m = np.ascontiguousarray(m, dtype=np.float64)
+        return cls("dense", m.shape, freeze(m), symmetric, name)
+
+    def renamed(self, name: str) -> Block:
+        """The same block (sharing storage and factorisation) under another name."""
+        out = Block(self.kind, self.shape, self.data, self.symmetric, name, self._transpose_of)
+        if "factor" in self.__dict__:
+            out.__dict__["factor"] = self.__dict__["factor"]
+        return out
+
+    # -- views ------------------------------------------------------------------------
+    @property
+    def is_square(self) -> bool:
+        return self.shape[0] == self.shape[1]
+
+    @cached_property
+    def T(self) -> Block:
+        """The transpose, sharing storage and factorisation."""
+        if self.symmetric or self.kind in ("identity", "diagonal"):
+            return self
+        data = self.data.T
+        if self.kind == "sparse":
+            data = freeze_sparse(sparse.csc_array(data))
+        out = Block(self.kind, self.shape[::-1], data, False, self.name, transpose_of=self)
+        out.__dict__["T"] = self
+        return out
+
+    def toarray(self) -> np.ndarray:
+        """A new dense ndarray holding the block."""
+        if self.kind == "identity":
+            return np.eye(self.shape[0])
+        if self.kind == "diagonal":
+            return np.diag(self.data)
+        if self.kind == "sparse":
+            return self.data.toarray()
+        return np.array(self.data)
+
+    def tosparse(self) -> sparse.csc_array:
+        """The block as a (new) CSC array."""
+        if self.kind == "identity":
+            return sparse.eye_array(self.shape[0], format="csc")
+        if self.kind == "diagonal":
+            return sparse.diags_array(self.data, format="csc")
+        return sparse.csc_array(self.data, copy=True)
+
+    @property
+    def operand(self):
+        """The block in a form that ``@`` and ``+`` understand (sparse for diagonals)."""
+        if self.kind in ("dense", "sparse"):
+            return self.data
+        return self.tosparse()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of storage held by the block."""
+        if self.kind == "identity":
+            return 0
+        if self.kind == "sparse":
+            return self.data.data.nbytes + self.data.indices.nbytes + self.data.indptr.nbytes
+        return self.data.nbytes
+
+    # -- algebra ----------------------------------------------------------------------
+    def matmul(self, x: np.ndarray) -> np.ndarray:
+        """``self @ x`` for a dense 1-D or 2-D ``x``; never modifies ``x``.
+
+        For the identity ``x`` itself is returned: callers must not write into results.
+        """
+        if self.kind == "identity":
+            return x
+        if self.kind == "diagonal":
+            return self.data * x if x.ndim == 1 else self.data[:, None] * x
+        return self.data @ x
+
+    def times(self, other: Block) -> Block:
+        """The product ``self @ other`` as a block (dense unless both are sparse-like)."""
+        if self.kind == "identity":
+            return other
+        if other.kind == "identity":
+            return self
+        if self.kind == "diagonal" and other.kind == "diagonal":
+            return Block("diagonal", self.shape, freeze(self.data * other.data))
+        if other.kind == "dense":
+            return Block.from_matrix(self.matmul(other.data))
+        if self.kind == "dense":  # dense @ sparse, computed as (sparseᵀ @ denseᵀ)ᵀ
+            return Block.from_matrix((other.operand.T @ self.data.T).T)
+        return Block.from_matrix(self.operand @ other.operand)
+
+    def plus(self, other: Block) -> Block:
+        """The sum ``self + other`` as a block."""
+        if self.kind in ("identity", "diagonal") and other.kind in ("identity", "diagonal"):
+            total = self.diagonal() + other.diagonal()
+            return Block("diagonal", self.shape, freeze(total))
+        if self.kind == "dense" or other.kind == "dense":
+            total = self.toarray() if self.kind != "dense" else np.array(self.data)
+            if other.kind == "dense":
+                total += other.data
+            elif other.kind == "sparse":
+                total += other.data.toarray()
+            else:
+                total[np.diag_indices_from(total)] += other.diagonal()
+            return Block.from_matrix(total)
+        return Block.from_matrix(self.operand + other.operand)
+
+    def diagonal(self) -> np.ndarray:
+        """The main diagonal as a new 1-D array."""
+        if self.kind == "identity":
+            return np.ones(self.shape[0])
+        if self.kind == "diagonal":
+            return np.array(self.data)
+        return np.array(self.data.diagonal())
+
+    def symmetrized(self) -> Block:
+        """``(M + Mᵀ) / 2`` marked symmetric (diagonal kinds are returned as they are)."""
+        if self.kind in ("identity", "diagonal"):
+            return self
+        m = 0.5 * (self.data + self.data.T)
+        return Block.from_matrix(m, symmetric=True, name=self.name)
+
+    def asymmetry(self) -> float:
+        """``‖M − Mᵀ‖_F / ‖M‖_F`` (0 for a zero matrix)."""
+        if self.kind in ("identity", "diagonal"):
+            return 0.0
+        if self.kind == "dense":
+            scale = np.linalg.norm(self.data)
+            diff = np.linalg.norm(self.data - self.data.T)
+        else:
+            scale = sparse.linalg.norm(self.data)
+            diff = sparse.linalg.norm(self.data - self.data.T)
+        return float(diff / scale) if scale > 0 else 0.0
+
+    def densified(self, max_order: int = 256, max_density: float = 0.1) -> Block:
+        """A dense copy of a sparse block that is small or not really sparse."""
+        if self.kind != "sparse":
+            return self
+        n = max(self.shape)
+        density = self.data.nnz / max(1, self.shape[0] * self.shape[1])
+        if n <= max_order or density > max_density:
+            return Block.from_matrix(self.data.toarray(), self.symmetric, self.name)
+        return self
+
+    # -- factorisation ------------------------------------------------------------
+    @cached_property
+    def factor(self) -> Factor:
+        """The block's factorisation, built on first use and cached."""
+        if self._transpose_of is not None:
+            return self._transpose_of.factor.T
+        return factorize(self.data, self.kind, self.shape[0], self.symmetric, self.name)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("factor", None)
+        state.pop("T", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for part in self._storage():
+            part.flags.writeable = False
+
+    def _storage(self):
+        if self.kind == "sparse":
+            return (self.data.data, self.data.indices, self.data.indptr)
+        if self.kind in ("dense", "diagonal"):
+            return (self.data,)
+        return ()

@@ -1,0 +1,109 @@
+"""Factorisation layer: picks and builds a :class:`Factor` from a matrix's kind.
+
+=====================  ==========================================================
+kind of matrix         factorisation
+=====================  ==========================================================
+identity, diagonal     closed form
+dense, symmetric       LAPACK Cholesky; LU when not positive definite
+dense, general         LAPACK LU
+sparse, symmetric      CHOLMOD ``LLᵀ``, then ``LDLᵀ``, then SuperLU
+                       (SuperLU with symmetric pivoting, then general, without
+                       scikit-sparse)
+sparse, general        SuperLU
+=====================  ==========================================================
+
+The backend is CHOLMOD through scikit-sparse (0.4 or 0.5) when it imports, SciPy
+otherwise; setting the environment variable ``WOODBURY_SPARSE_BACKEND=scipy`` before the
+first import selects the SciPy fallback even where scikit-sparse is installed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._exceptions import SingularMatrixError
+from . import _sksparse
+from ._base import Factor
+from ._closed_form import DiagonalFactor, IdentityFactor
+from ._dense import DenseCholesky, DenseLU
+from ._sparse import CholmodFactor, SuperLUFactor
+
+__all__ = ["BACKEND", "Factor", "backend_info", "factorize"]
+
+_requested = os.environ.get("WOODBURY_SPARSE_BACKEND", "").strip().lower()
+if _requested not in ("", "cholmod", "scipy"):
+    raise ImportError(
+        f"WOODBURY_SPARSE_BACKEND must be 'cholmod' or 'scipy', got {_requested!r}"
+    )
+if _requested == "cholmod" and not _sksparse.AVAILABLE:
+    raise ImportError("WOODBURY_SPARSE_BACKEND=cholmod but scikit-sparse is not installed")
+
+#: ``"cholmod"`` or ``"scipy"``: the backend of sparse symmetric factorisations.
+BACKEND: str = "cholmod" if (_sksparse.AVAILABLE and _requested != "scipy") else "scipy"
+
+
+def backend_info() -> dict[str, str | None]:
+    """Describe the factorisation backend in use.
+
+    Returns
+    -------
+    dict
+        ``{"backend": "cholmod" or "scipy", "scikit_sparse": version or None}``.
+
+    Examples
+    --------
+    >>> import woodbury_sparse as ws
+    >>> ws.backend_info()["backend"] in ("cholmod", "scipy")
+    True
+    """
+    return {
+        "backend": BACKEND,
+        "scikit_sparse": _sksparse.VERSION if BACKEND == "cholmod" else None,
+    }
+
+
+def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
+    """Factorise one square block.
+
+    Parameters
+    ----------
+    matrix : ndarray or scipy.sparse.csc_array
+        The block; for ``kind="diagonal"`` its diagonal as a 1-D array, for
+        ``kind="identity"`` ignored. Never modified.
+    kind : {"identity", "diagonal", "dense", "sparse"}
+    n : int
+        Order of the matrix.
+    symmetric : bool
+        Whether the matrix is (exactly) symmetric.
+    name : str
+        Name of the block in error messages (``"A"``, ``"B"``, ``"O"``).
+
+    Raises
+    ------
+    SingularMatrixError
+        When the matrix is singular to working precision.
+    """
+    if kind == "identity" or n == 0:
+        return IdentityFactor(n)
+    factor: Factor | None
+    if kind == "diagonal":
+        factor = DiagonalFactor(matrix) if np.all(matrix != 0) else None
+    elif kind == "dense":
+        factor = DenseCholesky.attempt(matrix) if symmetric else None
+        if factor is None:
+            factor = DenseLU.attempt(matrix, symmetric)
+    elif kind == "sparse":
+        factor = None
+        if symmetric and BACKEND == "cholmod":
+            factor = CholmodFactor.attempt(matrix)
+        if factor is None:
+            factor = SuperLUFactor.attempt(matrix, symmetric)
+    else:  # pragma: no cover - internal misuse
+        raise ValueError(f"unknown block kind {kind!r}")
+    if factor is None:
+        what = "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
+        raise SingularMatrixError(name, f"{what} is singular to working precision")
+    return factor
+

@@ -1,0 +1,109 @@
+"""The factorisation protocol shared by every backend.
+
+A :class:`Factor` holds a factorisation of one square matrix ``M`` and answers
+``M⁻¹ b``, ``M⁻ᵀ b`` and ``log|det M|`` from it. Factors are created once, cached by the
+block that owns them, and never modified afterwards, so one factor may be shared by
+several operators (for example an operator and its transpose).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+
+class Factor(ABC):
+    """Factorisation of a square matrix ``M`` of order ``n``.
+
+    Attributes
+    ----------
+    n : int
+        Order of ``M``.
+    method : str
+        Short description of the factorisation (``"cholmod-llt"``, ``"dense-lu"``, ...).
+    positive_definite : bool
+        True when the factorisation proves ``M`` symmetric positive definite (a Cholesky
+        factorisation succeeded, or all pivots of a symmetric ``LDLᵀ`` are positive).
+    """
+
+    n: int
+    method: str
+    positive_definite: bool = False
+    symmetric: bool = False
+
+    @abstractmethod
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """Return ``M⁻¹ b`` (or ``M⁻ᵀ b``) for a dense 1-D or 2-D float64 ``b``."""
+
+    @abstractmethod
+    def _slogdet(self) -> tuple[float, float]:
+        """Compute ``(sign, log|det M|)``."""
+
+    @cached_property
+    def slogdet(self) -> tuple[float, float]:
+        """``(sign, log|det M|)`` as Python floats; computed once."""
+        sign, logabsdet = self._slogdet()
+        return float(sign), float(logabsdet)
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        """Return ``R⁻ᵀ z`` where ``M = R Rᵀ``; ``cov(R⁻ᵀ z) = M⁻¹`` for white ``z``.
+
+        Only positive definite factorisations provide it.
+        """
+        raise NotImplementedError(f"{self.method} factorisations have no square root")
+
+    @property
+    def T(self) -> Factor:
+        """The factorisation of ``Mᵀ``, sharing all storage with this one."""
+        return self if self.symmetric else _TransposedFactor(self)
+
+
+class _TransposedFactor(Factor):
+    """``Mᵀ`` seen through the factorisation of ``M``."""
+
+    def __init__(self, parent: Factor) -> None:
+        self.parent = parent
+        self.n = parent.n
+        self.method = parent.method
+        self.positive_definite = parent.positive_definite
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return self.parent.solve(b, transpose=not transpose)
+
+    def _slogdet(self) -> tuple[float, float]:
+        return self.parent.slogdet
+
+    @property
+    def T(self) -> Factor:
+        return self.parent
+
+
+def permutation_sign(perm: np.ndarray) -> float:
+    """Sign (+1 or -1) of the permutation ``perm`` of ``0..n-1``, in O(n).
+
+    A permutation with ``c`` cycles is a product of ``n - c`` transpositions.
+    """
+    perm = np.asarray(perm, dtype=np.intp)
+    n = perm.size
+    if n == 0:
+        return 1.0
+    graph = sparse.csr_array((np.ones(n), (np.arange(n), perm)), shape=(n, n))
+    cycles = connected_components(graph, directed=True, connection="weak", return_labels=False)
+    return -1.0 if (n - cycles) % 2 else 1.0
+
+
+def slogdet_from_pivots(pivots: np.ndarray, sign: float = 1.0) -> tuple[float, float]:
+    """``(sign, log|det|)`` of a product of pivots, times an extra ``sign``."""
+    pivots = np.asarray(pivots)
+    if pivots.size == 0:
+        return sign, 0.0
+    negatives = np.count_nonzero(pivots < 0)
+    with np.errstate(divide="ignore"):
+        logabsdet = float(np.sum(np.log(np.abs(pivots))))
+    if np.any(pivots == 0):
+        return 0.0, -np.inf
+    return sign * (-1.0 if negatives % 2 else 1.0), logabsdet

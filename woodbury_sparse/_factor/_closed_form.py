@@ -1,0 +1,49 @@
+"""Closed-form "factorisations" of diagonal matrices (the identity included)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import Factor, slogdet_from_pivots
+
+
+class DiagonalFactor(Factor):
+    """``M = diag(d)``: solves are divisions, the determinant is a product."""
+
+    symmetric = True
+
+    def __init__(self, d: np.ndarray) -> None:
+        self.d = d
+        self.n = d.size
+        self.method = "diagonal"
+        self.positive_definite = bool(np.all(d > 0))
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return b / (self.d if b.ndim == 1 else self.d[:, None])
+
+    def _slogdet(self) -> tuple[float, float]:
+        return slogdet_from_pivots(self.d)
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        root = np.sqrt(self.d)
+        return z / (root if z.ndim == 1 else root[:, None])
+
+
+class IdentityFactor(Factor):
+    """``M = I``: nothing to do."""
+
+    symmetric = True
+    positive_definite = True
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.method = "identity"
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return b
+
+    def _slogdet(self) -> tuple[float, float]:
+        return 1.0, 0.0
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        return z

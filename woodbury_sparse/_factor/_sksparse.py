@@ -1,0 +1,108 @@
+"""The only module that imports scikit-sparse.
+
+scikit-sparse 0.4.x exposes ``cholmod.cholesky(A, mode=...)`` returning a ``Factor`` with
+``solve_A``, ``solve_Lt``, ``apply_Pt`` and ``D()``; 0.5.x exposes ``cho_factor`` and
+``ldl_factor`` returning a ``CholeskyFactor`` with ``solve(b, system=...)``, ``perm`` and a
+sparse ``D``. :class:`CholmodHandle` gives both one small interface, and every scikit-sparse
+exception is translated here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import sparse
+
+try:  # pragma: no branch - which branch runs depends on the environment
+    import sksparse
+    from sksparse import cholmod as _cholmod
+except ImportError:  # pragma: no cover - exercised by the fallback test environment
+    sksparse = None
+    _cholmod = None
+
+AVAILABLE: bool = _cholmod is not None
+VERSION: str | None = getattr(sksparse, "__version__", None) if AVAILABLE else None
+#: True for the 0.5 API (``cho_factor`` / ``CholeskyFactor``).
+API_05: bool = AVAILABLE and hasattr(_cholmod, "cho_factor")
+
+
+class CholmodFailure(Exception):
+    """CHOLMOD could not factorise the matrix (not positive definite, or a zero pivot)."""
+
+
+def _as_cholmod_input(m: sparse.csc_array) -> sparse.csc_matrix | sparse.csc_array:
+    """The matrix in the container each API expects, sharing no index array with ``m``.
+
+    scikit-sparse sorts indices in place and may cast index arrays; handing it fresh
+    arrays keeps the caller's (and our frozen) matrix untouched.
+    """
+    out = sparse.csc_array(m, copy=True) if API_05 else sparse.csc_matrix(m, copy=True)
+    out.sort_indices()
+    return out
+
+
+class CholmodHandle:
+    """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
+
+    def __init__(self, factor, ldl: bool) -> None:
+        self._factor = factor
+        self.ldl = ldl
+
+    @classmethod
+    def factorize(cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False):
+        """Factorise the symmetric ``m`` (both triangles stored).
+
+        Raises
+        ------
+        CholmodFailure
+            When CHOLMOD reports the matrix not positive definite (``LLᵀ``) or meets a zero
+            pivot (``LDLᵀ``).
+        """
+        mat = _as_cholmod_input(m)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if API_05:
+                    mode = "simplicial" if (ldl or simplicial) else "auto"
+                    make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
+                    factor = make(mat, lower=True, supernodal_mode=mode)
+                else:
+                    mode = "simplicial" if (ldl or simplicial) else "auto"
+                    factor = _cholmod.cholesky(mat, mode=mode)
+        except _cholmod.CholmodError as exc:
+            raise CholmodFailure(str(exc)) from None
+        handle = cls(factor, ldl)
+        return handle
+
+    def pivots(self) -> np.ndarray | None:
+        """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
+
+        scikit-sparse 0.4 reads ``d`` straight from CHOLMOD's storage (``diag(L)²`` for
+        ``LLᵀ``); 0.5 only exposes ``D`` for ``LDLᵀ`` factors, and an ``LLᵀ`` factor there
+        is positive definite by construction (0.5 raises otherwise, in every mode).
+        """
+        f = self._factor
+        if not API_05:
+            return np.asarray(f.D())
+        return np.asarray(f.D.diagonal()) if self.ldl else None
+
+    def logdet_llt(self) -> float:
+        """``log det M`` of a 0.5 ``LLᵀ`` factor."""
+        return float(self._factor.logdet())
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """``M⁻¹ b``."""
+        b = np.asfortranarray(b)
+        return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``."""
+        z = np.asfortranarray(z)
+        f = self._factor
+        if API_05:
+            y = f.solve(z, system="Lt")
+            out = np.empty_like(y)
+            out[f.perm] = y
+            return out
+        return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))

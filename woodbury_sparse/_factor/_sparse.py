@@ -1,0 +1,125 @@
+"""Sparse factorisations: CHOLMOD (through scikit-sparse) and SciPy's SuperLU."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import linalg as splinalg
+
+from . import _sksparse
+from ._base import Factor, permutation_sign, slogdet_from_pivots
+
+
+class CholmodFactor(Factor):
+    """``P M Pᵀ = L D Lᵀ`` by CHOLMOD, for symmetric ``M``.
+
+    ``LLᵀ`` (supernodal where CHOLMOD judges it worthwhile) is tried first; when ``M`` is
+    not positive definite, a simplicial ``LDLᵀ`` without pivoting is tried, which succeeds
+    for many symmetric indefinite matrices. Positive definiteness is read off the pivots,
+    never taken on trust: CHOLMOD's simplicial ``LDLᵀ`` does not report indefinite input.
+    """
+
+    symmetric = True
+
+    def __init__(self, handle: _sksparse.CholmodHandle, n: int) -> None:
+        self.handle = handle
+        self.n = n
+        pivots = handle.pivots()
+        if pivots is None:  # scikit-sparse 0.5 LLᵀ: positive definite or it raised
+            self._sign_logdet = (1.0, handle.logdet_llt())
+            self.positive_definite = bool(np.isfinite(self._sign_logdet[1]))
+        else:
+            self._sign_logdet = slogdet_from_pivots(pivots)
+            self.positive_definite = bool(np.all(pivots > 0))
+        self.method = "cholmod-llt" if self.positive_definite else "cholmod-ldlt"
+
+    @classmethod
+    def attempt(cls, m: sparse.csc_array) -> CholmodFactor | None:
+        """Factorise the symmetric ``m``, or return None when CHOLMOD cannot."""
+        for ldl in (False, True):
+            try:
+                handle = _sksparse.CholmodHandle.factorize(m, ldl=ldl)
+            except _sksparse.CholmodFailure:
+                continue
+            factor = cls(handle, m.shape[0])
+            sign, logabsdet = factor._sign_logdet
+            if sign != 0 and np.isfinite(logabsdet):
+                return factor
+        return None
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return self.handle.solve(b)
+
+    def _slogdet(self) -> tuple[float, float]:
+        return self._sign_logdet
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        if not self.positive_definite:
+            raise NotImplementedError("an LDLᵀ factorisation has no real square root")
+        return self.handle.solve_sqrt_t(z)
+
+
+class SuperLUFactor(Factor):
+    """``Pr M Pc = L U`` by SciPy's SuperLU.
+
+    For symmetric ``M`` a symmetric ordering with diagonal pivoting is tried first
+    (``Pr = Pcᵀ``); when it needs no off-diagonal pivot, ``U = D Lᵀ`` and the pivots ``D``
+    decide positive definiteness, which makes this the Cholesky of the fallback backend.
+    """
+
+    def __init__(self, lu: splinalg.SuperLU, symmetric: bool) -> None:
+        self.lu = lu
+        self.n = lu.shape[0]
+        self.symmetric = symmetric
+        pivots = lu.U.diagonal()
+        self._pivots = pivots
+        # SuperLU: Pr A Pc = L U with A[perm_r, :] ~ Pr A and A[:, perm_c] ~ A Pc.
+        self._symmetric_pivoting = symmetric and np.array_equal(
+            np.argsort(lu.perm_r), lu.perm_c
+        )
+        self.positive_definite = bool(self._symmetric_pivoting and np.all(pivots > 0))
+        self.method = "superlu-ldlt" if self._symmetric_pivoting else "superlu"
+
+    @classmethod
+    def attempt(cls, m: sparse.csc_array, symmetric: bool) -> SuperLUFactor | None:
+        """Factorise ``m``, or return None when SuperLU finds it singular."""
+        tries = []
+        if symmetric:
+            tries.append(
+                dict(permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                     options=dict(SymmetricMode=True))
+            )
+        tries.append(dict(permc_spec="COLAMD"))
+        for kwargs in tries:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    lu = splinalg.splu(sparse.csc_matrix(m, copy=True), **kwargs)
+            except RuntimeError:  # "Factor is exactly singular"
+                continue
+            factor = cls(lu, symmetric)
+            if np.all(np.isfinite(factor._pivots)) and np.all(factor._pivots != 0):
+                return factor
+        return None
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return self.lu.solve(np.asarray(b), trans="T" if transpose else "N")
+
+    def _slogdet(self) -> tuple[float, float]:
+        sign = permutation_sign(self.lu.perm_r) * permutation_sign(self.lu.perm_c)
+        return slogdet_from_pivots(self._pivots, sign)
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        if not self.positive_definite:
+            raise NotImplementedError("only a positive definite LDLᵀ has a square root")
+        # M = Pᵀ L D Lᵀ P with P the symmetric permutation: R = Pᵀ L D^½, R⁻ᵀ = Pᵀ L⁻ᵀ D^-½.
+        scale = 1.0 / np.sqrt(self._pivots)
+        y = z * (scale if z.ndim == 1 else scale[:, None])
+        y = splinalg.spsolve_triangular(
+            sparse.csr_array(self.lu.L.T), y, lower=False, unit_diagonal=True
+        )
+        out = np.empty_like(y)
+        out[self.lu.perm_c] = y
+        return out

@@ -1,0 +1,254 @@
+"""Turn user input into normalised :class:`~woodbury_sparse._blocks.Block` objects.
+
+Everything the public API accepts passes through here: NumPy arrays (and anything
+``numpy.asarray`` understands), every SciPy sparse matrix or array format, and lists of
+blocks. Input is copied, converted to float64, checked, and never modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, sparse
+from scipy.sparse.linalg import LinearOperator
+
+from ._blocks import Block, freeze, freeze_sparse
+
+#: A block counts as symmetric when ``‖M − Mᵀ‖_F ≤ SYMMETRY_RTOL · ‖M‖_F``. Round-off in
+#: a computed precision matrix (``numpy.linalg.inv(Sigma)``: ~1e-14 relative) passes;
+#: a matrix that is not symmetric by construction does not.
+SYMMETRY_RTOL: float = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+def _describe(value) -> str:
+    return type(value).__module__.split(".")[0] + "." + type(value).__name__
+
+
+def _check_dtype(dtype: np.dtype, name: str) -> None:
+    if dtype.kind == "c":
+        raise TypeError(
+            f"`{name}` is complex ({dtype}); woodbury_sparse supports real matrices only"
+        )
+    if dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"`{name}` contains NaN or infinite values")
+
+
+def as_block(value, name: str, *, square: bool = False) -> Block:
+    """Validate, copy and normalise one matrix argument.
+
+    Parameters
+    ----------
+    value : array_like or scipy.sparse matrix/array
+        The user's matrix (2-D, real).
+    name : str
+        The argument's name, quoted in error messages.
+    square : bool
+        Require a square matrix.
+    """
+    if isinstance(value, LinearOperator):
+        raise TypeError(f"`{name}` must be an explicit matrix, got a LinearOperator")
+    if sparse.issparse(value):
+        _check_dtype(value.dtype, name)
+        if value.ndim != 2:
+            raise ValueError(f"`{name}` must be 2-D, got a {value.ndim}-D sparse array")
+        m = sparse.csc_array(value, dtype=np.float64, copy=True)
+        m.sum_duplicates()
+        _check_finite(m.data, name)
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # e.g. ragged nested lists
+            raise TypeError(f"`{name}` must be a matrix, got {_describe(value)}") from exc
+        _check_dtype(arr.dtype, name)
+        if arr.ndim != 2:
+            raise ValueError(f"`{name}` must be 2-D, got an array of shape {arr.shape}")
+        m = np.array(arr, dtype=np.float64, order="C", copy=True)
+        _check_finite(m, name)
+    shape = m.shape
+    if square and shape[0] != shape[1]:
+        raise ValueError(f"`{name}` must be square, got shape {shape}")
+    if shape[0] == shape[1] and _is_diagonal(m):
+        d = np.array(m.diagonal(), dtype=np.float64)
+        if np.all(d == 1.0):
+            return Block.identity(shape[0], name)
+        return Block("diagonal", shape, freeze(d), True, name)
+    if sparse.issparse(m):
+        return Block("sparse", shape, freeze_sparse(m), False, name)
+    return Block("dense", shape, freeze(m), False, name)
+
+
+def _is_diagonal(m) -> bool:
+    if sparse.issparse(m):
+        coo = m.tocoo()
+        return bool(np.all(coo.row == coo.col))
+    off = m.copy()
+    np.fill_diagonal(off, 0.0)
+    return not off.any()
+
+
+def as_rhs(b, n: int, name: str = "b") -> np.ndarray:
+    """Validate a right-hand side of ``n`` rows; return a float64 ndarray (1-D or 2-D)."""
+    if sparse.issparse(b):
+        _check_dtype(b.dtype, name)
+        out = b.toarray() if b.ndim == 2 else b.toarray().ravel()
+        out = out.astype(np.float64, copy=False)
+    else:
+        arr = np.asarray(b)
+        _check_dtype(arr.dtype, name)
+        out = arr.astype(np.float64, copy=False)
+    if out.ndim not in (1, 2):
+        raise ValueError(f"`{name}` must be 1-D or 2-D, got an array of shape {out.shape}")
+    if out.shape[0] != n:
+        raise ValueError(
+            f"`{name}` has {out.shape[0]} rows but the matrix is {n}×{n}; expected {n} rows"
+        )
+    _check_finite(out, name)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Parts:
+    """The normalised pieces of ``W = A⁻¹ + U B⁻¹ V`` (``V = Uᵀ`` when symmetric)."""
+
+    A: Block
+    B: Block
+    U: Block
+    V: Block
+    symmetric: bool
+
+
+def _as_list(value, name: str) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"`{name}` is an empty list; give at least one matrix")
+        return list(value)
+    return [value]
+
+
+def _term_names(name: str, count: int) -> list[str]:
+    return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
+
+
+def normalise(A, B, U=None, V=None, X=None, symmetric=None) -> Parts:
+    """Validate the arguments of :class:`~woodbury_sparse.WoodburyMatrix`.
+
+    Implements the R package's rules (see the class docstring), with clear errors where
+    R silently ignores an argument.
+    """
+    if symmetric not in (None, True, False):
+        raise TypeError(f"`symmetric` must be None, True or False, got {symmetric!r}")
+    general_given = U is not None or V is not None
+    if X is not None and general_given:
+        raise ValueError(
+            "`X` cannot be combined with `U` or `V`: give `X` for the symmetric form "
+            "A⁻¹ + X B⁻¹ Xᵀ, or `U` and `V` for the general form A⁻¹ + U B⁻¹ V"
+        )
+    if symmetric is True and general_given:
+        raise ValueError(
+            "`symmetric=True` cannot be combined with `U` or `V`; give `X` instead "
+            "for W = A⁻¹ + X B⁻¹ Xᵀ"
+        )
+    if symmetric is False and X is not None:
+        raise ValueError(
+            "`symmetric=False` cannot be combined with `X`; give `U` and `V` for the "
+            "general form (or `symmetric=None`)"
+        )
+
+    a = as_block(A, "A", square=True)
+    n = a.shape[0]
+    lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
+    if lists["B"] is None:
+        raise TypeError("`B` is required")
+    count = max(len(v) for v in lists.values() if v is not None)
+    names = {key: _term_names(key, count) for key in lists}
+
+    b_blocks, u_blocks, v_blocks = [], [], []
+    for i in range(count):
+        b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
+        p = b.shape[0]
+        u = _side_block(lists, "X" if lists["X"] is not None else "U", i, names, n, p, b, a)
+        v = u.T if lists["X"] is not None else _side_block(
+            lists, "V", i, names, n, p, b, a, rows=False)
+        b_blocks.append(b)
+        u_blocks.append(u)
+        v_blocks.append(v)
+
+    square_blocks = [a, *b_blocks]
+    if symmetric is None:
+        is_symmetric = X is not None or (
+            not general_given and all(blk.asymmetry() <= SYMMETRY_RTOL for blk in square_blocks)
+        )
+    else:
+        is_symmetric = symmetric
+    if is_symmetric:
+        for blk in square_blocks:
+            asym = blk.asymmetry()
+            if asym > SYMMETRY_RTOL:
+                raise ValueError(
+                    f"`{blk.name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
+                    f"{SYMMETRY_RTOL:.1e}), but the symmetric form A⁻¹ + X B⁻¹ Xᵀ needs "
+                    "symmetric `A` and `B`"
+                )
+        a = a.symmetrized()
+        b_blocks = [blk.symmetrized() for blk in b_blocks]
+
+    b_all = _block_diag(b_blocks, "B")
+    u_all = _hstack(u_blocks, "X" if lists["X"] is not None else "U")
+    if is_symmetric:
+        return Parts(a, b_all, u_all, u_all.T, True)
+    v_all = _hstack([blk.T for blk in v_blocks], "V").T
+    return Parts(a, b_all, u_all, v_all, False)
+
+
+def _side_block(lists, key, i, names, n, p, b, a, rows=True) -> Block:
+    """Term ``i`` of ``U``/``X`` (``n×p``, ``rows=True``) or ``V`` (``p×n``)."""
+    values = lists[key]
+    expected = (n, p) if rows else (p, n)
+    if values is None:
+        if n != p:
+            raise ValueError(
+                f"`{key}` defaults to the identity, which needs `{b.name}` to be {n}×{n} like "
+                f"`A`; got `{b.name}` of shape {b.shape} (give `{key}` explicitly)"
+            )
+        return Block.identity(n, key)
+    blk = as_block(values[i % len(values)], names[key][i])
+    if blk.shape != expected:
+        raise ValueError(
+            f"`{blk.name}` has shape {blk.shape}, which does not fit `A` of shape {a.shape} "
+            f"and `{b.name}` of shape {b.shape}: expected {expected}"
+        )
+    return blk
+
+
+def _block_diag(blocks: list[Block], name: str) -> Block:
+    if len(blocks) == 1:
+        return blocks[0].renamed(name)
+    p = sum(blk.shape[0] for blk in blocks)
+    symmetric = all(blk.symmetric for blk in blocks)
+    if all(blk.kind in ("identity", "diagonal") for blk in blocks):
+        d = np.concatenate([blk.diagonal() for blk in blocks])
+        if np.all(d == 1.0):
+            return Block.identity(p, name)
+        return Block("diagonal", (p, p), freeze(d), True, name)
+    if all(blk.kind == "dense" for blk in blocks):
+        m = linalg.block_diag(*(blk.data for blk in blocks))
+    else:
+        m = sparse.block_diag([blk.operand for blk in blocks], format="csc")
+    return Block.from_matrix(m, symmetric, name)
+
+
+def _hstack(blocks: list[Block], name: str) -> Block:
+    if len(blocks) == 1:
+        return blocks[0].renamed(name)
+    if all(blk.kind == "dense" for blk in blocks):
+        return Block.from_matrix(np.hstack([blk.data for blk in blocks]), name=name)
+    m = sparse.hstack([blk.operand for blk in blocks], format="csc")
+    return Block.from_matrix(m, name=name)

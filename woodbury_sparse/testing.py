@@ -1,0 +1,238 @@
+"""Problem generators, a catalogue of test problems and dense references.
+
+Shared by the test suite, the benchmarks and the examples, and public so that users can
+check their own operators the same way.
+
+Examples
+--------
+>>> import numpy as np
+>>> from woodbury_sparse import testing
+>>> problem = testing.catalogue(seed=1)["ar1_plus_noise"]
+>>> W = problem.build()
+>>> bool(np.allclose(W.toarray(), problem.dense()))
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from ._operators import WoodburyMatrix
+
+__all__ = [
+    "Problem",
+    "ar1_precision",
+    "assert_dot_test",
+    "catalogue",
+    "dense_woodbury",
+    "grid_precision",
+    "random_sparse",
+    "random_spd",
+    "relative_error",
+]
+
+
+def ar1_precision(n: int, rho: float) -> sparse.csc_array:
+    """Tridiagonal precision of a stationary AR(1) process with unit innovations.
+
+    ``Y_t = ρ Y_{t−1} + ε_t``: diagonal ``(1, 1+ρ², …, 1+ρ², 1)``, off-diagonals ``−ρ``.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> ar1_precision(3, 0.5).toarray()
+    array([[ 1.  , -0.5 ,  0.  ],
+           [-0.5 ,  1.25, -0.5 ],
+           [ 0.  , -0.5 ,  1.  ]])
+    """
+    if n == 1:
+        return sparse.csc_array(np.ones((1, 1)))
+    main = np.full(n, 1.0 + rho**2)
+    main[[0, -1]] = 1.0
+    off = np.full(n - 1, -rho)
+    return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+
+
+def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.csc_array:
+    """Precision ``(κ² I + L)`` of a GMRF on an ``m×k`` grid (``L``: graph Laplacian).
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import grid_precision
+    >>> grid_precision(3).shape
+    (9, 9)
+    """
+    k = m if k is None else k
+
+    def path(size: int) -> sparse.csc_array:
+        if size == 1:
+            return sparse.csc_array((1, 1))
+        ones = np.ones(size - 1)
+        deg = np.r_[1.0, np.full(size - 2, 2.0), 1.0]
+        return sparse.diags_array([-ones, deg, -ones], offsets=[-1, 0, 1], format="csc")
+
+    lap = sparse.kron(path(m), sparse.eye_array(k)) + sparse.kron(sparse.eye_array(m), path(k))
+    return sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap)
+
+
+def random_sparse(n: int, m: int, density: float, rng: np.random.Generator,
+                  diagonal: float = 0.0) -> sparse.csc_array:
+    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square."""
+    mat = sparse.random_array((n, m), density=density, rng=rng, format="csc",
+                              data_sampler=rng.standard_normal)
+    if diagonal and n == m:
+        mat = mat + diagonal * sparse.eye_array(n)
+    return sparse.csc_array(mat)
+
+
+def random_spd(n: int, rng: np.random.Generator, density: float = 0.2,
+               dense: bool = False) -> sparse.csc_array | np.ndarray:
+    """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse)."""
+    r = random_sparse(n, n, density, rng)
+    mat = sparse.csc_array(r.T @ r + 0.5 * sparse.eye_array(n))
+    return mat.toarray() if dense else mat
+
+
+def random_symmetric_indefinite(n: int, rng: np.random.Generator,
+                                density: float = 0.2) -> sparse.csc_array:
+    """A random symmetric indefinite, well-conditioned sparse matrix."""
+    r = random_sparse(n, n, density, rng)
+    signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
+    return sparse.csc_array(0.25 * (r + r.T) + sparse.diags_array(signs))
+
+
+def _dense(m) -> np.ndarray:
+    return m.toarray().astype(np.float64) if sparse.issparse(m) else np.asarray(m, dtype=np.float64)
+
+
+def dense_woodbury(A, B, U=None, V=None, X=None) -> np.ndarray:
+    """The dense reference ``A⁻¹ + Σ Uₖ Bₖ⁻¹ Vₖ`` computed with NumPy (lists recycled)."""
+    a = _dense(A)
+    n = a.shape[0]
+    if X is not None:
+        U = X
+        V = [_dense(x).T for x in X] if isinstance(X, list) else _dense(X).T
+    lists = [v if isinstance(v, list) else [v] for v in (B, U, V)]
+    count = max(len(v) for v in lists)
+    total = np.linalg.inv(a)
+    for i in range(count):
+        b, u, v = (lst[i % len(lst)] for lst in lists)
+        b = _dense(b)
+        u = np.eye(n) if u is None else _dense(u)
+        v = np.eye(n) if v is None else _dense(v)
+        total = total + u @ np.linalg.solve(b, v)
+    return total
+
+
+def relative_error(actual, expected) -> float:
+    """``‖actual − expected‖_F / max(‖expected‖_F, tiny)``."""
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = max(np.linalg.norm(expected), np.finfo(np.float64).tiny)
+    return float(np.linalg.norm(np.asarray(actual) - expected) / scale)
+
+
+def assert_dot_test(op, rng: np.random.Generator, rtol: float = 1e-10) -> None:
+    """Check ``⟨op u, v⟩ = ⟨u, opᵀ v⟩`` for random ``u``, ``v`` (the adjoint dot test)."""
+    n, m = op.shape
+    u = rng.standard_normal(m)
+    v = rng.standard_normal(n)
+    left = float(v @ (op @ u))
+    right = float(u @ (op.T @ v))
+    scale = np.linalg.norm(op @ u) * np.linalg.norm(v) + np.linalg.norm(op.T @ v) * np.linalg.norm(u)
+    if abs(left - right) > rtol * scale:
+        raise AssertionError(f"dot test failed: <Wu, v> = {left!r}, <u, Wᵀv> = {right!r}")
+
+
+@dataclass
+class Problem:
+    """One test problem: the constructor's arguments and what the result should be.
+
+    Attributes
+    ----------
+    name : str
+    kwargs : dict
+        Keyword arguments of :class:`~woodbury_sparse.WoodburyMatrix`.
+    symmetric : bool
+        Whether the constructor should return the symmetric form.
+    """
+
+    name: str
+    kwargs: dict[str, Any]
+    symmetric: bool
+    tags: set[str] = field(default_factory=set)
+
+    def build(self) -> WoodburyMatrix:
+        """The operator under test."""
+        return WoodburyMatrix(**self.kwargs)
+
+    def dense(self) -> np.ndarray:
+        """Dense reference for ``W``."""
+        kw = {k: v for k, v in self.kwargs.items() if k != "symmetric"}
+        return dense_woodbury(**kw)
+
+    def __repr__(self) -> str:
+        return f"Problem({self.name!r})"
+
+
+def catalogue(seed: int = 0, n: int = 30) -> dict[str, Problem]:
+    """The named problems every operation is checked on.
+
+    Covers R's test kinds (diagonal; sparse non-symmetric; general with rectangular
+    ``U``, ``V``; symmetric indefinite and SPD with ``X = I`` and rectangular ``X``;
+    several ``B`` terms) and more (AR(1) plus noise; a 2-D grid GMRF; rank 0; ``p ≥ n``;
+    sparse and dense factors; float32 and integer input; dense blocks).
+    """
+    rng = np.random.default_rng(seed)
+    p = max(2, n // 4)
+    spd = lambda k, **kw: random_spd(k, rng, **kw)  # noqa: E731
+    indef = lambda k: random_symmetric_indefinite(k, rng)  # noqa: E731
+    gen = lambda r, c, d=0.0: random_sparse(r, c, 0.3, rng, diagonal=d)  # noqa: E731
+    dense_rect = lambda r, c: rng.standard_normal((r, c))  # noqa: E731
+    m = int(np.sqrt(n))
+    problems = [
+        Problem("diagonal", dict(A=sparse.diags_array(rng.uniform(0.5, 2, n)),
+                                 B=np.diag(rng.uniform(0.5, 2, n))), True, {"pd"}),
+        Problem("sparse_general", dict(A=gen(n, n, 4.0), B=gen(n, n, 4.0)), False),
+        Problem("general_rectangular", dict(A=gen(n, n, 4.0), B=gen(p, p, 3.0),
+                                            U=dense_rect(n, p), V=gen(p, n)), False),
+        Problem("symmetric_indefinite_identity", dict(A=indef(n), B=indef(n),
+                                                      symmetric=True), True),
+        Problem("symmetric_indefinite_rectangular", dict(A=indef(n), B=indef(p),
+                                                         X=dense_rect(n, p)), True),
+        Problem("spd_identity", dict(A=spd(n), B=spd(n), symmetric=True), True, {"pd"}),
+        Problem("spd_rectangular", dict(A=spd(n), B=spd(p), X=dense_rect(n, p)), True,
+                {"pd"}),
+        Problem("ar1_plus_noise", dict(A=ar1_precision(n, 0.95), B=sparse.eye_array(n)),
+                True, {"pd"}),
+        Problem("grid_gmrf_plus_noise", dict(A=grid_precision(m, 0.3),
+                                             B=sparse.diags_array(np.full(m * m, 2.0))),
+                True, {"pd"}),
+        Problem("rank_zero", dict(A=spd(n), B=np.zeros((0, 0)), X=np.zeros((n, 0))), True,
+                {"pd"}),
+        Problem("p_greater_than_n", dict(A=spd(n), B=spd(n + 7, dense=True),
+                                         X=dense_rect(n, n + 7)), True, {"pd"}),
+        Problem("sparse_x", dict(A=spd(n), B=np.eye(p), X=gen(n, p)), True, {"pd"}),
+        Problem("dense_blocks", dict(A=spd(n, dense=True), B=spd(p, dense=True),
+                                     X=dense_rect(n, p)), True, {"pd"}),
+        Problem("dense_general", dict(A=dense_rect(n, n) + 5 * np.eye(n),
+                                      B=dense_rect(p, p) + 4 * np.eye(p),
+                                      U=dense_rect(n, p), V=dense_rect(p, n)), False),
+        Problem("several_b", dict(A=gen(n, n, 4.0), B=[gen(p, p, 3.0), gen(3, 3, 3.0)],
+                                  U=[dense_rect(n, p), gen(n, 3)],
+                                  V=[dense_rect(p, n), gen(3, n)]), False),
+        Problem("several_b_symmetric", dict(A=spd(n), B=[spd(p), np.eye(3)],
+                                            X=[dense_rect(n, p), dense_rect(n, 3)]),
+                True, {"pd"}),
+        Problem("recycled_x", dict(A=spd(n), B=[spd(p), 2 * np.eye(p)],
+                                   X=dense_rect(n, p)), True, {"pd"}),
+        Problem("float32", dict(A=spd(n).astype(np.float32), B=np.eye(p, dtype=np.float32),
+                                X=dense_rect(n, p).astype(np.float32)), True, {"pd"}),
+        Problem("integer", dict(A=np.diag(np.arange(1, n + 1)) + np.eye(n, k=1) +
+                                np.eye(n, k=-1) * 1, B=np.array([[3, 1], [1, 2]]),
+                                X=rng.integers(-2, 3, size=(n, 2))), True),
+    ]
+    return {pr.name: pr for pr in problems}
