@@ -175,8 +175,11 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None) -> Parts:
         b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
         p = b.shape[0]
         u = _side_block(lists, "X" if lists["X"] is not None else "U", i, names, n, p, b, a)
-        v = u.T if lists["X"] is not None else _side_block(
-            lists, "V", i, names, n, p, b, a, rows=False)
+        v = (
+            u.T
+            if lists["X"] is not None
+            else _side_block(lists, "V", i, names, n, p, b, a, rows=False)
+        )
         b_blocks.append(b)
         u_blocks.append(u)
         v_blocks.append(v)

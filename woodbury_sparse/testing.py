@@ -79,26 +79,30 @@ def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.c
     return sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap)
 
 
-def random_sparse(n: int, m: int, density: float, rng: np.random.Generator,
-                  diagonal: float = 0.0) -> sparse.csc_array:
+def random_sparse(
+    n: int, m: int, density: float, rng: np.random.Generator, diagonal: float = 0.0
+) -> sparse.csc_array:
     """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square."""
-    mat = sparse.random_array((n, m), density=density, rng=rng, format="csc",
-                              data_sampler=rng.standard_normal)
+    mat = sparse.random_array(
+        (n, m), density=density, rng=rng, format="csc", data_sampler=rng.standard_normal
+    )
     if diagonal and n == m:
         mat = mat + diagonal * sparse.eye_array(n)
     return sparse.csc_array(mat)
 
 
-def random_spd(n: int, rng: np.random.Generator, density: float = 0.2,
-               dense: bool = False) -> sparse.csc_array | np.ndarray:
+def random_spd(
+    n: int, rng: np.random.Generator, density: float = 0.2, dense: bool = False
+) -> sparse.csc_array | np.ndarray:
     """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse)."""
     r = random_sparse(n, n, density, rng)
     mat = sparse.csc_array(r.T @ r + 0.5 * sparse.eye_array(n))
     return mat.toarray() if dense else mat
 
 
-def random_symmetric_indefinite(n: int, rng: np.random.Generator,
-                                density: float = 0.2) -> sparse.csc_array:
+def random_symmetric_indefinite(
+    n: int, rng: np.random.Generator, density: float = 0.2
+) -> sparse.csc_array:
     """A random symmetric indefinite, well-conditioned sparse matrix."""
     r = random_sparse(n, n, density, rng)
     signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
@@ -142,7 +146,9 @@ def assert_dot_test(op, rng: np.random.Generator, rtol: float = 1e-10) -> None:
     v = rng.standard_normal(n)
     left = float(v @ (op @ u))
     right = float(u @ (op.T @ v))
-    scale = np.linalg.norm(op @ u) * np.linalg.norm(v) + np.linalg.norm(op.T @ v) * np.linalg.norm(u)
+    scale = np.linalg.norm(op @ u) * np.linalg.norm(v) + np.linalg.norm(op.T @ v) * np.linalg.norm(
+        u
+    )
     if abs(left - right) > rtol * scale:
         raise AssertionError(f"dot test failed: <Wu, v> = {left!r}, <u, Wᵀv> = {right!r}")
 
@@ -194,45 +200,101 @@ def catalogue(seed: int = 0, n: int = 30) -> dict[str, Problem]:
     dense_rect = lambda r, c: rng.standard_normal((r, c))  # noqa: E731
     m = int(np.sqrt(n))
     problems = [
-        Problem("diagonal", dict(A=sparse.diags_array(rng.uniform(0.5, 2, n)),
-                                 B=np.diag(rng.uniform(0.5, 2, n))), True, {"pd"}),
+        Problem(
+            "diagonal",
+            dict(A=sparse.diags_array(rng.uniform(0.5, 2, n)), B=np.diag(rng.uniform(0.5, 2, n))),
+            True,
+            {"pd"},
+        ),
         Problem("sparse_general", dict(A=gen(n, n, 4.0), B=gen(n, n, 4.0)), False),
-        Problem("general_rectangular", dict(A=gen(n, n, 4.0), B=gen(p, p, 3.0),
-                                            U=dense_rect(n, p), V=gen(p, n)), False),
-        Problem("symmetric_indefinite_identity", dict(A=indef(n), B=indef(n),
-                                                      symmetric=True), True),
-        Problem("symmetric_indefinite_rectangular", dict(A=indef(n), B=indef(p),
-                                                         X=dense_rect(n, p)), True),
+        Problem(
+            "general_rectangular",
+            dict(A=gen(n, n, 4.0), B=gen(p, p, 3.0), U=dense_rect(n, p), V=gen(p, n)),
+            False,
+        ),
+        Problem(
+            "symmetric_indefinite_identity", dict(A=indef(n), B=indef(n), symmetric=True), True
+        ),
+        Problem(
+            "symmetric_indefinite_rectangular",
+            dict(A=indef(n), B=indef(p), X=dense_rect(n, p)),
+            True,
+        ),
         Problem("spd_identity", dict(A=spd(n), B=spd(n), symmetric=True), True, {"pd"}),
-        Problem("spd_rectangular", dict(A=spd(n), B=spd(p), X=dense_rect(n, p)), True,
-                {"pd"}),
-        Problem("ar1_plus_noise", dict(A=ar1_precision(n, 0.95), B=sparse.eye_array(n)),
-                True, {"pd"}),
-        Problem("grid_gmrf_plus_noise", dict(A=grid_precision(m, 0.3),
-                                             B=sparse.diags_array(np.full(m * m, 2.0))),
-                True, {"pd"}),
-        Problem("rank_zero", dict(A=spd(n), B=np.zeros((0, 0)), X=np.zeros((n, 0))), True,
-                {"pd"}),
-        Problem("p_greater_than_n", dict(A=spd(n), B=spd(n + 7, dense=True),
-                                         X=dense_rect(n, n + 7)), True, {"pd"}),
+        Problem("spd_rectangular", dict(A=spd(n), B=spd(p), X=dense_rect(n, p)), True, {"pd"}),
+        Problem(
+            "ar1_plus_noise", dict(A=ar1_precision(n, 0.95), B=sparse.eye_array(n)), True, {"pd"}
+        ),
+        Problem(
+            "grid_gmrf_plus_noise",
+            dict(A=grid_precision(m, 0.3), B=sparse.diags_array(np.full(m * m, 2.0))),
+            True,
+            {"pd"},
+        ),
+        Problem("rank_zero", dict(A=spd(n), B=np.zeros((0, 0)), X=np.zeros((n, 0))), True, {"pd"}),
+        Problem(
+            "p_greater_than_n",
+            dict(A=spd(n), B=spd(n + 7, dense=True), X=dense_rect(n, n + 7)),
+            True,
+            {"pd"},
+        ),
         Problem("sparse_x", dict(A=spd(n), B=np.eye(p), X=gen(n, p)), True, {"pd"}),
-        Problem("dense_blocks", dict(A=spd(n, dense=True), B=spd(p, dense=True),
-                                     X=dense_rect(n, p)), True, {"pd"}),
-        Problem("dense_general", dict(A=dense_rect(n, n) + 5 * np.eye(n),
-                                      B=dense_rect(p, p) + 4 * np.eye(p),
-                                      U=dense_rect(n, p), V=dense_rect(p, n)), False),
-        Problem("several_b", dict(A=gen(n, n, 4.0), B=[gen(p, p, 3.0), gen(3, 3, 3.0)],
-                                  U=[dense_rect(n, p), gen(n, 3)],
-                                  V=[dense_rect(p, n), gen(3, n)]), False),
-        Problem("several_b_symmetric", dict(A=spd(n), B=[spd(p), np.eye(3)],
-                                            X=[dense_rect(n, p), dense_rect(n, 3)]),
-                True, {"pd"}),
-        Problem("recycled_x", dict(A=spd(n), B=[spd(p), 2 * np.eye(p)],
-                                   X=dense_rect(n, p)), True, {"pd"}),
-        Problem("float32", dict(A=spd(n).astype(np.float32), B=np.eye(p, dtype=np.float32),
-                                X=dense_rect(n, p).astype(np.float32)), True, {"pd"}),
-        Problem("integer", dict(A=np.diag(np.arange(1, n + 1)) + np.eye(n, k=1) +
-                                np.eye(n, k=-1) * 1, B=np.array([[3, 1], [1, 2]]),
-                                X=rng.integers(-2, 3, size=(n, 2))), True),
+        Problem(
+            "dense_blocks",
+            dict(A=spd(n, dense=True), B=spd(p, dense=True), X=dense_rect(n, p)),
+            True,
+            {"pd"},
+        ),
+        Problem(
+            "dense_general",
+            dict(
+                A=dense_rect(n, n) + 5 * np.eye(n),
+                B=dense_rect(p, p) + 4 * np.eye(p),
+                U=dense_rect(n, p),
+                V=dense_rect(p, n),
+            ),
+            False,
+        ),
+        Problem(
+            "several_b",
+            dict(
+                A=gen(n, n, 4.0),
+                B=[gen(p, p, 3.0), gen(3, 3, 3.0)],
+                U=[dense_rect(n, p), gen(n, 3)],
+                V=[dense_rect(p, n), gen(3, n)],
+            ),
+            False,
+        ),
+        Problem(
+            "several_b_symmetric",
+            dict(A=spd(n), B=[spd(p), np.eye(3)], X=[dense_rect(n, p), dense_rect(n, 3)]),
+            True,
+            {"pd"},
+        ),
+        Problem(
+            "recycled_x",
+            dict(A=spd(n), B=[spd(p), 2 * np.eye(p)], X=dense_rect(n, p)),
+            True,
+            {"pd"},
+        ),
+        Problem(
+            "float32",
+            dict(
+                A=spd(n).astype(np.float32),
+                B=np.eye(p, dtype=np.float32),
+                X=dense_rect(n, p).astype(np.float32),
+            ),
+            True,
+            {"pd"},
+        ),
+        Problem(
+            "integer",
+            dict(
+                A=np.diag(np.arange(1, n + 1)) + np.eye(n, k=1) + np.eye(n, k=-1) * 1,
+                B=np.array([[3, 1], [1, 2]]),
+                X=rng.integers(-2, 3, size=(n, 2)),
+            ),
+            True,
+        ),
     ]
     return {pr.name: pr for pr in problems}

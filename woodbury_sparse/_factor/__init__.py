@@ -34,9 +34,7 @@ __all__ = ["BACKEND", "Factor", "backend_info", "factorize"]
 
 _requested = os.environ.get("WOODBURY_SPARSE_BACKEND", "").strip().lower()
 if _requested not in ("", "cholmod", "scipy"):
-    raise ImportError(
-        f"WOODBURY_SPARSE_BACKEND must be 'cholmod' or 'scipy', got {_requested!r}"
-    )
+    raise ImportError(f"WOODBURY_SPARSE_BACKEND must be 'cholmod' or 'scipy', got {_requested!r}")
 if _requested == "cholmod" and not _sksparse.AVAILABLE:
     raise ImportError("WOODBURY_SPARSE_BACKEND=cholmod but scikit-sparse is not installed")
 
@@ -106,4 +104,3 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
         what = "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
         raise SingularMatrixError(name, f"{what} is singular to working precision")
     return factor
-

@@ -76,9 +76,7 @@ class SuperLUFactor(Factor):
         pivots = lu.U.diagonal()
         self._pivots = pivots
         # SuperLU: Pr A Pc = L U with A[perm_r, :] ~ Pr A and A[:, perm_c] ~ A Pc.
-        self._symmetric_pivoting = symmetric and np.array_equal(
-            np.argsort(lu.perm_r), lu.perm_c
-        )
+        self._symmetric_pivoting = symmetric and np.array_equal(np.argsort(lu.perm_r), lu.perm_c)
         self.positive_definite = bool(self._symmetric_pivoting and np.all(pivots > 0))
         self.method = "superlu-ldlt" if self._symmetric_pivoting else "superlu"
 
@@ -88,8 +86,11 @@ class SuperLUFactor(Factor):
         tries = []
         if symmetric:
             tries.append(
-                dict(permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                     options=dict(SymmetricMode=True))
+                dict(
+                    permc_spec="MMD_AT_PLUS_A",
+                    diag_pivot_thresh=0.0,
+                    options=dict(SymmetricMode=True),
+                )
             )
         tries.append(dict(permc_spec="COLAMD"))
         for kwargs in tries:
