@@ -13,6 +13,7 @@ from ._exceptions import (
 )
 from ._factor import backend_info
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
+from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
 
 __version__ = "0.1.0"
 
@@ -21,8 +22,13 @@ __all__ = [
     "NotPositiveDefiniteError",
     "SingularMatrixError",
     "SymmetricWoodburyMatrix",
+    "WoodburyCovariance",
     "WoodburyInverse",
     "WoodburyMatrix",
+    "WoodburyNormal",
     "WoodburyWarning",
     "backend_info",
+    "dwnorm",
+    "mahalanobis",
+    "rwnorm",
 ]

@@ -153,6 +153,8 @@ class WoodburyMatrix(LinearOperator):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __reduce__(self):
+        if self._transpose_of is not None:  # restore as the transpose of the original
+            return (_restore_transpose, (self._transpose_of,))
         return (_restore, (type(self).__name__, self._parts))
 
     # -- the pieces -------------------------------------------------------------------
@@ -458,6 +460,40 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
     def _rmatmat(self, X):
         return self._apply(X)
 
+    def as_covariance(self):
+        """``W`` as a :class:`scipy.stats.Covariance`, for ``scipy.stats`` distributions.
+
+        Returns
+        -------
+        woodbury_sparse.stats.WoodburyCovariance
+            Exact whitening and colouring maps; built once and cached.
+
+        Raises
+        ------
+        NotImplementedError
+            When ``A`` is sparse: no exact square root of ``W`` is affordable then (use
+            :class:`~woodbury_sparse.WoodburyNormal`, which needs none).
+        NotPositiveDefiniteError
+            When ``A`` or ``W`` is not positive definite.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from scipy import stats
+        >>> import woodbury_sparse as ws
+        >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))  # W = 2 I
+        >>> dist = stats.multivariate_normal(mean=np.zeros(2), cov=W.as_covariance())
+        >>> round(float(dist.logpdf(np.ones(2))), 6)
+        -3.031024
+        """
+        return self._covariance_object
+
+    @cached_property
+    def _covariance_object(self):
+        from .stats import WoodburyCovariance
+
+        return WoodburyCovariance(self)
+
 
 class WoodburyInverse(LinearOperator):
     """``W⁻¹`` for a :class:`WoodburyMatrix` ``W``, applied through ``W.solve``.
@@ -511,3 +547,7 @@ class WoodburyInverse(LinearOperator):
 def _restore(class_name: str, parts: Parts) -> WoodburyMatrix:
     cls = {"WoodburyMatrix": WoodburyMatrix, "SymmetricWoodburyMatrix": SymmetricWoodburyMatrix}
     return cls[class_name]._from_parts(parts)
+
+
+def _restore_transpose(original: WoodburyMatrix) -> WoodburyMatrix:
+    return original.T

@@ -49,6 +49,20 @@ class CholmodFactor(Factor):
                 return factor
         return None
 
+    def refactor(self, m: sparse.csc_array) -> CholmodFactor | None:
+        """Factorise ``m`` (same sparsity pattern) reusing the symbolic analysis.
+
+        Returns a new factor (this one is unchanged), or None when CHOLMOD fails on the
+        new values; the caller then factorises afresh.
+        """
+        try:
+            handle = self.handle.refactorize(m)
+        except _sksparse.CholmodFailure:
+            return None
+        factor = type(self)(handle, m.shape[0])
+        sign, logabsdet = factor._sign_logdet
+        return factor if sign != 0 and np.isfinite(logabsdet) else None
+
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
         return self.handle.solve(b)
 
@@ -75,8 +89,9 @@ class SuperLUFactor(Factor):
         self.symmetric = symmetric
         pivots = lu.U.diagonal()
         self._pivots = pivots
-        # SuperLU: Pr A Pc = L U with A[perm_r, :] ~ Pr A and A[:, perm_c] ~ A Pc.
-        self._symmetric_pivoting = symmetric and np.array_equal(np.argsort(lu.perm_r), lu.perm_c)
+        # SuperLU: Pr A Pc = L U with Pr[perm_r[i], i] = 1 and Pc[j, perm_c[j]] = 1, so
+        # Pr A Pc = A[q_r][:, q_c] with q = argsort(perm): symmetric when perm_r == perm_c.
+        self._symmetric_pivoting = symmetric and np.array_equal(lu.perm_r, lu.perm_c)
         self.positive_definite = bool(self._symmetric_pivoting and np.all(pivots > 0))
         self.method = "superlu-ldlt" if self._symmetric_pivoting else "superlu"
 
@@ -115,12 +130,12 @@ class SuperLUFactor(Factor):
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         if not self.positive_definite:
             raise NotImplementedError("only a positive definite LDLᵀ has a square root")
-        # M = Pᵀ L D Lᵀ P with P the symmetric permutation: R = Pᵀ L D^½, R⁻ᵀ = Pᵀ L⁻ᵀ D^-½.
+        # M[q][:, q] = L D Lᵀ with q = argsort(perm_c), i.e. M = Pᵀ L D Lᵀ P for the row
+        # selection P = I[q]: R = Pᵀ L D^½ and R⁻ᵀ z = Pᵀ L⁻ᵀ D^-½ z, where (Pᵀ y)[q] = y,
+        # i.e. Pᵀ y = y[perm_c].
         scale = 1.0 / np.sqrt(self._pivots)
         y = z * (scale if z.ndim == 1 else scale[:, None])
         y = splinalg.spsolve_triangular(
             sparse.csr_array(self.lu.L.T), y, lower=False, unit_diagonal=True
         )
-        out = np.empty_like(y)
-        out[self.lu.perm_c] = y
-        return out
+        return y[self.lu.perm_c]

@@ -1,0 +1,597 @@
+r"""The multivariate normal distribution ``N(μ, W)`` with a Woodbury covariance.
+
+``W = A⁻¹ + X B⁻¹ Xᵀ`` is a :class:`~woodbury_sparse.SymmetricWoodburyMatrix`; nothing
+here ever forms or factorises ``W`` itself.
+
+============================  =========================================================
+function                      what it needs
+============================  =========================================================
+:func:`mahalanobis`           one (multi right-hand side) solve with ``W``
+:func:`dwnorm`, ``logpdf``    the solve and ``log det W`` (factorisations of ``A``, ``B``
+                              and the capacitance ``O = B + Xᵀ A X``)
+:func:`rwnorm`, ``rvs``       Cholesky factors of ``A`` and ``B``: a draw with covariance
+                              ``A⁻¹`` plus ``X`` times a draw with covariance ``B⁻¹``
+``W.as_covariance()``         an exact square root of ``W`` (thin eigendecomposition of a
+                              ``p×p`` problem); ``A`` identity, diagonal or dense
+============================  =========================================================
+
+The R-compatible functions keep R's names and argument order (``mahalanobis(x, center,
+cov)``, ``dwnorm(x, mean, covariance, log)``, ``rwnorm(n, mean, covariance)``);
+:class:`WoodburyNormal` is the frozen distribution with the interface of
+``scipy.stats.multivariate_normal(mean, cov)``.
+
+Points are rows: ``x`` is one point of shape ``(n,)`` or ``k`` points of shape
+``(k, n)``, and the mean is subtracted from every row (R's ``mahalanobis`` subtracts a
+vector centre along the wrong axis of a matrix ``x``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import linalg
+from scipy.stats import Covariance
+
+from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
+
+if TYPE_CHECKING:  # pragma: no cover
+    from numpy.typing import ArrayLike
+
+    from ._blocks import Block
+    from ._operators import SymmetricWoodburyMatrix
+
+__all__ = ["WoodburyCovariance", "WoodburyNormal", "dwnorm", "mahalanobis", "rwnorm"]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# -- argument handling ---------------------------------------------------------------------
+def _check_cov(cov, name: str) -> SymmetricWoodburyMatrix:
+    from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
+
+    if cov is None:
+        raise TypeError(f"`{name}` is required: a SymmetricWoodburyMatrix")
+    if isinstance(cov, SymmetricWoodburyMatrix):
+        return cov
+    if isinstance(cov, WoodburyMatrix):
+        raise ValueError(
+            f"`{name}` must be a SymmetricWoodburyMatrix (a covariance is symmetric), "
+            "got a general WoodburyMatrix; build it with `X=` or `symmetric=True`"
+        )
+    raise TypeError(f"`{name}` must be a SymmetricWoodburyMatrix, got {type(cov).__name__}")
+
+
+def _mean_vector(mean, n: int, name: str) -> np.ndarray:
+    """``mean`` as a float64 vector of length ``n`` (``None`` → zeros, scalar → constant)."""
+    if mean is None:
+        return np.zeros(n)
+    arr = np.asarray(mean)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.ndim == 2 and 1 in arr.shape and arr.size == n:  # R's n×1 column matrices
+        arr = arr.ravel()
+    if arr.shape != (n,):
+        raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or infinite values")
+    return arr
+
+
+def _points(x, n: int) -> np.ndarray:
+    """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`x` must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != n:
+        raise ValueError(
+            f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
+            f"row), got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("`x` contains NaN or infinite values")
+    return arr
+
+
+def _random_state(seed) -> np.random.Generator | np.random.RandomState:
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    return np.random.default_rng(seed)
+
+
+# -- the numerical kernels -----------------------------------------------------------------
+def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
+    """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
+    if dev.ndim == 1:
+        return float(dev @ W.solve(dev))
+    if dev.shape[0] == 0:
+        return np.zeros(0)
+    sol = W.solve(dev.T)
+    return np.einsum("ij,ij->j", dev.T, sol)
+
+
+def _positive_count(block: Block) -> int | None:
+    """Number of positive eigenvalues of a symmetric block, or None when unknown cheaply."""
+    from ._factor._sparse import CholmodFactor, SuperLUFactor
+
+    n = block.shape[0]
+    if block.kind in ("identity", "diagonal"):
+        return int(np.count_nonzero(block.diagonal() > 0))
+    factor = block.factor
+    if factor.positive_definite:
+        return n
+    if block.kind == "dense":
+        return int(np.count_nonzero(linalg.eigvalsh(block.data) > 0))
+    # Sylvester's law of inertia: an LDLᵀ with 1×1 pivots has the inertia of its D.
+    if isinstance(factor, CholmodFactor):
+        pivots = factor.handle.pivots()
+        return None if pivots is None else int(np.count_nonzero(pivots > 0))
+    if isinstance(factor, SuperLUFactor) and factor._symmetric_pivoting:
+        return int(np.count_nonzero(factor._pivots > 0))
+    return None
+
+
+def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
+    """Raise unless ``W`` is positive definite.
+
+    With ``H = [[A, A X], [Xᵀ A, O]]`` the two Schur complements give
+    ``In(A) + In(B) = In(O) + In(W⁻¹)`` (Haynsworth), so
+    ``n₊(W) = n₊(A) + n₊(B) − n₊(O)``: ``W`` is positive definite when ``A`` and ``B``
+    are, and otherwise the inertia of the three factorised blocks decides.
+    """
+    parts = W._parts
+    if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
+        return
+    counts = [_positive_count(b) for b in (parts.A, parts.B, W._O)]
+    if any(c is None for c in counts):
+        raise FactorizationError(
+            "W",
+            "cannot establish that the covariance W is positive definite: the "
+            "factorisations of A, B and O do not reveal their inertia",
+        )
+    positive = counts[0] + counts[1] - counts[2]
+    if positive < W.n:
+        raise NotPositiveDefiniteError(
+            "W",
+            f"the covariance W = A⁻¹ + X B⁻¹ Xᵀ is not positive definite ({W.n - positive} "
+            "of its eigenvalues are ≤ 0), so N(μ, W) has no density",
+        )
+
+
+def _logpdf(W: SymmetricWoodburyMatrix, dev: np.ndarray):
+    _check_positive_definite(W)
+    sign, logdet = W.slogdet()
+    if sign <= 0:  # pragma: no cover - excluded by the inertia check up to round-off
+        raise NotPositiveDefiniteError("W", "det W ≤ 0: W is not positive definite")
+    return -0.5 * (W.n * _LOG_2PI + logdet + _maha(W, dev))
+
+
+def _pdf_from_log(logp):
+    with np.errstate(under="ignore", over="ignore"):
+        out = np.exp(logp)
+    logp_arr = np.asarray(logp)
+    out_arr = np.asarray(out)
+    lost = np.isfinite(logp_arr) & ((out_arr == 0) | ~np.isfinite(out_arr))
+    if np.any(lost):
+        worst = logp_arr[lost].flat[0]
+        warnings.warn(
+            f"the density {'underflows to 0' if worst < 0 else 'overflows to inf'} in "
+            f"float64 where its logarithm is finite (log density {worst:.6g}); use the log "
+            "density (`logpdf`, or `dwnorm(..., log=True)`) instead",
+            WoodburyWarning,
+            stacklevel=3,
+        )
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _colour(W: SymmetricWoodburyMatrix, z: np.ndarray) -> np.ndarray:
+    """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
+
+    ``z`` has shape ``(n + p, k)``; ``A = R_A R_Aᵀ`` and ``B = R_B R_Bᵀ`` are Cholesky
+    factorisations (with the fill-reducing permutation applied).
+    """
+    parts = W._parts
+    n, p = W.n, W.p
+    for name, block in (("A", parts.A), ("B", parts.B)):
+        if not block.factor.positive_definite:
+            raise NotPositiveDefiniteError(
+                name,
+                f"sampling N(μ, W) needs `{name}` positive definite (a draw with covariance "
+                f"{name}⁻¹), but its factorisation ({block.factor.method}) shows it is not",
+            )
+    out = np.array(parts.A.factor.solve_sqrt_t(z[:n]))
+    if p:
+        out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
+    return out
+
+
+def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, random_state):
+    """``count`` draws as a ``(count, n)`` array."""
+    rng = _random_state(random_state)
+    white = rng.standard_normal((count, W.n + W.p))
+    return mean + _colour(W, white.T).T
+
+
+def _size_shape(size) -> tuple[int, ...]:
+    if size is None:
+        return ()
+    if np.iterable(size):
+        shape = tuple(int(s) for s in size)
+    else:
+        shape = (int(size),)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"`size` must be non-negative, got {size!r}")
+    return shape
+
+
+# -- R-compatible functions ----------------------------------------------------------------
+def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> float | np.ndarray:
+    """Squared Mahalanobis distance ``(x − center)ᵀ W⁻¹ (x − center)``, as R computes it.
+
+    Parameters
+    ----------
+    x : (n,) or (k, n) array_like
+        One point, or ``k`` points one per row.
+    center : None, scalar or (n,) array_like, optional
+        Centre subtracted from every point; ``None`` (default) means zero.
+    cov : SymmetricWoodburyMatrix
+        The covariance ``W`` (required; keyword ``cov=`` when ``center`` is omitted).
+
+    Returns
+    -------
+    float or (k,) ndarray
+        The *squared* distance (R's convention), a float for 1-D ``x``.
+
+    Raises
+    ------
+    SingularMatrixError
+        When ``W`` is singular. ``W`` need not be positive definite.
+
+    Notes
+    -----
+    Several points are handled with one multi-right-hand-side solve ``W⁻¹ (x − μ)ᵀ``:
+    products with ``A`` and one solve with the ``p×p`` capacitance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))  # W = 2 I
+    >>> ws.mahalanobis(np.ones(2), cov=W)
+    1.0
+    >>> ws.mahalanobis(np.array([[1.0, 1.0], [2.0, 0.0]]), 0.0, W)
+    array([1., 2.])
+    """
+    W = _check_cov(cov, "cov")
+    dev = _points(x, W.n) - _mean_vector(center, W.n, "center")
+    return _maha(W, dev)
+
+
+def dwnorm(
+    x: ArrayLike, mean: ArrayLike | None = None, covariance=None, log: bool = False
+) -> float | np.ndarray:
+    """(Log) density of ``N(mean, covariance)`` with a Woodbury covariance, as in R.
+
+    Parameters
+    ----------
+    x : (n,) or (k, n) array_like
+        One point, or ``k`` points one per row.
+    mean : None, scalar or (n,) array_like, optional
+        The mean; ``None`` (default) means zero.
+    covariance : SymmetricWoodburyMatrix
+        The covariance ``W``; must be positive definite.
+    log : bool, optional
+        Return the log density (default ``False``).
+
+    Returns
+    -------
+    float or (k,) ndarray
+        A float for 1-D ``x``.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When ``W`` is not positive definite (``.block == "W"``); R silently returns a
+        number there.
+
+    Warns
+    -----
+    WoodburyWarning
+        When ``log=False`` and the density underflows to 0 (or overflows) in float64
+        although its logarithm is finite — common in high dimension; use ``log=True``.
+
+    Notes
+    -----
+    ``−½ (n log 2π + log det W + (x − μ)ᵀ W⁻¹ (x − μ))``, with ``log det W`` from the
+    determinant lemma and the quadratic form from one multi-RHS solve.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))  # W = 2 I
+    >>> round(ws.dwnorm(np.ones(2), covariance=W, log=True), 6)
+    -3.031024
+    """
+    W = _check_cov(covariance, "covariance")
+    dev = _points(x, W.n) - _mean_vector(mean, W.n, "mean")
+    logp = _logpdf(W, dev)
+    return logp if log else _pdf_from_log(logp)
+
+
+def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=None) -> np.ndarray:
+    """Draw ``n`` samples of ``N(mean, covariance)``, as R's ``rwnorm``.
+
+    Parameters
+    ----------
+    n : int
+        Number of draws.
+    mean : None, scalar or (d,) array_like, optional
+        The mean; ``None`` (default) means zero.
+    covariance : SymmetricWoodburyMatrix
+        The covariance ``W = A⁻¹ + X B⁻¹ Xᵀ``; ``A`` and ``B`` must be positive definite.
+    random_state : None, int, numpy.random.Generator or RandomState, optional
+        Seed or generator; the same seed gives the same draws.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(d,)`` when ``n == 1`` (as R returns a vector), ``(n, d)`` otherwise.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When ``A`` or ``B`` is not positive definite (``.block`` names which).
+
+    Notes
+    -----
+    ``x = μ + R_A⁻ᵀ z₁ + X R_B⁻ᵀ z₂`` with white ``z₁`` (``n``) and ``z₂`` (``p``) and
+    Cholesky factors ``A = R_A R_Aᵀ``, ``B = R_B R_Bᵀ`` (fill-reducing permutation
+    applied): ``cov(x) = A⁻¹ + X B⁻¹ Xᵀ``. ``W`` is never factorised; all draws are made
+    at once with multi-column triangular solves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(1), X=np.ones((3, 1)))
+    >>> ws.rwnorm(5, 0.0, W, random_state=0).shape
+    (5, 3)
+    >>> ws.rwnorm(1, np.zeros(3), W, random_state=0).shape
+    (3,)
+    """
+    W = _check_cov(covariance, "covariance")
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"`n` must be a non-negative integer, got {n!r}")
+    out = _draw(W, _mean_vector(mean, W.n, "mean"), int(n), random_state)
+    return out[0] if n == 1 else out
+
+
+# -- frozen distribution -------------------------------------------------------------------
+class WoodburyNormal:
+    """Frozen ``N(mean, cov)`` with ``cov`` a :class:`~woodbury_sparse.SymmetricWoodburyMatrix`.
+
+    Mirrors a frozen ``scipy.stats.multivariate_normal(mean, cov)``: ``logpdf``, ``pdf``,
+    ``rvs``, ``entropy``, ``mean``, ``cov``, ``dim``, ``random_state``; adds
+    ``mahalanobis``.
+
+    Parameters
+    ----------
+    mean : None, scalar or (n,) array_like, optional
+        The mean; ``None`` (default) means zero.
+    cov : SymmetricWoodburyMatrix
+        The covariance ``W``.
+    seed : None, int, numpy.random.Generator or RandomState, optional
+        Default random state of :meth:`rvs` (SciPy's ``seed`` argument).
+
+    Attributes
+    ----------
+    mean : (n,) ndarray
+        Read-only mean vector.
+    cov : SymmetricWoodburyMatrix
+        The covariance operator (not a dense array: use ``cov.toarray()`` for that).
+    dim : int
+        Dimension ``n``.
+    random_state : numpy.random.Generator or RandomState
+        Used by :meth:`rvs` when no ``random_state`` is passed.
+
+    Notes
+    -----
+    Output shapes follow the input, without SciPy's squeezing: a 1-D ``x`` gives a
+    float, a ``(k, n)`` ``x`` gives ``(k,)`` (also for ``k = 1``). ``rvs(size)`` gives
+    ``size + (n,)``, except ``size=1`` (the default) which gives ``(n,)`` as in SciPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))  # W = 2 I
+    >>> dist = ws.WoodburyNormal(mean=[0.0, 0.0], cov=W, seed=1)
+    >>> round(dist.logpdf([1.0, 1.0]), 6)
+    -3.031024
+    >>> dist.logpdf(np.ones((3, 2))).shape
+    (3,)
+    >>> dist.rvs(size=4).shape
+    (4, 2)
+    >>> round(dist.entropy(), 6)
+    3.531024
+    """
+
+    def __init__(self, mean: ArrayLike | None = None, cov=None, seed=None) -> None:
+        W = _check_cov(cov, "cov")
+        self._W = W
+        self._mean = _mean_vector(mean, W.n, "mean")
+        self._mean.flags.writeable = False
+        self.random_state = _random_state(seed)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The mean vector (read-only)."""
+        return self._mean
+
+    @property
+    def cov(self) -> SymmetricWoodburyMatrix:
+        """The covariance operator ``W``."""
+        return self._W
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the distribution."""
+        return self._W.n
+
+    def mahalanobis(self, x: ArrayLike) -> float | np.ndarray:
+        """Squared Mahalanobis distance ``(x − μ)ᵀ W⁻¹ (x − μ)`` of each point (row)."""
+        return _maha(self._W, _points(x, self.dim) - self._mean)
+
+    def logpdf(self, x: ArrayLike) -> float | np.ndarray:
+        """Log density at ``x`` (``(n,)`` → float, ``(k, n)`` → ``(k,)``).
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            When ``W`` is not positive definite.
+        """
+        return _logpdf(self._W, _points(x, self.dim) - self._mean)
+
+    def pdf(self, x: ArrayLike) -> float | np.ndarray:
+        """Density at ``x``; warns (:class:`WoodburyWarning`) where it under/overflows.
+
+        In high dimension the density is routinely below the smallest float64
+        (``logpdf < −745``); ``pdf`` then returns 0 *with a warning*: use :meth:`logpdf`.
+        """
+        return _pdf_from_log(self.logpdf(x))
+
+    def rvs(self, size=1, random_state=None) -> np.ndarray:
+        """Draw samples: shape ``size + (n,)``, or ``(n,)`` for ``size=1``.
+
+        Parameters
+        ----------
+        size : int or tuple of int, optional
+            Number (or array shape) of draws; default 1.
+        random_state : None, int, numpy.random.Generator or RandomState, optional
+            Overrides the distribution's ``random_state`` for this call.
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            When ``A`` or ``B`` is not positive definite.
+        """
+        shape = _size_shape(size)
+        rng = self.random_state if random_state is None else _random_state(random_state)
+        count = int(np.prod(shape, dtype=np.int64))
+        out = _draw(self._W, self._mean, count, rng)
+        if not np.iterable(size) and size == 1:
+            return out[0]
+        return out.reshape((*shape, self.dim))
+
+    def entropy(self) -> float:
+        """Differential entropy ``½ (n (1 + log 2π) + log det W)``.
+
+        Raises
+        ------
+        NotPositiveDefiniteError
+            When ``W`` is not positive definite.
+        """
+        _check_positive_definite(self._W)
+        return 0.5 * (self.dim * (1.0 + _LOG_2PI) + self._W.logdet())
+
+    def __repr__(self) -> str:
+        return f"WoodburyNormal(dim={self.dim}, cov={self._W!r})"
+
+
+# -- scipy.stats.Covariance ----------------------------------------------------------------
+def _mul_root_t(block: Block, x: np.ndarray) -> np.ndarray:
+    """``R_Aᵀ x`` for ``A = R_A R_Aᵀ`` (the transpose of the factor ``solve_sqrt_t`` inverts)."""
+    if block.kind == "identity":
+        return x
+    if block.kind == "diagonal":
+        root = np.sqrt(block.data)
+        return root[:, None] * x
+    return block.factor.lower.T @ x  # DenseCholesky
+
+
+class WoodburyCovariance(Covariance):
+    r"""A :class:`scipy.stats.Covariance` for ``W = A⁻¹ + X B⁻¹ Xᵀ`` (positive definite).
+
+    Obtain it with :meth:`SymmetricWoodburyMatrix.as_covariance`.
+
+    Notes
+    -----
+    With ``A = R Rᵀ`` (closed form for identity and diagonal ``A``, LAPACK Cholesky for
+    dense ``A``), ``W = R⁻ᵀ (I + Y Yᵀ) R⁻¹`` where ``Y Yᵀ = Rᵀ X B⁻¹ Xᵀ R``. A thin QR of
+    ``Rᵀ X = Q₀ T`` and the eigendecomposition of the ``k×k`` matrix ``T B⁻¹ Tᵀ = E Λ Eᵀ``
+    (``k = min(n, p)``) give ``Y Yᵀ = Q Λ Qᵀ`` with ``Q = Q₀ E``, hence the exact
+    symmetric square root ``S = (I + Y Yᵀ)^½ = I + Q ((1 + Λ)^½ − I) Qᵀ`` and the
+    colouring map ``L = R⁻ᵀ S`` with ``L Lᵀ = W``; whitening applies
+    ``L⁻¹ = S⁻¹ Rᵀ``. Setup costs ``O(n k²)``, each map ``O(n k)`` per point.
+    """
+
+    def __init__(self, W: SymmetricWoodburyMatrix) -> None:
+        parts = W._parts
+        a = parts.A
+        if a.kind == "sparse":
+            raise NotImplementedError(
+                "W.as_covariance() needs an exact square root of W, available here only "
+                "when A is the identity, diagonal or dense; for a sparse A use "
+                "woodbury_sparse.WoodburyNormal(mean, W), whose logpdf and rvs need none"
+            )
+        if not a.factor.positive_definite:
+            raise NotPositiveDefiniteError(
+                "A", "W.as_covariance() needs `A` positive definite (A = R Rᵀ)"
+            )
+        n, p = W.n, W.p
+        self._W = W
+        self._A = a
+        if p:
+            z = _mul_root_t(a, parts.U.toarray() if parts.U.kind != "dense" else parts.U.data)
+            q0, t = linalg.qr(z, mode="economic")
+            m = t @ parts.B.factor.solve(np.ascontiguousarray(t.T))
+            lam, e = linalg.eigh(0.5 * (m + m.T))
+            if np.any(1.0 + lam <= 0):
+                raise NotPositiveDefiniteError(
+                    "W", "W = A⁻¹ + X B⁻¹ Xᵀ is not positive definite: no covariance"
+                )
+            self._Q = q0 @ e
+            root = np.sqrt(1.0 + lam)
+            self._up = root - 1.0  # S = I + Q diag(up) Qᵀ
+            self._down = 1.0 / root - 1.0  # S⁻¹ = I + Q diag(down) Qᵀ
+            log_det = float(np.sum(np.log1p(lam))) - a.factor.slogdet[1]
+        else:
+            self._Q = np.zeros((n, 0))
+            self._up = self._down = np.zeros(0)
+            log_det = -a.factor.slogdet[1]
+        self._log_pdet = log_det
+        self._rank = n
+        self._shape = (n, n)
+        self._allow_singular = False
+
+    def _apply_columns(self, x: np.ndarray, fn) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        n = self._shape[0]
+        cols = x.reshape(-1, n).T
+        return fn(cols).T.reshape(x.shape)
+
+    def _whiten(self, x: np.ndarray) -> np.ndarray:
+        def fn(c):
+            y = _mul_root_t(self._A, c)
+            return y + self._Q @ (self._down[:, None] * (self._Q.T @ y))
+
+        return self._apply_columns(x, fn)
+
+    def _colorize(self, x: np.ndarray) -> np.ndarray:
+        def fn(c):
+            y = c + self._Q @ (self._up[:, None] * (self._Q.T @ c))
+            return self._A.factor.solve_sqrt_t(y)
+
+        return self._apply_columns(x, fn)
+
+    @cached_property
+    def _covariance(self) -> np.ndarray:
+        """The dense ``W`` (built on first access only: ``O(n²)`` memory)."""
+        return self._W.toarray()
