@@ -1,0 +1,703 @@
+"""Gaussian graphical models: precision updates and partial-correlation networks.
+
+A gene-expression covariance ``Σ`` with precision ``Θ = Σ⁻¹`` gains regulatory pathways
+with loadings ``X`` (``N×D``, ``D ≪ N``). The updated precision is
+
+.. math::
+
+    (Σ + X Xᵀ)⁻¹ = Θ − Θ X (I + Xᵀ Θ X)⁻¹ Xᵀ Θ,
+
+the inverse of ``SymmetricWoodburyMatrix(A=Θ, B=I_D, X=X)``: a *lazy* operator, "sparse
+minus rank ``D``", that is never formed. The network is the matrix of partial
+correlations ``ρᵢⱼ = −Θᵢⱼ / √(Θᵢᵢ Θⱼⱼ)`` (unit diagonal).
+
+Every function that takes a ``precision`` accepts a dense ndarray, a SciPy sparse
+matrix, a :class:`~woodbury_sparse.WoodburyInverse` (as returned by
+:func:`updated_precision`) or any symmetric :class:`~scipy.sparse.linalg.LinearOperator`.
+Network-wide functions (:func:`strong_edges`, :func:`network_summary`,
+:func:`top_changed_edges`) stream the precision in row blocks of bounded size, so their
+memory is ``O(block_size · N)`` however large ``N`` is.
+
+=====================================  ============================================
+function                               cost for ``Θ`` sparse (``nnz``) + rank ``D``
+=====================================  ============================================
+:func:`updated_precision`              lazy; ``O(D)`` products with ``Θ`` at first use
+:func:`updated_precision_dense`        ``O(N² D)`` (never an ``O(N³)`` inversion)
+:func:`precision_diagonal`             ``O(N D² + D·nnz)``
+:func:`precision_entries`              ``O(m D)`` for ``m`` pairs (after the above)
+:func:`strong_edges` and friends       ``O(N² D)`` time, ``O(block · N)`` memory
+=====================================  ============================================
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import LinearOperator
+
+from ._operators import SymmetricWoodburyMatrix, WoodburyInverse
+from .updates import add_terms
+
+__all__ = [
+    "EdgeChanges",
+    "Edges",
+    "NetworkSummary",
+    "add_pathways",
+    "network_summary",
+    "partial_correlation_entries",
+    "partial_correlations",
+    "precision_diagonal",
+    "precision_entries",
+    "strong_edges",
+    "summary_table",
+    "top_changed_edges",
+    "updated_precision",
+    "updated_precision_dense",
+]
+
+#: Default bound on the entries of one streamed row block (16 MiB of float64).
+MAX_BLOCK_ENTRIES: int = 2**21
+
+
+# -- the updated precision ------------------------------------------------------------
+def updated_precision(theta, X, B=None) -> WoodburyInverse:
+    """The precision ``(Θ⁻¹ + X B⁻¹ Xᵀ)⁻¹`` after adding pathways, as a lazy operator.
+
+    Parameters
+    ----------
+    theta : (N, N) array_like or sparse matrix
+        Base precision ``Θ = Σ⁻¹`` (symmetric positive definite).
+    X : (N, D) array_like or sparse matrix
+        Pathway loadings, one column per pathway.
+    B : (D, D) array_like, optional
+        Precision of the pathway activities (default ``I_D``: ``Σ + X Xᵀ``).
+
+    Returns
+    -------
+    WoodburyInverse
+        ``Θ − Θ X (B + Xᵀ Θ X)⁻¹ Xᵀ Θ``; its products cost products with ``Θ`` plus
+        ``O(N D)``. ``.W`` is the updated covariance ``SymmetricWoodburyMatrix``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> rng = np.random.default_rng(0)
+    >>> Sigma = np.diag(rng.uniform(1, 2, 5)); X = rng.standard_normal((5, 2))
+    >>> P = ggm.updated_precision(np.linalg.inv(Sigma), X)
+    >>> bool(np.allclose(P.toarray(), np.linalg.inv(Sigma + X @ X.T)))
+    True
+    """
+    X = X if sparse.issparse(X) else np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"`X` must be 2-D (genes × pathways), got shape {X.shape}")
+    B = np.eye(X.shape[1]) if B is None else B
+    return SymmetricWoodburyMatrix(A=theta, B=B, X=X).inv()
+
+
+def updated_precision_dense(theta, X, B=None) -> np.ndarray:
+    """The updated precision ``(Θ⁻¹ + X B⁻¹ Xᵀ)⁻¹`` as a dense ``N×N`` array.
+
+    Costs ``O(N² D)`` flops (plus ``D`` products with ``Θ``), never an ``O(N³)``
+    inversion; the memory is the ``N×N`` result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> ggm.updated_precision_dense(np.eye(2), np.ones((2, 1)))
+    array([[ 0.66666667, -0.33333333],
+           [-0.33333333,  0.66666667]])
+    """
+    return updated_precision(theta, X, B).toarray()
+
+
+def add_pathways(precision: WoodburyInverse, X, B=None) -> WoodburyInverse:
+    """Add pathways to an updated precision, reusing everything already computed.
+
+    Parameters
+    ----------
+    precision : WoodburyInverse
+        A precision from :func:`updated_precision` (or from an earlier call).
+    X : (N, k) array_like or sparse matrix
+        Loadings of the new pathways.
+    B : (k, k) array_like, optional
+        Their precision (default ``I_k``).
+
+    Returns
+    -------
+    WoodburyInverse
+        The new precision; ``precision`` is unchanged. A single pathway (``k = 1``)
+        takes the Sherman–Morrison path of :func:`woodbury_sparse.updates.add_terms`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> X = np.random.default_rng(1).standard_normal((4, 2))
+    >>> P = ggm.updated_precision(np.eye(4), X[:, :1])
+    >>> P2 = ggm.add_pathways(P, X[:, 1:])
+    >>> bool(np.allclose(P2.toarray(), np.linalg.inv(np.eye(4) + X @ X.T)))
+    True
+    """
+    if not isinstance(precision, WoodburyInverse):
+        raise TypeError(
+            f"`precision` must be a WoodburyInverse from updated_precision(), "
+            f"got {type(precision).__name__}"
+        )
+    X = X if sparse.issparse(X) else np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"`X` must be 2-D (genes × pathways), got shape {X.shape}")
+    B = np.eye(X.shape[1]) if B is None else B
+    return add_terms(precision.W, B, X=X).inv()
+
+
+# -- uniform access to a precision ----------------------------------------------------
+class _Precision:
+    """Rows, entries and the diagonal of a dense, sparse or lazy precision."""
+
+    def __init__(self, precision, name: str = "precision") -> None:
+        self.name = name
+        self.dense = self.sparse = self.lazy = self.operator = None
+        if isinstance(precision, WoodburyInverse):
+            self.lazy = precision
+        elif isinstance(precision, LinearOperator):
+            self.operator = precision
+        elif sparse.issparse(precision):
+            self.sparse = sparse.csr_array(precision, dtype=np.float64)
+        else:
+            arr = np.asarray(precision)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+            self.dense = arr.astype(np.float64, copy=False)
+        shape = precision.shape
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"`{name}` must be a square matrix, got shape {tuple(shape)}")
+        self.n = int(shape[0])
+
+    # the lazy form  P = A − (A U) O⁻¹ (V A)
+    @cached_property
+    def _low_rank(self) -> tuple[np.ndarray, np.ndarray]:
+        W = self.lazy.W
+        if W.p == 0:
+            return np.zeros((self.n, 0)), np.zeros((0, self.n))
+        left = W._AU.toarray() if W._AU.kind != "dense" else W._AU.data
+        right = W._O.factor.solve(W._VA.toarray())
+        return left, right
+
+    @cached_property
+    def _a_rows(self):
+        """``A`` in a row-sliceable form (csr, ndarray or a 1-D diagonal)."""
+        a = self.lazy.W._parts.A
+        if a.kind == "sparse":
+            return sparse.csr_array(a.data)
+        if a.kind == "dense":
+            return a.data
+        return a.diagonal()
+
+    def _a_block(self, r0: int, r1: int, c0: int) -> np.ndarray:
+        a = self._a_rows
+        if sparse.issparse(a):
+            return a[r0:r1, c0:].toarray()
+        if a.ndim == 2:
+            return np.array(a[r0:r1, c0:])
+        out = np.zeros((r1 - r0, self.n - c0))
+        rows = np.arange(r0, r1)
+        keep = rows >= c0
+        out[np.flatnonzero(keep), rows[keep] - c0] = a[r0:r1][keep]
+        return out
+
+    def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:``, as a new dense array."""
+        if self.dense is not None:
+            return np.array(self.dense[r0:r1, c0:])
+        if self.sparse is not None:
+            return self.sparse[r0:r1, c0:].toarray()
+        if self.lazy is not None:
+            left, right = self._low_rank
+            return self._a_block(r0, r1, c0) - left[r0:r1] @ right[:, c0:]
+        eye = np.zeros((self.n, r1 - r0))
+        eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
+        return np.asarray(self.operator.matmat(eye)).T[:, c0:]  # symmetric precision
+
+    @cached_property
+    def diagonal(self) -> np.ndarray:
+        if self.dense is not None:
+            return np.array(self.dense.diagonal())
+        if self.sparse is not None:
+            return np.asarray(self.sparse.diagonal())
+        if self.lazy is not None:
+            left, right = self._low_rank
+            return self.lazy.W._parts.A.diagonal() - np.einsum("ij,ji->i", left, right)
+        return np.concatenate([np.diagonal(r, offset=r0) for r0, r in self.iter_rows()])
+
+    def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[i, j]
+        if self.sparse is not None:
+            return np.asarray(self.sparse[i, j]).ravel()
+        if self.lazy is not None:
+            left, right = self._low_rank
+            a = self._a_rows
+            if sparse.issparse(a):
+                base = np.asarray(a[i, j]).ravel()
+            elif a.ndim == 2:
+                base = a[i, j]
+            else:
+                base = np.where(i == j, a[i], 0.0)
+            return base - np.einsum("ij,ji->i", left[i], right[:, j])
+        return np.array([self.rows(a, a + 1)[0, b] for a, b in zip(i, j, strict=True)])
+
+    def block_size(self, block_size: int | None) -> int:
+        if block_size is None:
+            return max(1, min(self.n, MAX_BLOCK_ENTRIES // max(1, self.n)))
+        if int(block_size) < 1:
+            raise ValueError(f"`block_size` must be a positive integer, got {block_size!r}")
+        return int(block_size)
+
+    def iter_rows(self, block_size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        size = self.block_size(block_size)
+        for r0 in range(0, self.n, size):
+            yield r0, self.rows(r0, min(self.n, r0 + size))
+
+    def iter_upper(self, block_size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Row blocks of ``ρ`` restricted to the strict upper triangle.
+
+        Yields ``(r0, rho)`` with ``rho[a, c] = ρ[r0 + a, r0 + c]`` for ``c > a`` and 0
+        on and below the diagonal: only columns ``≥ r0`` are computed (half the work).
+        """
+        s = self.inv_sqrt_diag
+        size = self.block_size(block_size)
+        for r0 in range(0, self.n, size):
+            r1 = min(self.n, r0 + size)
+            rho = self.rows(r0, r1, r0)
+            rho *= -s[r0:r1, None]
+            rho *= s[None, r0:]
+            b = r1 - r0
+            rho[np.tril_indices(b)] = 0.0
+            yield r0, rho
+
+    @cached_property
+    def inv_sqrt_diag(self) -> np.ndarray:
+        d = self.diagonal
+        if not np.all(d > 0):
+            bad = int(np.flatnonzero(~(d > 0))[0])
+            raise ValueError(
+                f"`{self.name}` must have a positive diagonal (a precision matrix); "
+                f"entry {bad} is {d[bad]!r}"
+            )
+        return 1.0 / np.sqrt(d)
+
+    def iter_rho(self, block_size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Row blocks of the partial correlations (unit diagonal)."""
+        s = self.inv_sqrt_diag
+        for r0, rows in self.iter_rows(block_size):
+            rho = rows
+            rho *= -s[r0 : r0 + rows.shape[0], None]
+            rho *= s[None, :]
+            rho[np.arange(rows.shape[0]), np.arange(r0, r0 + rows.shape[0])] = 1.0
+            yield r0, rho
+
+
+def _check_genes(genes, n: int) -> tuple[str, ...] | None:
+    if genes is None:
+        return None
+    names = tuple(str(g) for g in genes)
+    if len(names) != n:
+        raise ValueError(f"`genes` has {len(names)} names but the precision is {n}×{n}")
+    return names
+
+
+# -- partial correlations ---------------------------------------------------------------
+def partial_correlations(precision):
+    """Partial correlations ``ρᵢⱼ = −Θᵢⱼ / √(Θᵢᵢ Θⱼⱼ)`` with unit diagonal.
+
+    Parameters
+    ----------
+    precision : (N, N) ndarray, sparse matrix or LinearOperator
+        A precision matrix (positive diagonal).
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array
+        Sparse (with the pattern of ``precision``) for sparse input, dense otherwise.
+        A lazy precision is formed row block by row block: ``O(N² D)`` for a
+        :class:`~woodbury_sparse.WoodburyInverse`, ``O(N²)`` memory for the result.
+
+    Raises
+    ------
+    ValueError
+        When the diagonal is not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> ggm.partial_correlations(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    array([[1. , 0.5],
+           [0.5, 1. ]])
+    """
+    prec = _Precision(precision)
+    s = prec.inv_sqrt_diag
+    if prec.sparse is not None:
+        coo = prec.sparse.tocoo()
+        values = -coo.data * s[coo.row] * s[coo.col]
+        values[coo.row == coo.col] = 1.0
+        out = sparse.csr_array((values, (coo.row, coo.col)), shape=coo.shape)
+        return out
+    if prec.dense is not None:
+        out = -prec.dense * s[:, None] * s[None, :]
+        np.fill_diagonal(out, 1.0)
+        return out
+    out = np.empty((prec.n, prec.n))
+    for r0, rho in prec.iter_rho():
+        out[r0 : r0 + rho.shape[0]] = rho
+    return out
+
+
+def precision_diagonal(precision) -> np.ndarray:
+    """The diagonal of a precision; ``O(N D²)`` for a lazy updated precision.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> ggm.precision_diagonal(ggm.updated_precision(np.eye(2), np.ones((2, 1))))
+    array([0.66666667, 0.66666667])
+    """
+    return np.array(_Precision(precision).diagonal)
+
+
+def _pairs(pairs, genes, n: int) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(pairs, dtype=object if genes is not None else None)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"`pairs` must have shape (m, 2), got {arr.shape}")
+    if genes is not None:
+        index = {g: k for k, g in enumerate(genes)}
+        try:
+            arr = np.array(
+                [[index[x] if isinstance(x, str) else int(x) for x in row] for row in arr],
+                dtype=np.intp,
+            ).reshape(-1, 2)
+        except KeyError as exc:
+            raise ValueError(f"`pairs` names an unknown gene {exc.args[0]!r}") from None
+    elif arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"`pairs` must hold integer indices (or gene names with `genes`), got {arr.dtype}"
+        )
+    i, j = arr[:, 0].astype(np.intp), arr[:, 1].astype(np.intp)
+    if arr.size and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
+        raise ValueError(f"`pairs` holds an index outside 0..{n - 1}")
+    return i, j
+
+
+def precision_entries(precision, pairs, genes: Sequence[str] | None = None) -> np.ndarray:
+    """Entries ``Θᵢⱼ`` for a list of gene pairs, without forming ``N×N``.
+
+    Parameters
+    ----------
+    precision : (N, N) ndarray, sparse matrix or LinearOperator
+    pairs : (m, 2) array_like
+        Index pairs, or gene names when ``genes`` is given.
+    genes : sequence of str, optional
+        Gene names (length ``N``).
+
+    Returns
+    -------
+    (m,) ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> P = ggm.updated_precision(np.eye(3), np.ones((3, 1)))
+    >>> ggm.precision_entries(P, [["a", "b"], ["c", "c"]], genes=["a", "b", "c"])
+    array([-0.25,  0.75])
+    """
+    prec = _Precision(precision)
+    i, j = _pairs(pairs, _check_genes(genes, prec.n), prec.n)
+    return prec.entries(i, j)
+
+
+def partial_correlation_entries(precision, pairs, genes: Sequence[str] | None = None) -> np.ndarray:
+    """Partial correlations ``ρᵢⱼ`` for a list of gene pairs (``O(m D)`` when lazy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> P = ggm.updated_precision(np.eye(3), np.ones((3, 1)))
+    >>> ggm.partial_correlation_entries(P, [[0, 1], [2, 2]])
+    array([0.33333333, 1.        ])
+    """
+    prec = _Precision(precision)
+    i, j = _pairs(pairs, _check_genes(genes, prec.n), prec.n)
+    s = prec.inv_sqrt_diag
+    rho = -prec.entries(i, j) * s[i] * s[j]
+    return np.where(i == j, 1.0, rho)
+
+
+# -- networks -----------------------------------------------------------------------------
+def _check_threshold(threshold: float) -> float:
+    t = float(threshold)
+    if not 0.0 <= t < 1.0:
+        raise ValueError(f"`threshold` must be in [0, 1), got {threshold!r}")
+    return t
+
+
+@dataclass(frozen=True)
+class Edges:
+    """Edges ``i < j`` of a network with their partial correlations ``rho``.
+
+    Attributes
+    ----------
+    i, j : ndarray of int
+        Gene indices, ``i < j``, sorted by ``(i, j)``.
+    rho : ndarray
+        Partial correlations.
+    genes : tuple of str or None
+        Gene names, when supplied.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    rho: np.ndarray
+    genes: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.i.size)
+
+    def names(self) -> list[tuple[str, str]]:
+        """The edges as pairs of gene names (``"gene <k>"`` without names)."""
+        return [(self._name(a), self._name(b)) for a, b in zip(self.i, self.j, strict=True)]
+
+    def _name(self, k) -> str:
+        return self.genes[k] if self.genes is not None else f"gene {int(k)}"
+
+
+@dataclass(frozen=True)
+class EdgeChanges:
+    """Gene pairs whose ``|ρ|`` changed most, sorted by ``|change|`` (largest first).
+
+    ``change = |ρ_after| − |ρ_before|``.
+    """
+
+    i: np.ndarray
+    j: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    change: np.ndarray
+    genes: tuple[str, ...] | None = None
+
+    def __len__(self) -> int:
+        return int(self.i.size)
+
+    def names(self) -> list[tuple[str, str]]:
+        """The pairs as gene names (``"gene <k>"`` without names)."""
+        return Edges(self.i, self.j, self.after, self.genes).names()
+
+
+def strong_edges(
+    precision,
+    threshold: float,
+    *,
+    genes: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> Edges:
+    """The edges with ``|ρᵢⱼ| > threshold``, streamed in row blocks.
+
+    Parameters
+    ----------
+    precision : (N, N) ndarray, sparse matrix or LinearOperator
+    threshold : float
+        In ``[0, 1)``.
+    genes : sequence of str, optional
+        Gene names, carried into the result.
+    block_size : int, optional
+        Rows per block; default such that a block holds about ``2²¹`` entries.
+
+    Returns
+    -------
+    Edges
+
+    Notes
+    -----
+    Memory is ``O(block_size · N)`` plus the edges found, whatever ``N``; time is
+    ``O(N² D)`` for a lazy updated precision of rank ``D``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> theta = np.array([[2.0, -1.0, 0.0], [-1.0, 2.0, -0.1], [0.0, -0.1, 2.0]])
+    >>> edges = ggm.strong_edges(theta, 0.2, genes=["TP53", "MDM2", "MYC"])
+    >>> edges.names(), edges.rho
+    ([('TP53', 'MDM2')], array([0.5]))
+    """
+    t = _check_threshold(threshold)
+    prec = _Precision(precision)
+    names = _check_genes(genes, prec.n)
+    found_i, found_j, found_rho = [], [], []
+    for r0, rho in prec.iter_upper(block_size):
+        rows, cols = np.nonzero(np.abs(rho) > t)
+        found_i.append(rows + r0)
+        found_j.append(cols + r0)
+        found_rho.append(rho[rows, cols])
+    if not found_i:  # N = 0
+        return Edges(np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0), names)
+    return Edges(
+        np.concatenate(found_i).astype(np.intp),
+        np.concatenate(found_j).astype(np.intp),
+        np.concatenate(found_rho),
+        names,
+    )
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """Statistics of ``|ρᵢⱼ|`` over the ``N(N−1)/2`` pairs ``i < j``."""
+
+    n_genes: int
+    threshold: float
+    n_edges: int
+    mean_abs: float
+    max_abs: float
+    density: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The statistics as a plain dictionary."""
+        return dict(self.__dict__)
+
+
+def network_summary(
+    precision, threshold: float, *, block_size: int | None = None
+) -> NetworkSummary:
+    """Edge count (``|ρ| > threshold``), mean and max ``|ρ|`` and density, streamed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> s = ggm.network_summary(np.array([[2.0, -1.0], [-1.0, 2.0]]), 0.15)
+    >>> s.n_edges, s.max_abs, s.density
+    (1, 0.5, 1.0)
+    """
+    t = _check_threshold(threshold)
+    prec = _Precision(precision)
+    n = prec.n
+    total = 0.0
+    largest = 0.0
+    count = 0
+    for _, rho in prec.iter_upper(block_size):
+        upper = np.abs(rho)
+        if upper.size:
+            total += float(upper.sum())
+            largest = max(largest, float(upper.max()))
+            count += int(np.count_nonzero(upper > t))
+    pairs = n * (n - 1) // 2
+    return NetworkSummary(
+        n_genes=n,
+        threshold=t,
+        n_edges=count,
+        mean_abs=total / pairs if pairs else 0.0,
+        max_abs=largest,
+        density=count / pairs if pairs else 0.0,
+    )
+
+
+def summary_table(before: NetworkSummary, after: NetworkSummary) -> str:
+    """A before/after table of two :class:`NetworkSummary` objects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> s = ggm.network_summary(np.eye(3), 0.1)
+    >>> print(ggm.summary_table(s, s).splitlines()[0])
+    Metric                                Before      After
+    """
+    rows = [
+        (f"Strong edges (|ρ| > {before.threshold:g})", before.n_edges, after.n_edges, "d"),
+        ("Mean |partial correlation|", before.mean_abs, after.mean_abs, ".4f"),
+        ("Max |partial correlation|", before.max_abs, after.max_abs, ".4f"),
+        ("Network density", before.density, after.density, ".4f"),
+    ]
+    lines = [f"{'Metric':<35} {'Before':>10} {'After':>10}", "-" * 57]
+    lines += [f"{name:<35} {a:>10{fmt}} {b:>10{fmt}}" for name, a, b, fmt in rows]
+    return "\n".join(lines)
+
+
+def top_changed_edges(
+    before,
+    after,
+    k: int = 20,
+    *,
+    genes: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> EdgeChanges:
+    """The ``k`` gene pairs whose ``|ρ|`` changed most between two precisions, streamed.
+
+    Parameters
+    ----------
+    before, after : (N, N) ndarray, sparse matrix or LinearOperator
+        The precisions before and after an update.
+    k : int
+        Number of pairs.
+    genes : sequence of str, optional
+        Gene names, carried into the result.
+    block_size : int, optional
+        Rows per streamed block.
+
+    Returns
+    -------
+    EdgeChanges
+        Sorted by ``|change|``, largest first; ``change = |ρ_after| − |ρ_before|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> theta = np.eye(3)
+    >>> P = ggm.updated_precision(theta, np.array([[1.0], [1.0], [0.0]]))
+    >>> top = ggm.top_changed_edges(theta, P, k=1, genes=["a", "b", "c"])
+    >>> top.names(), top.change
+    ([('a', 'b')], array([0.5]))
+    """
+    if int(k) < 1:
+        raise ValueError(f"`k` must be a positive integer, got {k!r}")
+    k = int(k)
+    old, new = _Precision(before, "before"), _Precision(after, "after")
+    if old.n != new.n:
+        raise ValueError(
+            f"`before` is {old.n}×{old.n} but `after` is {new.n}×{new.n}; they must match"
+        )
+    names = _check_genes(genes, old.n)
+    size = old.block_size(block_size)
+    best: list[tuple[float, int, int, float, float]] = []
+    pairs = zip(old.iter_upper(size), new.iter_upper(size), strict=True)
+    for (r0, rho_old), (_, rho_new) in pairs:
+        nrows, ncols = rho_old.shape
+        size_change = np.abs(np.abs(rho_new) - np.abs(rho_old))
+        size_change[np.tril_indices(nrows)] = -1.0  # never among the top: not a pair i < j
+        flat = size_change.ravel()
+        m = min(k, flat.size - nrows * (nrows + 1) // 2)
+        if m <= 0:
+            continue
+        for idx in np.argpartition(flat, flat.size - m)[flat.size - m :]:
+            a, c = divmod(int(idx), ncols)
+            item = (float(flat[idx]), r0 + a, r0 + c, float(rho_old[a, c]), float(rho_new[a, c]))
+            if len(best) < k:
+                heapq.heappush(best, item)
+            elif item > best[0]:
+                heapq.heapreplace(best, item)
+    best.sort(reverse=True)
+    i = np.array([e[1] for e in best], dtype=np.intp)
+    j = np.array([e[2] for e in best], dtype=np.intp)
+    rho_before = np.array([e[3] for e in best])
+    rho_after = np.array([e[4] for e in best])
+    return EdgeChanges(i, j, rho_before, rho_after, np.abs(rho_after) - np.abs(rho_before), names)

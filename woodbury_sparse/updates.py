@@ -1,0 +1,650 @@
+"""Updates of Woodbury operators that reuse every cached factorisation.
+
+Operators are immutable, so every update returns a **new** operator; the old one keeps
+its blocks and caches, unchanged bit for bit, and stays valid. What the two share:
+
+=====================  ============================================================
+update                 shared with the old operator
+=====================  ============================================================
+:func:`add_terms`      ``A`` and its factorisation, the old ``B`` blocks and their
+                       factorisations, the cached ``A U``; the factorisation of the
+                       capacitance ``O`` is *extended* by a block (bordered) update
+:func:`refactor`       the symbolic analysis of CHOLMOD (numeric refactorisation
+                       only); ``U``, ``V`` and, when only ``B`` changes, ``A U``
+:func:`with_blocks`    as :func:`refactor` when the sparsity pattern is unchanged,
+                       otherwise the new block is factorised afresh
+:func:`update_a`       ``A ± C Cᵀ``: a CHOLMOD update/downdate of a copy of ``A``'s
+                       factor, its pivots checked for positive definiteness
+=====================  ============================================================
+
+Adding terms
+------------
+Adding ``U₂ B₂⁻¹ V₂`` (``k`` new columns) to ``W = A⁻¹ + U B⁻¹ V`` borders the
+capacitance::
+
+    O' = [[O,       V A U₂      ],
+          [V₂ A U,  B₂ + V₂ A U₂]]
+
+With the Schur complement ``S = B₂ + V₂ A U₂ − V₂ A U O⁻¹ V A U₂`` (``k×k``), the new
+factorisation is assembled from the old one instead of refactorising ``O'``:
+
+* dense Cholesky ``O = L Lᵀ`` (symmetric positive definite ``O'``): the new factor is
+  ``[[L, 0], [Cᵀ L⁻ᵀ, chol(S)]]`` with ``C = V A U₂``, at cost ``O(p²k + pk² + k³)``;
+* anything else (LU, CHOLMOD, non positive definite ``S``): a bordered factor that
+  solves through the old factor and a factorisation of ``S`` (block elimination).
+
+The products cost ``O(nk)`` products with ``A`` plus ``O(npk)`` flops; nothing of size
+``p'×p'`` is factorised.
+
+**Rank-1 fast path** (Sherman–Morrison). When ``k = 1`` the Schur complement is the
+scalar ``s = b₂ + v₂ᵀ A u₂ − (V A u₂)ᵀ O⁻¹ (V A u₂)``: no matrix is factorised at all —
+the Cholesky factor gains one row from one triangular solve (``O(p²)``), or ``s`` is
+inverted directly. For ``p = 0`` (``W = A⁻¹``) this is exactly Sherman–Morrison,
+``(A⁻¹ + u vᵀ/b)⁻¹ = A − (A u)(vᵀ A)/(b + vᵀ A u)``, which never factorises ``A``.
+
+The extension needs the old capacitance factor: when the old operator has not
+factorised ``O`` yet, there is nothing to reuse, and the new operator factorises its
+``O'`` when first needed (the ordinary lazy path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, sparse
+
+from ._blocks import Block, freeze
+from ._exceptions import FactorizationError, NotPositiveDefiniteError
+from ._factor import Factor
+from ._factor._closed_form import DiagonalFactor, IdentityFactor
+from ._factor._dense import DenseCholesky, DenseLU
+from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
+from ._validation import (
+    SYMMETRY_RTOL,
+    Parts,
+    _as_list,
+    _block_diag,
+    _side_block,
+    _term_names,
+    as_block,
+)
+
+__all__ = [
+    "BorderedFactor",
+    "add_terms",
+    "refactor",
+    "same_pattern",
+    "update_a",
+    "with_blocks",
+]
+
+
+# -- factor of a bordered matrix -------------------------------------------------------
+class BorderedFactor(Factor):
+    """Factorisation of ``M = [[M₁₁, C₁₂], [C₂₁, D]]`` by block elimination.
+
+    Holds the factorisation of ``M₁₁`` (shared, not copied), ``Z = M₁₁⁻¹ C₁₂`` and a
+    factorisation of the Schur complement ``S = D − C₂₁ Z``. Solves cost one solve with
+    ``M₁₁``, one with ``S`` and ``O(pk)`` flops; ``det M = det M₁₁ · det S``.
+
+    Parameters
+    ----------
+    f11 : Factor
+        Factorisation of the leading ``p×p`` block.
+    c12 : (p, k) ndarray
+    c21 : (k, p) ndarray
+    s_factor : Factor
+        Factorisation of the ``k×k`` Schur complement.
+    z : (p, k) ndarray
+        ``M₁₁⁻¹ C₁₂``.
+    symmetric : bool
+        Whether ``M`` is symmetric (then ``C₂₁ = C₁₂ᵀ``).
+    """
+
+    def __init__(self, f11: Factor, c12, c21, s_factor: Factor, z, symmetric: bool) -> None:
+        self.f11 = f11
+        self.c12 = c12
+        self.c21 = c21
+        self.s_factor = s_factor
+        self.z = z
+        self.symmetric = bool(symmetric)
+        self.n = f11.n + s_factor.n
+        self.method = f"bordered({f11.method}; {s_factor.method})"
+        self.positive_definite = bool(
+            symmetric and f11.positive_definite and s_factor.positive_definite
+        )
+        self._zt = None
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """``M⁻¹ b`` (or ``M⁻ᵀ b``) by block elimination."""
+        p = self.f11.n
+        b1, b2 = b[:p], b[p:]
+        transpose = transpose and not self.symmetric
+        x0 = self.f11.solve(b1, transpose=transpose)
+        if transpose:  # Mᵀ = [[M₁₁ᵀ, C₂₁ᵀ], [C₁₂ᵀ, Dᵀ]]
+            if self._zt is None:
+                self._zt = self.f11.solve(np.array(self.c21.T), transpose=True)
+            y = self.s_factor.solve(b2 - self.c12.T @ x0, transpose=True)
+            x = x0 - self._zt @ y
+        else:
+            y = self.s_factor.solve(b2 - self.c21 @ x0)
+            x = x0 - self.z @ y
+        return np.concatenate([x, y], axis=0)
+
+    def _slogdet(self) -> tuple[float, float]:
+        s1, l1 = self.f11.slogdet
+        s2, l2 = self.s_factor.slogdet
+        if s1 * s2 == 0:
+            return 0.0, -np.inf
+        return s1 * s2, l1 + l2
+
+
+def _cholesky_lower(factor: Factor) -> np.ndarray | None:
+    """The dense lower Cholesky factor behind ``factor``, when it has one."""
+    if isinstance(factor, DenseCholesky):
+        return factor.lower
+    if isinstance(factor, IdentityFactor):
+        return np.eye(factor.n)
+    if isinstance(factor, DiagonalFactor) and factor.positive_definite:
+        return np.diag(np.sqrt(factor.d))
+    return None
+
+
+def _factor_small(s: np.ndarray, symmetric: bool) -> Factor | None:
+    """Factorise the Schur complement; a 1×1 one is inverted in closed form."""
+    if s.shape == (1, 1):
+        return DiagonalFactor(freeze(s[0].copy())) if s[0, 0] != 0 else None
+    factor = DenseCholesky.attempt(s) if symmetric else None
+    return factor if factor is not None else DenseLU.attempt(s, symmetric)
+
+
+def _extend_factor(f11: Factor, c12, c21, d22, symmetric: bool) -> Factor | None:
+    """The factorisation of ``[[M₁₁, C₁₂], [C₂₁, D]]`` from that of ``M₁₁``, or None.
+
+    None means the Schur complement is singular; the caller then lets the bordered
+    matrix be factorised (and reported singular) the ordinary way.
+    """
+    p, k = c12.shape
+    lower = _cholesky_lower(f11) if symmetric else None
+    if lower is not None:
+        w = linalg.solve_triangular(lower, c12, lower=True, check_finite=False) if p else c12
+        s = d22 - w.T @ w
+        s = 0.5 * (s + s.T)
+        if k == 1:  # Sherman–Morrison: no factorisation, one square root
+            ls = np.sqrt(s) if s[0, 0] > 0 else None
+        else:
+            chol = DenseCholesky.attempt(s)
+            ls = chol.lower if chol is not None else None
+        if ls is not None:
+            new = np.zeros((p + k, p + k))
+            new[:p, :p] = lower
+            new[p:, :p] = w.T
+            new[p:, p:] = ls
+            return DenseCholesky(freeze(new))
+        z = linalg.solve_triangular(lower, w, lower=True, trans="T", check_finite=False)
+    else:
+        z = f11.solve(c12) if p else np.zeros((0, k))
+        s = d22 - c21 @ z
+        if symmetric:
+            s = 0.5 * (s + s.T)
+    s_factor = _factor_small(np.ascontiguousarray(s), symmetric)
+    if s_factor is None:
+        return None
+    return BorderedFactor(f11, c12, c21, s_factor, freeze(np.asarray(z)), symmetric)
+
+
+# -- block helpers --------------------------------------------------------------------
+def _dense(block: Block) -> np.ndarray:
+    return block.data if block.kind == "dense" else block.toarray()
+
+
+def _stack(blocks: list[Block], axis: int, name: str = "") -> Block:
+    """Stack blocks side by side (``axis=1``) or on top of each other (``axis=0``)."""
+    blocks = [b for b in blocks if b.shape[axis] > 0] or blocks[:1]
+    if len(blocks) == 1:
+        return blocks[0].renamed(name)
+    if any(b.kind == "dense" for b in blocks):
+        parts = [_dense(b) for b in blocks]
+        return Block.from_matrix(np.concatenate(parts, axis=axis), name=name)
+    stack = sparse.hstack if axis == 1 else sparse.vstack
+    return Block.from_matrix(stack([b.operand for b in blocks], format="csc"), name=name)
+
+
+def _validate_terms(W: WoodburyMatrix, B, U, V, X):
+    """The new terms as ``(B, U, V, symmetric)`` blocks, validated like the constructor."""
+    if X is not None and (U is not None or V is not None):
+        raise ValueError(
+            "`X` cannot be combined with `U` or `V`: give `X` for symmetric terms "
+            "X B⁻¹ Xᵀ, or `U` and `V` for general terms U B⁻¹ V"
+        )
+    a = W._parts.A
+    n = W.n
+    lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
+    if lists["B"] is None:
+        raise TypeError("`B` is required")
+    count = max(len(v) for v in lists.values() if v is not None)
+    names = {key: _term_names(key, count) for key in lists}
+    side = "X" if lists["X"] is not None else "U"
+    b_blocks, u_blocks, v_blocks = [], [], []
+    for i in range(count):
+        b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
+        p = b.shape[0]
+        u = _side_block(lists, side, i, names, n, p, b, a)
+        v = u.T if side == "X" else _side_block(lists, "V", i, names, n, p, b, a, rows=False)
+        b_blocks.append(b)
+        u_blocks.append(u)
+        v_blocks.append(v)
+    symmetric = W._parts.symmetric and side == "X"
+    if symmetric:
+        for blk in b_blocks:
+            asym = blk.asymmetry()
+            if asym > SYMMETRY_RTOL:
+                raise ValueError(
+                    f"`{blk.name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
+                    f"{SYMMETRY_RTOL:.1e}), but the symmetric terms X B⁻¹ Xᵀ need a "
+                    "symmetric `B` (give `U` and `V` for a general term)"
+                )
+        b_blocks = [blk.symmetrized() for blk in b_blocks]
+    b_new = _block_diag(b_blocks, "B")
+    u_new = _stack(u_blocks, 1, "U")
+    v_new = u_new.T if symmetric else _stack(v_blocks, 0, "V")
+    return b_new, u_new, v_new, symmetric
+
+
+class _BlockDiagonalFactor(Factor):
+    """Factorisation of ``blockdiag(B₁, B₂)`` from the (lazily built) factors of each."""
+
+    def __init__(self, first: Block, second: Block) -> None:
+        self.first = first
+        self.second = second
+        self.n = first.shape[0] + second.shape[0]
+        self.symmetric = first.symmetric and second.symmetric
+        self.method = "block-diagonal"
+
+    @property
+    def positive_definite(self) -> bool:  # type: ignore[override]
+        return self.first.factor.positive_definite and self.second.factor.positive_definite
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        p = self.first.shape[0]
+        top = self.first.factor.solve(b[:p], transpose=transpose)
+        bottom = self.second.factor.solve(b[p:], transpose=transpose)
+        return np.concatenate([top, bottom], axis=0)
+
+    def _slogdet(self) -> tuple[float, float]:
+        s1, l1 = self.first.factor.slogdet
+        s2, l2 = self.second.factor.slogdet
+        return s1 * s2, l1 + l2
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        p = self.first.shape[0]
+        top = self.first.factor.solve_sqrt_t(z[:p])
+        bottom = self.second.factor.solve_sqrt_t(z[p:])
+        return np.concatenate([top, bottom], axis=0)
+
+
+def _combined_b(old: Block, new: Block) -> Block:
+    """``blockdiag(old, new)`` sharing the factorisation of ``old`` (and of ``new``)."""
+    if old.shape[0] == 0:
+        return new.renamed("B")
+    out = _block_diag([old, new], "B")
+    if out.kind in ("dense", "sparse"):
+        out.__dict__["factor"] = _BlockDiagonalFactor(old, new)
+    return out
+
+
+# -- public functions -------------------------------------------------------------------
+def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
+    """``W + U₂ B₂⁻¹ V₂`` (or ``W + X₂ B₂⁻¹ X₂ᵀ``) as a new operator sharing ``W``'s work.
+
+    Parameters
+    ----------
+    W : WoodburyMatrix
+        The operator to extend; it is not modified and stays valid.
+    B : (k, k) array_like or sparse matrix, or list of them
+        Inverse of the middle factor of each new term (several terms as in the
+        constructor: block diagonal ``B₂``).
+    X : (n, k) array_like or sparse matrix, or list of them, optional
+        Factor of symmetric new terms ``X₂ B₂⁻¹ X₂ᵀ``; the result is symmetric when
+        ``W`` is.
+    U, V : array_like or sparse matrix, or list of them, optional
+        Factors of general new terms ``U₂ B₂⁻¹ V₂`` (``n×k`` and ``k×n``, default the
+        identity); the result is a general :class:`~woodbury_sparse.WoodburyMatrix`.
+
+    Returns
+    -------
+    WoodburyMatrix
+        ``A⁻¹ + [U U₂] blockdiag(B, B₂)⁻¹ [V; V₂]``, with ``p + k`` columns.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For new blocks that do not fit ``W`` (messages name the argument), or a
+        non-symmetric ``B`` with ``X``.
+
+    Notes
+    -----
+    ``A`` (and its factorisation), the old ``B`` (and its factorisation), ``U``, ``V``
+    and the cached ``A U`` are shared. When ``W`` has factorised its capacitance ``O``,
+    the new operator's capacitance factorisation is the old one extended by a bordered
+    update (see the module notes): ``O(p²k)`` flops plus ``k`` products with ``A`` and
+    ``O(npk)`` for ``V A U₂``. A rank-1 addition (``k = 1``) factorises nothing
+    (Sherman–Morrison).
+
+    Examples
+    --------
+    Pathways arriving one at a time:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.updates import add_terms
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((6, 3))
+    >>> W = ws.SymmetricWoodburyMatrix(np.eye(6), np.eye(1), X=X[:, :1])
+    >>> _ = W.solve(np.ones(6))  # factorises O (1×1)
+    >>> W2 = add_terms(W, np.eye(1), X=X[:, 1:2])
+    >>> W3 = add_terms(W2, np.eye(1), X=X[:, 2:])
+    >>> W3.p, bool(np.allclose(W3.toarray(), np.eye(6) + X @ X.T))
+    (3, True)
+    >>> W.p  # the old operator is unchanged
+    1
+    """
+    if not isinstance(W, WoodburyMatrix):
+        raise TypeError(f"`W` must be a WoodburyMatrix, got {type(W).__name__}")
+    b_new, u_new, v_new, term_symmetric = _validate_terms(W, B, U, V, X)
+    old = W._parts
+    symmetric = old.symmetric and term_symmetric
+    b_all = _combined_b(old.B, b_new)
+    u_all = _stack([old.U, u_new], 1, "X" if symmetric else "U")
+    v_all = u_all.T if symmetric else _stack([old.V, v_new], 0, "V")
+    parts = Parts(old.A, b_all, u_all, v_all, symmetric)
+    cls = SymmetricWoodburyMatrix if symmetric else WoodburyMatrix
+    out = cls._from_parts(parts)
+
+    cache = W.__dict__
+    if W.p > 0 and "_AU" not in cache and "_O" not in cache:
+        return out  # nothing computed yet: the new operator works lazily
+    au_new = old.A.times(u_new)
+    au_all = _stack([W._AU, au_new], 1)
+    out.__dict__["_AU"] = au_all
+    if symmetric:
+        va_new = au_new.T
+    else:
+        va_new = v_new.times(old.A)
+        out.__dict__["_VA"] = _stack([W._VA, va_new], 0)
+    o_old = W._O
+    c12 = _dense(old.V.times(au_new))  # V A U₂   (p×k)
+    c21 = c12.T if symmetric else _dense(va_new.times(old.U))  # V₂ A U   (k×p)
+    d22 = _dense(b_new.plus(v_new.times(au_new)))  # B₂ + V₂ A U₂
+    if symmetric:
+        d22 = 0.5 * (d22 + d22.T)
+    if o_old.kind == "sparse":
+        o_data = sparse.bmat([[o_old.data, c12], [c21, d22]], format="csc")
+    else:
+        o_data = np.block([[_dense(o_old), c12], [c21, d22]])
+    o_block = Block.from_matrix(o_data, symmetric=symmetric, name="O")
+    f11 = IdentityFactor(0) if W.p == 0 else o_old.__dict__.get("factor")
+    if f11 is not None:
+        factor = _extend_factor(f11, c12, c21, d22, symmetric)
+        if factor is not None:
+            o_block.__dict__["factor"] = factor
+    out.__dict__["_O"] = o_block
+    return out
+
+
+def same_pattern(old, new) -> bool:
+    """Whether two matrices (or blocks) have the same kind, shape and sparsity pattern.
+
+    Dense matrices of equal shape count as the same pattern, as do diagonal ones (the
+    identity included); sparse ones must store exactly the same positions.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> from woodbury_sparse.updates import same_pattern
+    >>> same_pattern(ar1_precision(5, 0.5), ar1_precision(5, 0.9))
+    True
+    >>> same_pattern(ar1_precision(5, 0.5), ar1_precision(6, 0.5))
+    False
+    """
+    old = old if isinstance(old, Block) else as_block(old, "old")
+    new = new if isinstance(new, Block) else as_block(new, "new")
+    diagonal = ("identity", "diagonal")
+    if old.kind in diagonal and new.kind in diagonal:
+        return old.shape == new.shape
+    if old.kind != new.kind or old.shape != new.shape:
+        return False
+    if old.kind != "sparse":
+        return True
+    return bool(
+        np.array_equal(old.data.indptr, new.data.indptr)
+        and np.array_equal(old.data.indices, new.data.indices)
+    )
+
+
+def _describe_pattern(block: Block) -> str:
+    shape = "×".join(map(str, block.shape))
+    extra = f", nnz={block.data.nnz}" if block.kind == "sparse" else ""
+    return f"{shape} {block.kind}{extra}"
+
+
+def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
+    """Validate a replacement for ``A`` or ``B`` the way the constructor would."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            raise ValueError(f"`{name}` is an empty list; give at least one matrix")
+        names = _term_names(name, len(value))
+        blk = _block_diag(
+            [as_block(v, nm, square=True) for v, nm in zip(value, names, strict=True)], name
+        )
+    else:
+        blk = as_block(value, name, square=True)
+    if blk.shape != old.shape:
+        raise ValueError(f"`{name}` has shape {blk.shape}, but the operator's is {old.shape}")
+    if W._parts.symmetric:
+        asym = blk.asymmetry()
+        if asym > SYMMETRY_RTOL:
+            raise ValueError(
+                f"`{name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
+                f"{SYMMETRY_RTOL:.1e}), but the operator is symmetric"
+            )
+        blk = blk.symmetrized().renamed(name)
+    return blk
+
+
+def _reuse_analysis(old: Block, new: Block) -> None:
+    """Give ``new`` a numeric refactorisation of ``old``'s cached factor, when possible."""
+    cached = old.__dict__.get("factor")
+    refactor_method = getattr(cached, "refactor", None)
+    if refactor_method is None or new.kind != "sparse":
+        return
+    factor = refactor_method(new.data)
+    if factor is not None:
+        new.__dict__["factor"] = factor
+
+
+def _replace(W: WoodburyMatrix, A, B, strict: bool) -> WoodburyMatrix:
+    if not isinstance(W, WoodburyMatrix):
+        raise TypeError(f"`W` must be a WoodburyMatrix, got {type(W).__name__}")
+    if A is None and B is None:
+        raise TypeError("give a new `A`, a new `B`, or both")
+    old = W._parts
+    new_blocks = {}
+    for name, value, old_block in (("A", A, old.A), ("B", B, old.B)):
+        if value is None:
+            new_blocks[name] = old_block
+            continue
+        blk = _new_square(W, value, old_block, name)
+        if same_pattern(old_block, blk):
+            _reuse_analysis(old_block, blk)
+        elif strict:
+            raise ValueError(
+                f"the new `{name}` ({_describe_pattern(blk)}) does not have the sparsity "
+                f"pattern of the old one ({_describe_pattern(old_block)}); refactor() "
+                "needs the same pattern — use with_blocks() or construct a new operator"
+            )
+        new_blocks[name] = blk
+    parts = Parts(new_blocks["A"], new_blocks["B"], old.U, old.V, old.symmetric)
+    out = type(W)._from_parts(parts)
+    if A is None and "_AU" in W.__dict__:
+        out.__dict__["_AU"] = W._AU
+        if not old.symmetric:
+            out.__dict__["_VA"] = W._VA
+    return out
+
+
+def refactor(W: WoodburyMatrix, A=None, B=None) -> WoodburyMatrix:
+    """New values for ``A`` and/or ``B`` with the same sparsity pattern.
+
+    CHOLMOD's symbolic analysis (fill-reducing ordering, elimination tree, pattern of
+    the factor) of the old block is reused: only the numeric factorisation is redone.
+
+    Parameters
+    ----------
+    W : WoodburyMatrix
+        The operator; unchanged and still valid afterwards.
+    A : (n, n) array_like or sparse matrix, optional
+        New ``A``, with exactly the sparsity pattern of the old one.
+    B : (p, p) array_like or sparse matrix, or list of them, optional
+        New ``B``, with exactly the sparsity pattern of the old one.
+
+    Returns
+    -------
+    WoodburyMatrix
+        The operator with the new blocks (same class as ``W``).
+
+    Raises
+    ------
+    ValueError
+        When a new block has another kind, shape or sparsity pattern than the old one
+        (use :func:`with_blocks`), or is not symmetric in a symmetric operator.
+    TypeError
+        When neither ``A`` nor ``B`` is given.
+
+    Notes
+    -----
+    The reuse needs the old block's factorisation: when ``W`` has factorised ``A``
+    with CHOLMOD, the new ``A`` is refactorised at once (numeric phase only); otherwise
+    it is factorised on first use. Values that are not positive definite fall back to a
+    fresh factorisation. SciPy's SuperLU (the fallback backend) exposes no reusable
+    analysis, so there the pattern is checked but the factorisation is fresh. Dense and
+    diagonal blocks have no symbolic phase. When only ``B`` changes, ``A U`` is shared.
+
+    Examples
+    --------
+    A new AR(1) correlation on the same tridiagonal pattern:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> from woodbury_sparse.updates import refactor
+    >>> W = ws.SymmetricWoodburyMatrix(ar1_precision(50, 0.5), np.eye(50))
+    >>> _ = W.logdet()  # factorises A
+    >>> W2 = refactor(W, A=ar1_precision(50, 0.9))
+    >>> ref = np.linalg.inv(ar1_precision(50, 0.9).toarray()) + np.eye(50)
+    >>> bool(np.isclose(W2.logdet(), np.linalg.slogdet(ref)[1]))
+    True
+    """
+    return _replace(W, A, B, strict=True)
+
+
+def with_blocks(W: WoodburyMatrix, A=None, B=None) -> WoodburyMatrix:
+    """New values for ``A`` and/or ``B``, reusing the analysis where the pattern allows.
+
+    Like :func:`refactor`, but a block whose pattern changed is simply factorised afresh
+    instead of refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.updates import with_blocks
+    >>> W = ws.SymmetricWoodburyMatrix(np.eye(3), np.eye(3))
+    >>> with_blocks(W, B=2 * np.eye(3)).toarray()[0, 0]
+    np.float64(1.5)
+    """
+    return _replace(W, A, B, strict=False)
+
+
+def update_a(W: WoodburyMatrix, C, *, downdate: bool = False) -> WoodburyMatrix:
+    """``A ± C Cᵀ`` in place of ``A``, updating ``A``'s CHOLMOD factor instead of refactorising.
+
+    Parameters
+    ----------
+    W : WoodburyMatrix
+        The operator; unchanged and still valid afterwards.
+    C : (n, k) array_like or sparse matrix
+        The update (best sparse, ``k`` small).
+    downdate : bool
+        ``False``: ``A + C Cᵀ``; ``True``: ``A − C Cᵀ``.
+
+    Returns
+    -------
+    WoodburyMatrix
+        The operator with the new ``A`` (same class as ``W``).
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When ``W`` holds a positive definite factorisation of ``A`` and a downdate
+        leaves ``A`` not positive definite. CHOLMOD does not report this itself: every
+        pivot of the downdated factor is checked (for other factorisations the new
+        ``A`` is factorised at once and checked). Without a cached factor nothing is
+        known about ``A``, and the new one is factorised lazily.
+    ValueError
+        When ``C`` does not have ``n`` rows.
+
+    Notes
+    -----
+    When ``W`` holds a CHOLMOD ``LLᵀ`` factor of ``A`` (scikit-sparse backend), a copy is
+    updated or downdated by CHOLMOD (cost about ``k`` times the nonzeros of the factor);
+    the old factor is untouched. Otherwise the new ``A`` is factorised when first needed.
+    ``A U`` and the capacitance depend on ``A`` and are recomputed lazily; ``B``, ``U``
+    and ``V`` are shared.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> from woodbury_sparse.updates import update_a
+    >>> W = ws.SymmetricWoodburyMatrix(ar1_precision(5, 0.5), np.eye(5))
+    >>> _ = W.logdet()
+    >>> C = sp.csc_array(np.eye(5)[:, :1])
+    >>> W2 = update_a(W, C)
+    >>> A2 = ar1_precision(5, 0.5).toarray() + np.outer(C.toarray(), C.toarray())
+    >>> bool(np.isclose(W2.logdet(), np.linalg.slogdet(np.linalg.inv(A2) + np.eye(5))[1]))
+    True
+    """
+    if not isinstance(W, WoodburyMatrix):
+        raise TypeError(f"`W` must be a WoodburyMatrix, got {type(W).__name__}")
+    old = W._parts
+    c = as_block(C, "C")
+    if c.shape[0] != W.n:
+        raise ValueError(f"`C` has shape {c.shape}, but `A` is {W.n}×{W.n}: expected {W.n} rows")
+    c_op = c.operand if c.kind != "dense" else sparse.csc_array(c.data)
+    cct = c_op @ c_op.T
+    new_a = old.A.operand - cct if downdate else old.A.operand + cct
+    if sparse.issparse(new_a) and old.A.kind != "sparse":
+        new_a = new_a.toarray() if old.A.kind == "dense" else new_a
+    a_block = Block.from_matrix(new_a, symmetric=old.A.symmetric, name="A")
+    if old.A.symmetric:
+        a_block = a_block.symmetrized().renamed("A")
+    cached = old.A.__dict__.get("factor")
+    if cached is not None and cached.positive_definite:
+        lost = f"the downdate A − C Cᵀ left `A` ({W.n}×{W.n}) not positive definite"
+        if hasattr(cached, "updown"):  # CHOLMOD: update/downdate a copy, check the pivots
+            factor = cached.updown(sparse.csc_array(c_op), subtract=downdate)
+            if factor is not None:
+                a_block.__dict__["factor"] = factor
+            elif downdate:
+                raise NotPositiveDefiniteError("A", lost)
+        elif downdate:  # no updatable factor: factorise the new A now and check it
+            try:
+                positive = a_block.factor.positive_definite
+            except FactorizationError:
+                positive = False
+            if not positive:
+                raise NotPositiveDefiniteError("A", lost)
+    parts = Parts(a_block, old.B, old.U, old.V, old.symmetric)
+    return type(W)._from_parts(parts)
