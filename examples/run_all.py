@@ -12,7 +12,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES = ["quickstart", "regression", "ar1_noise", "several_terms", "gene_network"]
+EXAMPLES = [
+    "quickstart",
+    "regression",
+    "ar1_noise",
+    "several_terms",
+    "scipy_interop",
+    "mauna_loa",
+    "gene_network",
+    "dask_scaling",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

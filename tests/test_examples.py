@@ -13,6 +13,8 @@ CASES = {
     "regression": ["regression.png"],
     "ar1_noise": ["ar1_noise_sample.png", "ar1_noise_profile.png"],
     "several_terms": ["several_terms.png"],
+    "scipy_interop": ["scipy_interop.png"],
+    "mauna_loa": ["mauna_loa.png"],
 }
 
 
@@ -25,6 +27,8 @@ def _load(name: str):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_example_runs_and_writes_figures(name, tmp_path, capsys):
+    if name == "mauna_loa":
+        pytest.importorskip("statsmodels", reason="the Mauna Loa example needs statsmodels")
     result = _load(name).main(quick=True, outdir=tmp_path)
     for figure in CASES[name]:
         path = tmp_path / figure
@@ -37,3 +41,31 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys):
         assert result["solve_error"] < 1e-9
         assert result["logdet_error"] < 1e-8
         assert result["density_error"] < 1e-8
+    elif name == "scipy_interop":
+        assert result["cg_iterations_exact"] <= 2 and result["minres_iterations_exact"] <= 2
+        assert result["gmres_iterations_exact"] <= 2
+        assert result["cg_iterations_neighbour"] < result["cg_iterations_none"] / 4
+        assert result["logpdf_rel_diff_woodbury"] < 1e-12
+        assert result["logpdf_rel_diff_dense"] < 1e-11
+        assert abs(result["maha_mean_over_n"] - 1) < 0.01
+    elif name == "mauna_loa":
+        assert result["loglik"] == pytest.approx(result["dense_loglik"], rel=1e-10)
+        assert result["posterior_agreement"] < 1e-10
+        assert result["n_obs"] < result["n_weeks"]
+        assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
+
+
+def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_statsmodels(name, *args, **kwargs):
+        if name.split(".")[0] == "statsmodels":
+            raise ImportError("No module named 'statsmodels'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_statsmodels)
+    assert _load("mauna_loa").main(quick=True, outdir=tmp_path) == {}
+    assert "statsmodels is not installed" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))

@@ -80,10 +80,6 @@ def test_sampler_map_reproduces_w(pd_problem):
 
 def test_as_covariance_matches_scipy(pd_problem):
     W, dense = pd_problem
-    if W._parts.A.kind == "sparse":
-        with pytest.raises(NotImplementedError, match="exact square root of W"):
-            W.as_covariance()
-        return
     cov = W.as_covariance()
     assert isinstance(cov, stats.Covariance)
     assert W.as_covariance() is cov
@@ -158,8 +154,66 @@ def test_factor_square_root_closed_form_and_dense(kind):
         dense = np.diag(m)
     else:
         m, dense = None, np.eye(n)
-    root = factorize(m, kind, n, True, "A").solve_sqrt_t(np.eye(n))
+    factor = factorize(m, kind, n, True, "A")
+    root = factor.solve_sqrt_t(np.eye(n))
     np.testing.assert_allclose(root @ root.T, np.linalg.inv(dense), atol=1e-12)
+    _check_sqrt_t_matmul(factor, dense)
+
+
+def _check_sqrt_t_matmul(factor, dense: np.ndarray) -> None:
+    """``Rᵀ`` from ``sqrt_t_matmul``: ``R Rᵀ = M`` and ``R⁻ᵀ (Rᵀ x) = x``."""
+    n = dense.shape[0]
+    scale = np.abs(dense).max()
+    rt = factor.sqrt_t_matmul(np.eye(n))  # Rᵀ
+    np.testing.assert_allclose(rt.T @ rt, dense, rtol=0, atol=1e-13 * n * scale)
+    x = np.random.default_rng(4).standard_normal((n, 3))
+    back = factor.solve_sqrt_t(factor.sqrt_t_matmul(x))
+    np.testing.assert_allclose(back, x, rtol=0, atol=1e-12 * np.linalg.cond(dense))
+    np.testing.assert_allclose(
+        factor.sqrt_t_matmul(x[:, 0]), rt @ x[:, 0], rtol=1e-12, atol=1e-12 * scale
+    )
+
+
+SQRT_MATRICES = {
+    "random": testing.random_spd(40, np.random.default_rng(0)),
+    "ar1": testing.ar1_precision(50, 0.9),
+    "grid": testing.grid_precision(7, 0.3),
+    "random200": testing.random_spd(200, np.random.default_rng(1), density=0.03),
+    "grid900": testing.grid_precision(30, 0.24),  # large enough for a supernodal CHOLMOD
+}
+
+
+@pytest.mark.parametrize("backend", ["cholmod", "cholmod-simplicial", "superlu"])
+@pytest.mark.parametrize("name", sorted(SQRT_MATRICES))
+def test_factor_sqrt_t_matmul_sparse(backend, name):
+    from woodbury_sparse._factor import _sksparse
+    from woodbury_sparse._factor._sparse import CholmodFactor, SuperLUFactor
+
+    m = sparse.csc_array(SQRT_MATRICES[name])
+    if backend == "superlu":
+        factor = SuperLUFactor.attempt(m, symmetric=True)
+    else:
+        if not _sksparse.AVAILABLE:
+            pytest.skip("scikit-sparse is not installed (SciPy fallback environment)")
+        handle = _sksparse.CholmodHandle.factorize(
+            m, ldl=False, simplicial=backend == "cholmod-simplicial"
+        )
+        factor = CholmodFactor(handle, m.shape[0])
+    assert factor.positive_definite
+    solved_before = factor.solve(np.ones(m.shape[0]))
+    factor.sqrt_t_matmul(np.ones(m.shape[0]))
+    # the factor's own solves are unaffected by extracting L (0.4 converts on a copy)
+    np.testing.assert_array_equal(factor.solve(np.ones(m.shape[0])), solved_before)
+    _check_sqrt_t_matmul(factor, m.toarray())
+    if backend != "superlu":
+        assert factor.handle._llt_parts is factor.handle._llt_parts  # computed once
+
+
+def test_sqrt_t_matmul_needs_positive_definite():
+    W = CATALOGUE["symmetric_indefinite_identity"].build()
+    factor = W._parts.A.factor
+    with pytest.raises(NotImplementedError, match="square root"):
+        factor.sqrt_t_matmul(np.ones(W.n))
 
 
 # -- sampling: moments and the distribution of the Mahalanobis distance -----------------------
@@ -284,9 +338,32 @@ def test_as_covariance_errors():
     W = ws.WoodburyMatrix(np.diag([1.0, -1.0, 2.0]), np.eye(3))
     with pytest.raises(ws.NotPositiveDefiniteError, match="needs `A` positive definite"):
         W.as_covariance()
-    W = CATALOGUE["ar1_plus_noise"].build()
-    with pytest.raises(NotImplementedError, match="for a sparse A use"):
+    # a sparse indefinite A (LDLᵀ): no Cholesky factor, hence no exact square root
+    W = CATALOGUE["symmetric_indefinite_rectangular"].build()
+    assert W._parts.A.kind == "sparse" and not W._parts.A.factor.positive_definite
+    with pytest.raises(ws.NotPositiveDefiniteError, match="no other exact square root") as info:
         W.as_covariance()
+    assert info.value.block == "A"
+
+
+def test_as_covariance_sparse_a_large_selection():
+    """Sparse A (AR(1) precision) with a sparse selection X: logpdf and colouring exact."""
+    rng = np.random.default_rng(8)
+    n, p = 400, 60
+    rows = np.sort(rng.choice(n, p, replace=False))
+    X = sparse.csc_array((np.ones(p), (rows, np.arange(p))), shape=(n, p))
+    W = ws.WoodburyMatrix(testing.ar1_precision(n, 0.9), sparse.eye_array(p) * 0.5, X=X)
+    assert W._parts.A.kind == "sparse"
+    dense = W.toarray()
+    cov = W.as_covariance()
+    C = cov.colorize(np.eye(n))
+    np.testing.assert_allclose(C.T @ C, dense, atol=1e-11 * np.abs(dense).max())
+    x = rng.standard_normal((3, n))
+    np.testing.assert_allclose(cov.whiten(cov.colorize(x)), x, atol=1e-11)
+    ref = stats.multivariate_normal(np.zeros(n), dense)
+    got = stats.multivariate_normal(cov=cov).logpdf(x)
+    np.testing.assert_allclose(got, ref.logpdf(x), rtol=1e-10)
+    np.testing.assert_allclose(got, ws.dwnorm(x, 0.0, W, log=True), rtol=1e-10)
 
 
 # -- argument errors and warnings --------------------------------------------------------------

@@ -5,6 +5,7 @@ factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solve
 log-determinants and products without ever forming ``W``.
 """
 
+from . import ggm, updates
 from ._exceptions import (
     FactorizationError,
     NotPositiveDefiniteError,
@@ -14,6 +15,7 @@ from ._exceptions import (
 from ._factor import backend_info
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
+from .updates import add_terms, refactor, with_blocks
 
 __version__ = "0.1.0"
 
@@ -27,8 +29,13 @@ __all__ = [
     "WoodburyMatrix",
     "WoodburyNormal",
     "WoodburyWarning",
+    "add_terms",
     "backend_info",
     "dwnorm",
+    "ggm",
     "mahalanobis",
+    "refactor",
     "rwnorm",
+    "updates",
+    "with_blocks",
 ]

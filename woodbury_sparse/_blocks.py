@@ -220,10 +220,15 @@ class Block:
         state = dict(self.__dict__)
         state.pop("factor", None)
         state.pop("T", None)
+        if self._transpose_of is not None:  # rebuilt from the original: pickled once
+            state["data"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if self.data is None and self._transpose_of is not None:
+            data = self._transpose_of.data.T
+            self.data = freeze_sparse(sparse.csc_array(data)) if self.kind == "sparse" else data
         for part in self._storage():
             part.flags.writeable = False
 

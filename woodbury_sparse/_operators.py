@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from functools import cached_property
 
 import numpy as np
@@ -21,10 +24,18 @@ def _dense_operand(x):
 
 
 def _user_matrix(block: Block):
-    """A block as the user sees it: read-only ndarray, or a sparse array."""
+    """A block as the user sees it: read-only ndarray, or a sparse array.
+
+    Never the block's own objects: a read-only *view* (whose ``writeable`` flag cannot be
+    turned back on), and a new sparse array over the read-only storage (so that assigning
+    to its attributes cannot change the operator).
+    """
     if block.kind in ("identity", "diagonal"):
         return block.tosparse()
-    return block.data
+    m = block.data
+    if block.kind == "sparse":
+        return sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape, copy=False)
+    return m.view()
 
 
 class WoodburyMatrix(LinearOperator):
@@ -135,11 +146,21 @@ class WoodburyMatrix(LinearOperator):
         pass
 
     @classmethod
-    def _from_parts(cls, parts: Parts, transpose_of: WoodburyMatrix | None = None):
-        """Build an operator from validated parts (no checks, no copies)."""
+    def _from_parts(
+        cls, parts: Parts, transpose_of: WoodburyMatrix | None = None, token: str | None = None
+    ):
+        """Build an operator from validated parts (no checks, no copies).
+
+        ``token`` identifies the operator across processes (see :func:`_restore`): a new
+        one for a new operator, the parent's with ``.T`` appended for a transpose, the
+        pickled one for a restored operator.
+        """
+        if token is None:
+            token = f"{transpose_of._token}.T" if transpose_of is not None else uuid.uuid4().hex
         self = super().__new__(cls)
         object.__setattr__(self, "_parts", parts)
         object.__setattr__(self, "_transpose_of", transpose_of)
+        object.__setattr__(self, "_token", token)
         LinearOperator.__init__(self, dtype=np.float64, shape=parts.A.shape)
         object.__setattr__(self, "_frozen", True)
         return self
@@ -153,9 +174,17 @@ class WoodburyMatrix(LinearOperator):
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __reduce__(self):
+        # By value, without any factorisation (CHOLMOD factors cannot be pickled, and would
+        # dwarf the inputs): the normalised inputs and the identity token. The receiving
+        # process restores one operator per token and factorises it there, lazily, once.
         if self._transpose_of is not None:  # restore as the transpose of the original
             return (_restore_transpose, (self._transpose_of,))
-        return (_restore, (type(self).__name__, self._parts))
+        return (_restore, (type(self).__name__, self._parts, self._token))
+
+    def __dask_tokenize__(self):
+        # Dask's name for the operator (graph keys, ``scatter(hash=True)``): its identity
+        # token, instead of hashing the inputs' bytes. Operators are immutable.
+        return ("woodbury_sparse", type(self).__name__, self._token)
 
     # -- the pieces -------------------------------------------------------------------
     @property
@@ -191,9 +220,15 @@ class WoodburyMatrix(LinearOperator):
     @property
     def nbytes(self) -> int:
         """Bytes held by the inputs (not counting cached factorisations)."""
+        # Each buffer once: in the symmetric form V = Xᵀ is a view of X's storage.
         parts = self._parts
-        blocks = {id(b): b for b in (parts.A, parts.B, parts.U, parts.V)}
-        return sum(b.nbytes for b in blocks.values())
+        buffers = {}
+        for block in (parts.A, parts.B, parts.U, parts.V):
+            for array in block._storage():
+                while isinstance(array.base, np.ndarray):
+                    array = array.base
+                buffers[id(array)] = array.nbytes
+        return sum(buffers.values())
 
     @cached_property
     def _AU(self) -> Block:
@@ -403,6 +438,61 @@ class WoodburyMatrix(LinearOperator):
     def _inverse(self) -> WoodburyInverse:
         return WoodburyInverse(self)
 
+    # -- updates (new operators sharing this one's factorisations) ---------------------
+    def add_terms(self, B, X=None, U=None, V=None) -> WoodburyMatrix:
+        """``W + X₂ B₂⁻¹ X₂ᵀ`` or ``W + U₂ B₂⁻¹ V₂`` as a new operator.
+
+        See :func:`woodbury_sparse.updates.add_terms`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.SymmetricWoodburyMatrix(np.eye(2), np.eye(1), X=np.ones((2, 1)))
+        >>> W.add_terms(np.eye(1), X=np.array([[1.0], [-1.0]])).toarray()
+        array([[3., 1.],
+               [1., 3.]])
+        """
+        from .updates import add_terms
+
+        return add_terms(self, B, X=X, U=U, V=V)
+
+    def refactor(self, A=None, B=None) -> WoodburyMatrix:
+        """New values of ``A``/``B`` with the same sparsity pattern, reusing the analysis.
+
+        See :func:`woodbury_sparse.updates.refactor` (raises ``ValueError`` for a changed
+        pattern; :meth:`with_blocks` accepts one).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.SymmetricWoodburyMatrix(np.eye(2), np.eye(2))
+        >>> W.refactor(B=0.5 * np.eye(2)).toarray()
+        array([[3., 0.],
+               [0., 3.]])
+        """
+        from .updates import refactor
+
+        return refactor(self, A=A, B=B)
+
+    def with_blocks(self, A=None, B=None) -> WoodburyMatrix:
+        """New values of ``A``/``B``; reuses the analysis where the pattern is unchanged.
+
+        See :func:`woodbury_sparse.updates.with_blocks`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.SymmetricWoodburyMatrix(np.eye(2), np.eye(2))
+        >>> W.with_blocks(A=np.array([[2.0, 1.0], [1.0, 2.0]])).shape
+        (2, 2)
+        """
+        from .updates import with_blocks
+
+        return with_blocks(self, A=A, B=B)
+
     def __repr__(self) -> str:
         parts = self._parts
         names = ("A", "B", "X") if parts.symmetric else ("A", "B", "U", "V")
@@ -470,11 +560,15 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
 
         Raises
         ------
-        NotImplementedError
-            When ``A`` is sparse: no exact square root of ``W`` is affordable then (use
-            :class:`~woodbury_sparse.WoodburyNormal`, which needs none).
         NotPositiveDefiniteError
-            When ``A`` or ``W`` is not positive definite.
+            When ``W`` is not positive definite, or when ``A`` is not: the exact square
+            root is built on the Cholesky factor of ``A`` (of any kind, sparse included),
+            and none is affordable otherwise (use :class:`~woodbury_sparse.WoodburyNormal`,
+            which needs none).
+
+        Notes
+        -----
+        Setup costs ``O(n k²)`` time and ``O(n k)`` memory with ``k = min(n, p)``.
 
         Examples
         --------
@@ -544,9 +638,87 @@ class WoodburyInverse(LinearOperator):
         return f"<inverse of {self.W!r}>"
 
 
-def _restore(class_name: str, parts: Parts) -> WoodburyMatrix:
+class _OperatorCache:
+    """A bounded, thread-safe, per-process LRU of restored operators, keyed by token.
+
+    Unpickling the same operator again in a process (a Dask worker receiving it with
+    every task, say) returns the operator restored first, with the factorisations it has
+    built since: each process factorises each operator once. Only operators restored from
+    a pickle are held, never the ones a process builds itself.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, WoodburyMatrix] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.restores: dict[str, int] = {}
+
+    def get(self, token: str, build) -> WoodburyMatrix:
+        with self._lock:
+            op = self._entries.get(token)
+            if op is not None:
+                self._entries.move_to_end(token)
+                self.hits += 1
+                return op
+            op = build()
+            self.misses += 1
+            self.restores[token] = self.restores.pop(token, 0) + 1
+            self._entries[token] = op
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+            while len(self.restores) > 8 * self.maxsize:  # bounded too: oldest first
+                del self.restores[next(iter(self.restores))]
+            return op
+
+    def info(self) -> dict:
+        """Counters, and for each cached token its class and the blocks factorised so far."""
+        with self._lock:
+            entries = dict(self._entries)
+            out = {"maxsize": self.maxsize, "hits": self.hits, "misses": self.misses}
+            restores = dict(self.restores)
+        out["operators"] = {
+            token: {
+                "class": type(op).__name__,
+                "restores": restores.get(token, 0),
+                "factorised": _factorised_blocks(op),
+            }
+            for token, op in entries.items()
+        }
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.hits = self.misses = 0
+            self.restores.clear()
+
+
+def _factorised_blocks(op: WoodburyMatrix) -> list[str]:
+    """Which of ``A``, ``B`` and ``O`` ``op`` (or its transpose) has factorised."""
+    ops = [op, op.__dict__.get("_transposed")]
+    names = []
+    for name in ("A", "B", "O"):
+        for one in ops:
+            if one is None:
+                continue
+            block = one.__dict__.get("_O") if name == "O" else getattr(one._parts, name)
+            if block is not None and "factor" in block.__dict__:
+                names.append(name)
+                break
+    return names
+
+
+#: The operators this process restored from pickles (see :class:`_OperatorCache`).
+OPERATOR_CACHE = _OperatorCache(maxsize=32)
+
+
+def _restore(class_name: str, parts: Parts, token: str | None = None) -> WoodburyMatrix:
     cls = {"WoodburyMatrix": WoodburyMatrix, "SymmetricWoodburyMatrix": SymmetricWoodburyMatrix}
-    return cls[class_name]._from_parts(parts)
+    if token is None:  # a pickle from before tokens existed
+        return cls[class_name]._from_parts(parts)
+    return OPERATOR_CACHE.get(token, lambda: cls[class_name]._from_parts(parts, token=token))
 
 
 def _restore_transpose(original: WoodburyMatrix) -> WoodburyMatrix:

@@ -11,8 +11,9 @@ function                      what it needs
                               and the capacitance ``O = B + Xᵀ A X``)
 :func:`rwnorm`, ``rvs``       Cholesky factors of ``A`` and ``B``: a draw with covariance
                               ``A⁻¹`` plus ``X`` times a draw with covariance ``B⁻¹``
-``W.as_covariance()``         an exact square root of ``W`` (thin eigendecomposition of a
-                              ``p×p`` problem); ``A`` identity, diagonal or dense
+``W.as_covariance()``         an exact square root of ``W``: the Cholesky factor of ``A``
+                              (any kind, positive definite) and a thin QR and
+                              eigendecomposition of an ``n×k`` problem, ``k = min(n, p)``
 ============================  =========================================================
 
 The R-compatible functions keep R's names and argument order (``mahalanobis(x, center,
@@ -506,16 +507,6 @@ class WoodburyNormal:
 
 
 # -- scipy.stats.Covariance ----------------------------------------------------------------
-def _mul_root_t(block: Block, x: np.ndarray) -> np.ndarray:
-    """``R_Aᵀ x`` for ``A = R_A R_Aᵀ`` (the transpose of the factor ``solve_sqrt_t`` inverts)."""
-    if block.kind == "identity":
-        return x
-    if block.kind == "diagonal":
-        root = np.sqrt(block.data)
-        return root[:, None] * x
-    return block.factor.lower.T @ x  # DenseCholesky
-
-
 class WoodburyCovariance(Covariance):
     r"""A :class:`scipy.stats.Covariance` for ``W = A⁻¹ + X B⁻¹ Xᵀ`` (positive definite).
 
@@ -524,32 +515,38 @@ class WoodburyCovariance(Covariance):
     Notes
     -----
     With ``A = R Rᵀ`` (closed form for identity and diagonal ``A``, LAPACK Cholesky for
-    dense ``A``), ``W = R⁻ᵀ (I + Y Yᵀ) R⁻¹`` where ``Y Yᵀ = Rᵀ X B⁻¹ Xᵀ R``. A thin QR of
+    dense ``A``, CHOLMOD ``LLᵀ`` or SciPy's symmetric SuperLU with the fill-reducing
+    permutation for sparse ``A``: ``R = Pᵀ L``), ``W = R⁻ᵀ (I + Y Yᵀ) R⁻¹`` where
+    ``Y Yᵀ = Rᵀ X B⁻¹ Xᵀ R``. A thin QR of
     ``Rᵀ X = Q₀ T`` and the eigendecomposition of the ``k×k`` matrix ``T B⁻¹ Tᵀ = E Λ Eᵀ``
     (``k = min(n, p)``) give ``Y Yᵀ = Q Λ Qᵀ`` with ``Q = Q₀ E``, hence the exact
     symmetric square root ``S = (I + Y Yᵀ)^½ = I + Q ((1 + Λ)^½ − I) Qᵀ`` and the
     colouring map ``L = R⁻ᵀ S`` with ``L Lᵀ = W``; whitening applies
-    ``L⁻¹ = S⁻¹ Rᵀ``. Setup costs ``O(n k²)``, each map ``O(n k)`` per point.
+    ``L⁻¹ = S⁻¹ Rᵀ``. Setup costs ``O(n k²)`` and ``O(n k)`` memory for the dense
+    ``n×k`` ``Q``; each map costs ``O(n k)`` per point plus a sparse triangular product
+    (whitening) or solve (colouring) with ``R``. Only ``A`` indefinite (``W`` may still be
+    positive definite) leaves no exact affordable square root.
     """
 
     def __init__(self, W: SymmetricWoodburyMatrix) -> None:
         parts = W._parts
         a = parts.A
-        if a.kind == "sparse":
-            raise NotImplementedError(
-                "W.as_covariance() needs an exact square root of W, available here only "
-                "when A is the identity, diagonal or dense; for a sparse A use "
-                "woodbury_sparse.WoodburyNormal(mean, W), whose logpdf and rvs need none"
-            )
         if not a.factor.positive_definite:
             raise NotPositiveDefiniteError(
-                "A", "W.as_covariance() needs `A` positive definite (A = R Rᵀ)"
+                "A",
+                "W.as_covariance() needs `A` positive definite (A = R Rᵀ): its exact square "
+                f"root of W is built on that Cholesky factor, but the factorisation of A "
+                f"({a.factor.method}) shows A is not positive definite, and no other exact "
+                "square root of W is affordable; woodbury_sparse.WoodburyNormal(mean, W) "
+                "gives logpdf and entropy without one",
             )
         n, p = W.n, W.p
         self._W = W
         self._A = a
         if p:
-            z = _mul_root_t(a, parts.U.toarray() if parts.U.kind != "dense" else parts.U.data)
+            z = a.factor.sqrt_t_matmul(
+                parts.U.toarray() if parts.U.kind != "dense" else parts.U.data
+            )
             q0, t = linalg.qr(z, mode="economic")
             m = t @ parts.B.factor.solve(np.ascontiguousarray(t.T))
             lam, e = linalg.eigh(0.5 * (m + m.T))
@@ -579,7 +576,7 @@ class WoodburyCovariance(Covariance):
 
     def _whiten(self, x: np.ndarray) -> np.ndarray:
         def fn(c):
-            y = _mul_root_t(self._A, c)
+            y = self._A.factor.sqrt_t_matmul(c)
             return y + self._Q @ (self._down[:, None] * (self._Q.T @ y))
 
         return self._apply_columns(x, fn)

@@ -56,6 +56,15 @@ class Factor(ABC):
         """
         raise NotImplementedError(f"{self.method} factorisations have no square root")
 
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        """Return ``Rᵀ x`` where ``M = R Rᵀ``: the inverse of :meth:`solve_sqrt_t`.
+
+        ``R`` is the same square root as in :meth:`solve_sqrt_t`, so
+        ``solve_sqrt_t(sqrt_t_matmul(x)) = x``; ``x`` is dense 1-D or 2-D. Only positive
+        definite factorisations provide it.
+        """
+        raise NotImplementedError(f"{self.method} factorisations have no square root")
+
     @property
     def T(self) -> Factor:
         """The factorisation of ``Mᵀ``, sharing all storage with this one."""

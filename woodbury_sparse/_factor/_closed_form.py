@@ -28,6 +28,10 @@ class DiagonalFactor(Factor):
         root = np.sqrt(self.d)
         return z / (root if z.ndim == 1 else root[:, None])
 
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        root = np.sqrt(self.d)
+        return x * (root if x.ndim == 1 else root[:, None])
+
 
 class IdentityFactor(Factor):
     """``M = I``: nothing to do."""
@@ -47,3 +51,6 @@ class IdentityFactor(Factor):
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         return z
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        return x

@@ -37,6 +37,9 @@ class DenseCholesky(Factor):
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         return linalg.solve_triangular(self.lower, z, lower=True, trans="T", check_finite=False)
 
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        return self.lower.T @ x
+
 
 class DenseLU(Factor):
     """``M = P L U`` with partial pivoting (LAPACK ``getrf``)."""

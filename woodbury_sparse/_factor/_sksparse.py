@@ -10,6 +10,7 @@ exception is translated here, at the boundary.
 from __future__ import annotations
 
 import warnings
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -75,6 +76,52 @@ class CholmodHandle:
         handle = cls(factor, ldl)
         return handle
 
+    def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
+        """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
+
+        ``m`` must have exactly the sparsity pattern of the matrix this handle factorised
+        (the caller checks). This handle is left untouched: scikit-sparse 0.4's
+        ``Factor.cholesky`` works on a copy; 0.5's ``factorize`` is applied to ``copy()``.
+
+        Raises
+        ------
+        CholmodFailure
+            When the new values are not positive definite (``LLᵀ``) or meet a zero pivot.
+        """
+        mat = _as_cholmod_input(m)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if API_05:
+                    factor = self._factor.copy()
+                    factor.factorize(mat, ldl=self.ldl)
+                else:
+                    factor = self._factor.cholesky(mat)
+        except _cholmod.CholmodError as exc:
+            raise CholmodFailure(str(exc)) from None
+        return type(self)(factor, self.ldl)
+
+    def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
+        """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
+
+        Works on a copy; the result is a simplicial ``LDLᵀ``. CHOLMOD does *not* report
+        a downdate that destroys positive definiteness: check :meth:`pivots`.
+        """
+        mat = _as_cholmod_input(c)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                factor = self._factor.copy()
+                if API_05:
+                    (factor.downdate if subtract else factor.update)(mat)
+                    ldl = not factor.is_ll
+                else:
+                    factor.update_inplace(mat, subtract=subtract)
+                    ldl = True
+        except _cholmod.CholmodError as exc:
+            raise CholmodFailure(str(exc)) from None
+        return type(self)(factor, ldl)
+
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
 
@@ -92,17 +139,45 @@ class CholmodHandle:
         return float(self._factor.logdet())
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """``M⁻¹ b``."""
+        """``M⁻¹ b``.
+
+        scikit-sparse 0.5 warns (``CholmodWarning``) when CHOLMOD's ``rcond`` estimate is
+        tiny; 0.4 and the other backends do not, and backend warnings must not leak.
+        """
         b = np.asfortranarray(b)
-        return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
+            return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``."""
         z = np.asfortranarray(z)
         f = self._factor
         if API_05:
-            y = f.solve(z, system="Lt")
+            with warnings.catch_warnings():  # see solve()
+                warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
+                y = f.solve(z, system="Lt")
             out = np.empty_like(y)
             out[f.perm] = y
             return out
         return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))
+
+    @cached_property
+    def _llt_parts(self) -> tuple[sparse.csc_array, np.ndarray]:
+        """``(L, perm)`` of an ``LLᵀ`` factor: ``M[perm][:, perm] = L Lᵀ``; built once.
+
+        scikit-sparse 0.4's ``Factor.L()`` converts the factor in place (to simplicial
+        ``LLᵀ``), so it is called on a copy: the shared factor is never modified.
+        """
+        f = self._factor
+        if API_05:
+            return sparse.csc_array(f.L), np.asarray(f.perm)
+        return sparse.csc_array(f.copy().L()), np.asarray(f.P())
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        """``Rᵀ x = Lᵀ P x`` for an ``LLᵀ`` factor, where ``M = R Rᵀ`` with ``R = Pᵀ L``.
+
+        ``P = I[perm]``, so ``P x = x[perm]``; the inverse of :meth:`solve_sqrt_t`.
+        """
+        lower, perm = self._llt_parts
+        return lower.T @ np.asarray(x)[perm]

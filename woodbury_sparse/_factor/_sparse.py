@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -10,6 +11,31 @@ from scipy.sparse import linalg as splinalg
 
 from . import _sksparse
 from ._base import Factor, permutation_sign, slogdet_from_pivots
+
+#: Largest normwise backward error accepted from a factorisation without off-diagonal
+#: pivoting of an indefinite matrix; beyond it element growth has spoilt the solves and a
+#: partially pivoted LU is used instead.
+BACKWARD_ERROR_TOL: float = 1e3 * float(np.finfo(np.float64).eps)
+
+
+def backward_stable(factor: Factor, m: sparse.csc_array) -> bool:
+    """Whether a probe solve with ``factor`` is backward stable for ``m``.
+
+    An ``LDLᵀ`` without pivoting (CHOLMOD's, or SuperLU with diagonal pivots) of a
+    symmetric indefinite matrix can suffer unbounded element growth: the pivot ``δ`` of
+    ``[[δ, 1], [1, δ]]`` gives errors of ``eps/δ`` although the matrix is perfectly
+    conditioned. One solve with a fixed right-hand side, and its backward error
+    ``‖M x − b‖∞ / (‖M‖∞ ‖x‖∞ + ‖b‖∞)``, detects it.
+    """
+    b = np.cos(1.234 * np.arange(m.shape[0]) + 0.5)
+    with warnings.catch_warnings():  # scikit-sparse 0.5 warns of a tiny rcond: judged here
+        warnings.simplefilter("ignore")
+        x = factor.solve(b)
+    if not np.all(np.isfinite(x)):
+        return False
+    residual = np.linalg.norm(m @ x - b, np.inf)
+    scale = splinalg.norm(m, np.inf) * np.linalg.norm(x, np.inf) + np.linalg.norm(b, np.inf)
+    return bool(residual <= BACKWARD_ERROR_TOL * scale)
 
 
 class CholmodFactor(Factor):
@@ -46,7 +72,8 @@ class CholmodFactor(Factor):
             factor = cls(handle, m.shape[0])
             sign, logabsdet = factor._sign_logdet
             if sign != 0 and np.isfinite(logabsdet):
-                return factor
+                if factor.positive_definite or backward_stable(factor, m):
+                    return factor
         return None
 
     def refactor(self, m: sparse.csc_array) -> CholmodFactor | None:
@@ -63,6 +90,22 @@ class CholmodFactor(Factor):
         sign, logabsdet = factor._sign_logdet
         return factor if sign != 0 and np.isfinite(logabsdet) else None
 
+    def updown(self, c: sparse.csc_array, subtract: bool = False) -> CholmodFactor | None:
+        """The factor of ``M ± C Cᵀ`` by a CHOLMOD rank update/downdate of a copy.
+
+        Returns None when the result is not positive definite (CHOLMOD does not report
+        that on a downdate, so every pivot is checked) or CHOLMOD fails.
+        """
+        try:
+            handle = self.handle.updown(c, subtract)
+        except _sksparse.CholmodFailure:
+            return None
+        pivots = handle.pivots()
+        if pivots is not None and not (np.all(np.isfinite(pivots)) and np.all(pivots > 0)):
+            return None
+        factor = type(self)(handle, self.n)
+        return factor if factor.positive_definite else None
+
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
         return self.handle.solve(b)
 
@@ -73,6 +116,11 @@ class CholmodFactor(Factor):
         if not self.positive_definite:
             raise NotImplementedError("an LDLᵀ factorisation has no real square root")
         return self.handle.solve_sqrt_t(z)
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        if not self.positive_definite:
+            raise NotImplementedError("an LDLᵀ factorisation has no real square root")
+        return self.handle.sqrt_t_matmul(x)
 
 
 class SuperLUFactor(Factor):
@@ -117,7 +165,9 @@ class SuperLUFactor(Factor):
                 continue
             factor = cls(lu, symmetric)
             if np.all(np.isfinite(factor._pivots)) and np.all(factor._pivots != 0):
-                return factor
+                pivoted = "options" not in kwargs  # COLAMD with partial pivoting: stable
+                if pivoted or factor.positive_definite or backward_stable(factor, m):
+                    return factor
         return None
 
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -136,6 +186,21 @@ class SuperLUFactor(Factor):
         scale = 1.0 / np.sqrt(self._pivots)
         y = z * (scale if z.ndim == 1 else scale[:, None])
         y = splinalg.spsolve_triangular(
-            sparse.csr_array(self.lu.L.T), y, lower=False, unit_diagonal=True
+            sparse.csr_array(self._unit_lower.T), y, lower=False, unit_diagonal=True
         )
         return y[self.lu.perm_c]
+
+    @cached_property
+    def _unit_lower(self) -> sparse.csc_array:
+        """SuperLU's unit lower triangular ``L`` (``lu.L`` builds a new copy per access)."""
+        return sparse.csc_array(self.lu.L)
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        if not self.positive_definite:
+            raise NotImplementedError("only a positive definite LDLᵀ has a square root")
+        # With R = Pᵀ L D^½ as in solve_sqrt_t: Rᵀ x = D^½ Lᵀ P x, where P x = x[q] for
+        # P = I[q], q = argsort(perm_c).
+        q = np.argsort(self.lu.perm_c)
+        y = self._unit_lower.T @ np.asarray(x)[q]
+        root = np.sqrt(self._pivots)
+        return y * (root if y.ndim == 1 else root[:, None])
