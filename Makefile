@@ -1,0 +1,139 @@
+# Development tasks for woodbury-sparse.  `make help` lists them.
+#
+# Every target sets up what it needs on first use (on Debian/Ubuntu even the system packages,
+# through apt-get) and reuses it afterwards: environments are only (re)installed when
+# pyproject.toml is newer than their stamp file.
+#
+# Variables (make VAR=value or environment):
+#   PYTHON               base interpreter for the environments (default python3, needs >= 3.10)
+#   PYTEST_ARGS          extra arguments for pytest, e.g. PYTEST_ARGS='-k woodbury -x'
+#   CI                   when set (and not 0/false), HYPOTHESIS_PROFILE defaults to ci
+#   SKSPARSE05_DIR       where the scikit-sparse 0.5 environment lives
+#                        (default $XDG_CACHE_HOME or ~/.cache, + /woodbury_sparse/sksparse05)
+#   ALLOW_NO_SKSPARSE05  set to 1 to let test-sksparse05 pass (loudly) when scikit-sparse 0.5
+#                        cannot be had on this machine
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+SUITESPARSE_INCLUDE ?= /usr/include/suitesparse
+export PYTHON SUITESPARSE_INCLUDE
+
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.woodbury_sparse-installed
+FALLBACK_VENV := .venv-fallback
+FALLBACK_PY := $(FALLBACK_VENV)/bin/python
+FALLBACK_STAMP := $(FALLBACK_VENV)/.woodbury_sparse-installed
+SKSPARSE05_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse/sksparse05
+
+ifneq ($(filter-out 0 false False FALSE no,$(CI)),)
+HYPOTHESIS_PROFILE ?= ci
+endif
+# Only passed on when set: an empty HYPOTHESIS_PROFILE is not a profile name.
+TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
+# No display needed for the figures of the tests and examples.
+TEST_ENV += MPLBACKEND=Agg
+
+.PHONY: help install test test-fallback test-sksparse05 demo lint bench-quick bench clean
+
+help:
+	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
+	@echo "make test-fallback    run it without scikit-sparse (SciPy backend, .venv-fallback)"
+	@echo "make test-sksparse05  run it against scikit-sparse 0.5 (SuiteSparse 7, cached env)"
+	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
+	@echo "make lint             ruff check + ruff format --check"
+	@echo "make bench-quick      quick benchmarks;  make bench   full benchmarks"
+	@echo "make install          only set up .venv"
+	@echo "make clean            remove the environments and caches"
+	@echo "PYTEST_ARGS='...' is passed to pytest."
+
+# ---------------------------------------------------------------- main environment (.venv)
+
+$(VPY):
+	tools/sysdeps.sh --venv --build
+	$(PYTHON) -m venv $(VENV)
+
+# pip would take scikit-sparse 0.5.x, which cannot build against SuiteSparse < 7.4 (Debian 12 has
+# 5.12): tools/sksparse-constraint.sh reads the headers' version and writes the needed constraint.
+$(STAMP): pyproject.toml | $(VPY)
+	tools/sysdeps.sh --build
+	tools/sksparse-constraint.sh > $(VENV)/pip-constraints.txt
+	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[test,examples]'
+	touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod $(TEST_ENV) $(VPY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	MPLBACKEND=Agg $(VPY) examples/run_all.py
+
+lint: $(STAMP)
+	rc=0; \
+	$(VENV)/bin/ruff check . || rc=1; \
+	$(VENV)/bin/ruff format --check . || rc=1; \
+	exit $$rc
+
+bench-quick: $(STAMP)
+	$(VPY) -m benchmarks.run --quick $(BENCH_ARGS)
+
+bench: $(STAMP)
+	$(VPY) -m benchmarks.run $(BENCH_ARGS)
+
+# ------------------------------------------------ fallback environment: no scikit-sparse at all
+
+$(FALLBACK_PY):
+	tools/sysdeps.sh --venv
+	$(PYTHON) -m venv $(FALLBACK_VENV)
+
+$(FALLBACK_STAMP): pyproject.toml | $(FALLBACK_PY)
+	mapfile -t reqs < <($(FALLBACK_PY) tools/requirements.py --extra test --exclude scikit-sparse); \
+	echo "==> installing without scikit-sparse: $${reqs[*]}"; \
+	$(FALLBACK_PY) -m pip install "$${reqs[@]}"
+	$(FALLBACK_PY) -m pip install --no-deps -e .
+	if $(FALLBACK_PY) -c 'import sksparse' 2>/dev/null; then \
+	  echo "error: scikit-sparse is importable in $(FALLBACK_VENV)" >&2; exit 1; \
+	fi
+	touch $@
+
+test-fallback: $(FALLBACK_STAMP)
+	WOODBURY_SPARSE_EXPECT_BACKEND=scipy $(TEST_ENV) $(FALLBACK_PY) -m pytest $(PYTEST_ARGS)
+
+# ------------------------------------- scikit-sparse 0.5 against SuiteSparse 7 (shared, cached)
+
+SKSPARSE05_BANNER := !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+SKSPARSE05_MISSING := printf '\n%s\n%s\n%s\n%s\n%s\n%s\n\n' '$(SKSPARSE05_BANNER)' \
+  '!!  scikit-sparse 0.5 is NOT available: its environment could not be built here' \
+  '!!  (../shared/tools/sksparse05-venv.sh is missing or could not obtain the packages).' \
+  '!!  The scikit-sparse 0.5 code path has NOT been tested.' \
+  '!!  Set ALLOW_NO_SKSPARSE05=1 to accept this and let the target pass.' \
+  '$(SKSPARSE05_BANNER)' >&2
+
+test-sksparse05:
+	@rc=0; py=$$(tools/sksparse05-env.sh '$(SKSPARSE05_DIR)' | tail -n 1) || rc=$$?; \
+	if [ "$$rc" -eq 3 ]; then \
+	  $(SKSPARSE05_MISSING); \
+	  if [ "$(ALLOW_NO_SKSPARSE05)" = 1 ]; then \
+	    echo 'ALLOW_NO_SKSPARSE05=1: skipping test-sksparse05 (NOT a pass).' >&2; exit 0; \
+	  fi; \
+	  exit 1; \
+	elif [ "$$rc" -ne 0 ]; then \
+	  echo "error: setting up the scikit-sparse 0.5 environment failed (exit status $$rc)" >&2; \
+	  exit "$$rc"; \
+	fi; \
+	set -x; \
+	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod WOODBURY_SPARSE_EXPECT_SKSPARSE=0.5 $(TEST_ENV) \
+	  "$$py" -m pytest $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+
+clean:
+	rm -rf $(VENV) $(FALLBACK_VENV) .pytest_cache .hypothesis .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
