@@ -8,6 +8,7 @@ log-determinants and products without ever forming ``W``.
 from . import ggm, updates
 from ._exceptions import (
     FactorizationError,
+    IllConditionedWarning,
     NotPositiveDefiniteError,
     SingularMatrixError,
     WoodburyWarning,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FactorizationError",
+    "IllConditionedWarning",
     "NotPositiveDefiniteError",
     "SingularMatrixError",
     "SymmetricWoodburyMatrix",

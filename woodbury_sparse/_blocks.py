@@ -8,11 +8,10 @@ cached factorisation; the transpose of a block shares it.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import numpy as np
 from scipy import sparse
 
+from ._cache import cached_property
 from ._factor import Factor, factorize
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
@@ -197,6 +196,22 @@ class Block:
             scale = sparse.linalg.norm(self.data)
             diff = sparse.linalg.norm(self.data - self.data.T)
         return float(diff / scale) if scale > 0 else 0.0
+
+    def is_finite(self) -> bool:
+        """Whether every stored entry is finite."""
+        if self.kind == "identity":
+            return True
+        values = self.data.data if self.kind == "sparse" else self.data
+        return bool(np.all(np.isfinite(values)))
+
+    def one_norm(self) -> float:
+        """``‖M‖₁``, the largest absolute column sum."""
+        if self.kind == "identity":
+            return 1.0 if self.shape[0] else 0.0
+        if self.kind == "diagonal":
+            return float(np.abs(self.data).max(initial=0.0))
+        column_sums = abs(self.data).sum(axis=0)
+        return float(np.max(column_sums, initial=0.0))
 
     def densified(self, max_order: int = 256, max_density: float = 0.1) -> Block:
         """A dense copy of a sparse block that is small or not really sparse."""

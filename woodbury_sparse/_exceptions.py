@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 
 __all__ = [
     "FactorizationError",
+    "IllConditionedWarning",
     "NotPositiveDefiniteError",
     "SingularMatrixError",
     "WoodburyWarning",
@@ -47,3 +51,26 @@ class NotPositiveDefiniteError(FactorizationError):
 
 class WoodburyWarning(UserWarning):
     """Base class of the warnings issued by woodbury_sparse."""
+
+
+class IllConditionedWarning(WoodburyWarning):
+    """A matrix is so ill-conditioned that results may have lost about half their digits.
+
+    Issued when the estimated reciprocal condition number of the capacitance
+    ``O = B + V A U`` falls below ``√eps`` (about ``1.5e-8``).
+    """
+
+
+def warn(message: str, category: type[Warning] = WoodburyWarning) -> None:
+    """Issue ``message`` attributed to the first caller outside woodbury_sparse.
+
+    The right ``stacklevel`` depends on how deep inside the package the condition was
+    found; counting frames up to the user's code keeps the warning pointing there.
+    """
+    package = __name__.rpartition(".")[0]
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import Block
-from ._exceptions import SingularMatrixError
+from ._cache import cached_property
+from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
 from ._validation import Parts, as_rhs, normalise
 
-__all__ = ["SymmetricWoodburyMatrix", "WoodburyMatrix"]
+__all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
+
+#: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
+#: results may have lost half their digits: an ``IllConditionedWarning`` says so.
+RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
 
 
 def _dense_operand(x):
@@ -77,6 +81,10 @@ class WoodburyMatrix(LinearOperator):
         symmetrised). ``True`` asks for the symmetric form (an error with ``U``/``V`` or
         with a clearly asymmetric block); ``False`` for the general form (an error with
         ``X``).
+    shift : float, optional, keyword-only
+        Regularise ``A`` explicitly: ``A + shift·I`` is used in place of ``A`` (CHOLMOD's
+        ``β``), for example to make the precision of an intrinsic GMRF invertible. Never
+        applied unless asked for; default 0.
 
     Attributes
     ----------
@@ -132,16 +140,16 @@ class WoodburyMatrix(LinearOperator):
     True
     """
 
-    def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None):
+    def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
         if cls is SymmetricWoodburyMatrix:
             if symmetric is False:
                 raise ValueError("SymmetricWoodburyMatrix needs `symmetric` True or None")
             symmetric = True
-        parts = normalise(A, B, U, V, X, symmetric)
+        parts = normalise(A, B, U, V, X, symmetric, shift)
         target = SymmetricWoodburyMatrix if parts.symmetric else WoodburyMatrix
         return target._from_parts(parts)
 
-    def __init__(self, A, B, U=None, V=None, X=None, symmetric=None):
+    def __init__(self, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
         # Construction happens in __new__, which may return the symmetric subclass.
         pass
 
@@ -249,8 +257,57 @@ class WoodburyMatrix(LinearOperator):
             return self._transpose_of._O.T
         parts = self._parts
         o = parts.B.plus(parts.V.times(self._AU)).densified()
+        if not o.is_finite():
+            raise FactorizationError(
+                "O",
+                "the capacitance O = B + V A U overflowed to inf or NaN; rescale `A`, `B`, "
+                "`U`/`V` or `X` (for example to unit diagonal)",
+            )
         o = o.symmetrized() if parts.symmetric else o
         return o.renamed("O")
+
+    def capacitance_rcond(self) -> float:
+        """Estimated reciprocal condition number of the capacitance ``O`` (1-norm).
+
+        LAPACK's ``pocon``/``gecon`` for a dense ``O``, CHOLMOD's pivot ratio (rough,
+        often optimistic) for a sparse ``O`` factorised by CHOLMOD, Higham's 1-norm
+        estimator otherwise. A value below ``√eps`` triggers an
+        :class:`~woodbury_sparse.IllConditionedWarning` from the operations that use
+        ``O``. Factorises ``O`` if it is not factorised yet.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(1), X=np.ones((3, 1)))  # O = [[4]]
+        >>> W.capacitance_rcond()
+        1.0
+        """
+        return self._capacitance_rcond
+
+    @cached_property
+    def _capacitance_rcond(self) -> float:
+        if self.p == 0:
+            return 1.0
+        return self._O.factor.rcond(self._O.one_norm())
+
+    def _capacitance_factor(self):
+        """``O``'s factorisation; warns (once per operator) when ``O`` is ill-conditioned."""
+        factor = self._O.factor
+        if "_warned_ill_conditioned" not in self.__dict__:
+            rcond = self._capacitance_rcond
+            # A cache entry like any other: the operator's value does not change.
+            self.__dict__["_warned_ill_conditioned"] = rcond < RCOND_WARNING
+            if rcond < RCOND_WARNING:
+                warn(
+                    f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
+                    f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
+                    "log-determinants may have lost half their digits or more; "
+                    "solve(b, refine=k) can restore accuracy when W itself is "
+                    "well-conditioned",
+                    IllConditionedWarning,
+                )
+        return factor
 
     @property
     def capacitance(self):
@@ -264,7 +321,7 @@ class WoodburyMatrix(LinearOperator):
         first = parts.A.factor.solve(x)
         if self.p == 0:
             return np.array(first)
-        return first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+        return _finite(first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x))), "W @ x")
 
     def _matvec(self, x):
         return self._apply(x)
@@ -308,13 +365,19 @@ class WoodburyMatrix(LinearOperator):
         return super().dot(_dense_operand(x))
 
     # -- linear algebra -----------------------------------------------------------------
-    def solve(self, b) -> np.ndarray:
+    def solve(self, b, refine: int = 0) -> np.ndarray:
         """Solve ``W x = b``.
 
         Parameters
         ----------
         b : (n,) or (n, k) array_like or sparse matrix
             Right-hand side(s).
+        refine : int, optional
+            Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0). Each step
+            costs one product with ``W`` (which factorises ``A`` and ``B`` once) and one
+            more solve, all with cached factorisations. It restores a small backward
+            error when ``O`` is ill-conditioned but ``W`` is not; when ``W`` itself is
+            ill-conditioned nothing can recover the digits its conditioning destroys.
 
         Returns
         -------
@@ -341,15 +404,21 @@ class WoodburyMatrix(LinearOperator):
         >>> bool(np.allclose(W @ x, np.ones(3)))
         True
         """
-        return self._solve(as_rhs(b, self.n))
+        if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
+            raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
+        rhs = as_rhs(b, self.n)
+        x = self._solve(rhs)
+        for _ in range(int(refine)):
+            x = x + self._solve(rhs - self._apply(x))
+        return x
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
         parts = self._parts
         Ab = parts.A.matmul(rhs)
         if self.p == 0:
             return np.array(Ab)
-        correction = self._O.factor.solve(parts.V.matmul(Ab))
-        return Ab - self._AU.matmul(correction)
+        correction = self._capacitance_factor().solve(parts.V.matmul(Ab))
+        return _finite(Ab - self._AU.matmul(correction), "W.solve")
 
     def slogdet(self) -> tuple[float, float]:
         """Sign and natural logarithm of ``|det W|``.
@@ -378,9 +447,24 @@ class WoodburyMatrix(LinearOperator):
         sign_a, log_a = parts.A.factor.slogdet
         sign_b, log_b = parts.B.factor.slogdet
         try:
-            sign_o, log_o = self._O.factor.slogdet
+            factor_o = self._capacitance_factor()
         except SingularMatrixError:
             return 0.0, -np.inf
+        sign_o, log_o = factor_o.slogdet
+        if (
+            parts.symmetric
+            and parts.A.factor.positive_definite
+            and parts.B.factor.positive_definite
+            and not factor_o.positive_definite
+            and "_warned_lu" not in self.__dict__
+        ):
+            self.__dict__["_warned_lu"] = True
+            warn(
+                "the capacitance O = B + Xᵀ A X is positive definite in exact arithmetic "
+                "(A and B are), but its Cholesky factorisation failed in floating point: O "
+                "is numerically singular, and log|det O| comes from an LU factorisation",
+                IllConditionedWarning,
+            )
         sign = sign_o * sign_a * sign_b
         if sign == 0:
             return 0.0, -np.inf
@@ -501,6 +585,16 @@ class WoodburyMatrix(LinearOperator):
         )
         desc = ", ".join(f"{nm}: {_describe_block(b)}" for nm, b in zip(names, blocks, strict=True))
         return f"<{self.n}×{self.n} {type(self).__name__} with p={self.p}; {desc}>"
+
+
+def _finite(result: np.ndarray, what: str) -> np.ndarray:
+    """``result``, unless overflow or an invalid operation made part of it inf or NaN."""
+    if not np.all(np.isfinite(result)):
+        raise FloatingPointError(
+            f"{what} produced inf or NaN (overflow in an intermediate product); rescale the "
+            "inputs, for example to unit diagonal"
+        )
+    return result
 
 
 def _describe_block(block: Block) -> str:

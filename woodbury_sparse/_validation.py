@@ -137,7 +137,7 @@ def _term_names(name: str, count: int) -> list[str]:
     return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
 
 
-def normalise(A, B, U=None, V=None, X=None, symmetric=None) -> Parts:
+def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
     """Validate the arguments of :class:`~woodbury_sparse.WoodburyMatrix`.
 
     Implements the R package's rules (see the class docstring), with clear errors where
@@ -163,6 +163,13 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None) -> Parts:
         )
 
     a = as_block(A, "A", square=True)
+    if isinstance(shift, bool) or not isinstance(shift, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`shift` must be a real number, got {shift!r}")
+    if not np.isfinite(shift):
+        raise ValueError(f"`shift` must be finite, got {shift!r}")
+    if shift != 0:
+        beta = Block("diagonal", a.shape, freeze(np.full(a.shape[0], float(shift))), True)
+        a = a.plus(beta).renamed("A")
     n = a.shape[0]
     lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
     if lists["B"] is None:

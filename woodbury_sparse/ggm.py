@@ -34,12 +34,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
+from ._cache import cached_property
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse
 from .updates import add_terms
 

@@ -29,13 +29,13 @@ vector centre along the wrong axis of a matrix ``x``).
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg
 from scipy.stats import Covariance
 
+from ._cache import cached_property
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -30,7 +30,9 @@ from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
 from ._sparse import CholmodFactor, SuperLUFactor
 
-__all__ = ["BACKEND", "Factor", "backend_info", "factorize"]
+__all__ = ["BACKEND", "EPS", "Factor", "backend_info", "factorize"]
+
+EPS: float = float(np.finfo(np.float64).eps)
 
 _requested = os.environ.get("WOODBURY_SPARSE_BACKEND", "").strip().lower()
 if _requested not in ("", "cholmod", "scipy"):
@@ -81,7 +83,9 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
     Raises
     ------
     SingularMatrixError
-        When the matrix is singular to working precision.
+        When the matrix is singular to working precision: no factorisation exists, or
+        the factor's reciprocal condition estimate (:meth:`Factor.rcond`) is below
+        ``n·eps``, where results would be noise.
     """
     if kind == "identity" or n == 0:
         return IdentityFactor(n)
@@ -100,7 +104,21 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
             factor = SuperLUFactor.attempt(matrix, symmetric)
     else:  # pragma: no cover - internal misuse
         raise ValueError(f"unknown block kind {kind!r}")
+    what = "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
     if factor is None:
-        what = "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
         raise SingularMatrixError(name, f"{what} is singular to working precision")
+    rcond = factor.rcond(_one_norm(matrix, kind))
+    if not rcond >= n * EPS:  # NaN too
+        hint = " (an intrinsic GMRF needs `shift=`)" if name == "A" else ""
+        raise SingularMatrixError(
+            name,
+            f"{what} is singular to working precision: its estimated reciprocal condition "
+            f"number {rcond:.1e} is below n·eps = {n * EPS:.1e}{hint}",
+        )
     return factor
+
+
+def _one_norm(matrix, kind: str) -> float:
+    if kind == "diagonal":
+        return float(np.abs(matrix).max())
+    return float(np.max(abs(matrix).sum(axis=0)))

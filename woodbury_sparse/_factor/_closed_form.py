@@ -24,6 +24,10 @@ class DiagonalFactor(Factor):
     def _slogdet(self) -> tuple[float, float]:
         return slogdet_from_pivots(self.d)
 
+    def rcond(self, anorm: float) -> float:
+        magnitude = np.abs(self.d)
+        return float(magnitude.min() / magnitude.max()) if self.n else 1.0
+
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         root = np.sqrt(self.d)
         return z / (root if z.ndim == 1 else root[:, None])
@@ -48,6 +52,9 @@ class IdentityFactor(Factor):
 
     def _slogdet(self) -> tuple[float, float]:
         return 1.0, 0.0
+
+    def rcond(self, anorm: float) -> float:
+        return 1.0
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         return z

@@ -34,6 +34,11 @@ class DenseCholesky(Factor):
     def _slogdet(self) -> tuple[float, float]:
         return 1.0, 2.0 * float(np.sum(np.log(np.diag(self.lower))))
 
+    def rcond(self, anorm: float) -> float:
+        pocon = linalg.get_lapack_funcs("pocon", (self.lower,))
+        rcond, _ = pocon(self.lower, anorm, uplo="L")
+        return float(rcond)
+
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         return linalg.solve_triangular(self.lower, z, lower=True, trans="T", check_finite=False)
 
@@ -66,3 +71,8 @@ class DenseLU(Factor):
     def _slogdet(self) -> tuple[float, float]:
         swaps = np.count_nonzero(self.piv != np.arange(self.n))
         return slogdet_from_pivots(np.diag(self.lu), -1.0 if swaps % 2 else 1.0)
+
+    def rcond(self, anorm: float) -> float:
+        gecon = linalg.get_lapack_funcs("gecon", (self.lu,))
+        rcond, _ = gecon(self.lu, anorm, norm="1")
+        return float(rcond)

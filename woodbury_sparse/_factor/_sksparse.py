@@ -10,10 +10,11 @@ exception is translated here, at the boundary.
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
+
+from .._cache import cached_property
 
 try:  # pragma: no branch - which branch runs depends on the environment
     import sksparse
@@ -134,6 +135,14 @@ class CholmodHandle:
             return np.asarray(f.D())
         return np.asarray(f.D.diagonal()) if self.ldl else None
 
+    def rcond(self) -> float:
+        """CHOLMOD's pivot-ratio estimate of the reciprocal condition number."""
+        pivots = self.pivots()
+        if pivots is None:
+            return float(self._factor.rcond)  # a property in 0.5
+        magnitude = np.abs(pivots)
+        return float(magnitude.min() / magnitude.max()) if magnitude.size else 1.0
+
     def logdet_llt(self) -> float:
         """``log det M`` of a 0.5 ``LLᵀ`` factor."""
         return float(self._factor.logdet())
@@ -160,7 +169,20 @@ class CholmodHandle:
             out = np.empty_like(y)
             out[f.perm] = y
             return out
+        f = self._llt_copy
         return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))
+
+    @cached_property
+    def _llt_copy(self):
+        """A scikit-sparse 0.4 copy of the factor held in ``LLᵀ`` form; built once.
+
+        0.4's ``solve_Lt(..., use_LDLt_decomposition=False)`` converts a simplicial
+        ``LDLᵀ`` factor to ``LLᵀ`` in place, which would change the shared factor (and
+        its later solves, by an ulp): the conversion is done here, on a private copy.
+        """
+        f = self._factor.copy()
+        f.solve_Lt(np.zeros((self._factor.P().size, 1)), use_LDLt_decomposition=False)
+        return f
 
     @cached_property
     def _llt_parts(self) -> tuple[sparse.csc_array, np.ndarray]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
+from .._cache import cached_property
 from . import _sksparse
 from ._base import Factor, permutation_sign, slogdet_from_pivots
 
@@ -88,7 +88,9 @@ class CholmodFactor(Factor):
             return None
         factor = type(self)(handle, m.shape[0])
         sign, logabsdet = factor._sign_logdet
-        return factor if sign != 0 and np.isfinite(logabsdet) else None
+        if sign == 0 or not np.isfinite(logabsdet):
+            return None
+        return factor if factor.positive_definite or backward_stable(factor, m) else None
 
     def updown(self, c: sparse.csc_array, subtract: bool = False) -> CholmodFactor | None:
         """The factor of ``M ± C Cᵀ`` by a CHOLMOD rank update/downdate of a copy.
@@ -111,6 +113,14 @@ class CholmodFactor(Factor):
 
     def _slogdet(self) -> tuple[float, float]:
         return self._sign_logdet
+
+    def rcond(self, anorm: float) -> float:
+        """CHOLMOD's cheap estimate ``min|dᵢ| / max|dᵢ|`` over the pivots of ``L D Lᵀ``.
+
+        It costs nothing beyond the factorisation but is only a rough guide: it can
+        overestimate the true reciprocal condition number by orders of magnitude.
+        """
+        return self.handle.rcond()
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         if not self.positive_definite:
