@@ -10,10 +10,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import NAMES, case, rel_err
 from scipy import sparse
 
 import woodbury_sparse as ws
+from conftest import NAMES, case, rel_err
 from woodbury_sparse import testing
 from woodbury_sparse._factor import BACKEND, factorize
 

@@ -180,13 +180,19 @@ class Block:
 
     def symmetrized(self) -> Block:
         """``(M + Mᵀ) / 2`` marked symmetric (diagonal kinds are returned as they are)."""
-        if self.kind in ("identity", "diagonal"):
+        if self.kind in ("identity", "diagonal") or self.symmetric:
             return self
+        if self.asymmetry() == 0.0:  # exactly symmetric already: share the storage
+            return Block(self.kind, self.shape, self.data, True, self.name)
         m = 0.5 * (self.data + self.data.T)
         return Block.from_matrix(m, symmetric=True, name=self.name)
 
     def asymmetry(self) -> float:
-        """``‖M − Mᵀ‖_F / ‖M‖_F`` (0 for a zero matrix)."""
+        """``‖M − Mᵀ‖_F / ‖M‖_F`` (0 for a zero matrix); computed once."""
+        return self._asymmetry
+
+    @cached_property
+    def _asymmetry(self) -> float:
         if self.kind in ("identity", "diagonal"):
             return 0.0
         if self.kind == "dense":
