@@ -12,10 +12,10 @@ import woodbury_sparse as ws
 from conftest import dense, rel_err, tol
 from woodbury_sparse import _blocks
 from woodbury_sparse._factor import BACKEND
+from woodbury_sparse._factor._bordered import BorderedFactor
 from woodbury_sparse._factor._dense import DenseCholesky, DenseLU
 from woodbury_sparse.testing import ar1_precision, grid_precision, random_spd
 from woodbury_sparse.updates import (
-    BorderedFactor,
     add_terms,
     refactor,
     same_pattern,

@@ -50,13 +50,13 @@ factorised ``O`` yet, there is nothing to reuse, and the new operator factorises
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import sparse
 
-from ._blocks import Block, freeze
+from ._blocks import Block
 from ._exceptions import FactorizationError, NotPositiveDefiniteError
 from ._factor import Factor
-from ._factor._closed_form import DiagonalFactor, IdentityFactor
-from ._factor._dense import DenseCholesky, DenseLU
+from ._factor._bordered import extend_factor
+from ._factor._closed_form import IdentityFactor
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import (
     SYMMETRY_RTOL,
@@ -69,127 +69,12 @@ from ._validation import (
 )
 
 __all__ = [
-    "BorderedFactor",
     "add_terms",
     "refactor",
     "same_pattern",
     "update_a",
     "with_blocks",
 ]
-
-
-# -- factor of a bordered matrix -------------------------------------------------------
-class BorderedFactor(Factor):
-    """Factorisation of ``M = [[M₁₁, C₁₂], [C₂₁, D]]`` by block elimination.
-
-    Holds the factorisation of ``M₁₁`` (shared, not copied), ``Z = M₁₁⁻¹ C₁₂`` and a
-    factorisation of the Schur complement ``S = D − C₂₁ Z``. Solves cost one solve with
-    ``M₁₁``, one with ``S`` and ``O(pk)`` flops; ``det M = det M₁₁ · det S``.
-
-    Parameters
-    ----------
-    f11 : Factor
-        Factorisation of the leading ``p×p`` block.
-    c12 : (p, k) ndarray
-    c21 : (k, p) ndarray
-    s_factor : Factor
-        Factorisation of the ``k×k`` Schur complement.
-    z : (p, k) ndarray
-        ``M₁₁⁻¹ C₁₂``.
-    symmetric : bool
-        Whether ``M`` is symmetric (then ``C₂₁ = C₁₂ᵀ``).
-    """
-
-    def __init__(self, f11: Factor, c12, c21, s_factor: Factor, z, symmetric: bool) -> None:
-        self.f11 = f11
-        self.c12 = c12
-        self.c21 = c21
-        self.s_factor = s_factor
-        self.z = z
-        self.symmetric = bool(symmetric)
-        self.n = f11.n + s_factor.n
-        self.method = f"bordered({f11.method}; {s_factor.method})"
-        self.positive_definite = bool(
-            symmetric and f11.positive_definite and s_factor.positive_definite
-        )
-        self._zt = None
-
-    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
-        """``M⁻¹ b`` (or ``M⁻ᵀ b``) by block elimination."""
-        p = self.f11.n
-        b1, b2 = b[:p], b[p:]
-        transpose = transpose and not self.symmetric
-        x0 = self.f11.solve(b1, transpose=transpose)
-        if transpose:  # Mᵀ = [[M₁₁ᵀ, C₂₁ᵀ], [C₁₂ᵀ, Dᵀ]]
-            if self._zt is None:
-                self._zt = self.f11.solve(np.array(self.c21.T), transpose=True)
-            y = self.s_factor.solve(b2 - self.c12.T @ x0, transpose=True)
-            x = x0 - self._zt @ y
-        else:
-            y = self.s_factor.solve(b2 - self.c21 @ x0)
-            x = x0 - self.z @ y
-        return np.concatenate([x, y], axis=0)
-
-    def _slogdet(self) -> tuple[float, float]:
-        s1, l1 = self.f11.slogdet
-        s2, l2 = self.s_factor.slogdet
-        if s1 * s2 == 0:
-            return 0.0, -np.inf
-        return s1 * s2, l1 + l2
-
-
-def _cholesky_lower(factor: Factor) -> np.ndarray | None:
-    """The dense lower Cholesky factor behind ``factor``, when it has one."""
-    if isinstance(factor, DenseCholesky):
-        return factor.lower
-    if isinstance(factor, IdentityFactor):
-        return np.eye(factor.n)
-    if isinstance(factor, DiagonalFactor) and factor.positive_definite:
-        return np.diag(np.sqrt(factor.d))
-    return None
-
-
-def _factor_small(s: np.ndarray, symmetric: bool) -> Factor | None:
-    """Factorise the Schur complement; a 1×1 one is inverted in closed form."""
-    if s.shape == (1, 1):
-        return DiagonalFactor(freeze(s[0].copy())) if s[0, 0] != 0 else None
-    factor = DenseCholesky.attempt(s) if symmetric else None
-    return factor if factor is not None else DenseLU.attempt(s, symmetric)
-
-
-def _extend_factor(f11: Factor, c12, c21, d22, symmetric: bool) -> Factor | None:
-    """The factorisation of ``[[M₁₁, C₁₂], [C₂₁, D]]`` from that of ``M₁₁``, or None.
-
-    None means the Schur complement is singular; the caller then lets the bordered
-    matrix be factorised (and reported singular) the ordinary way.
-    """
-    p, k = c12.shape
-    lower = _cholesky_lower(f11) if symmetric else None
-    if lower is not None:
-        w = linalg.solve_triangular(lower, c12, lower=True, check_finite=False) if p else c12
-        s = d22 - w.T @ w
-        s = 0.5 * (s + s.T)
-        if k == 1:  # Sherman–Morrison: no factorisation, one square root
-            ls = np.sqrt(s) if s[0, 0] > 0 else None
-        else:
-            chol = DenseCholesky.attempt(s)
-            ls = chol.lower if chol is not None else None
-        if ls is not None:
-            new = np.zeros((p + k, p + k))
-            new[:p, :p] = lower
-            new[p:, :p] = w.T
-            new[p:, p:] = ls
-            return DenseCholesky(freeze(new))
-        z = linalg.solve_triangular(lower, w, lower=True, trans="T", check_finite=False)
-    else:
-        z = f11.solve(c12) if p else np.zeros((0, k))
-        s = d22 - c21 @ z
-        if symmetric:
-            s = 0.5 * (s + s.T)
-    s_factor = _factor_small(np.ascontiguousarray(s), symmetric)
-    if s_factor is None:
-        return None
-    return BorderedFactor(f11, c12, c21, s_factor, freeze(np.asarray(z)), symmetric)
 
 
 # -- block helpers --------------------------------------------------------------------
@@ -279,6 +164,12 @@ class _BlockDiagonalFactor(Factor):
         p = self.first.shape[0]
         top = self.first.factor.solve_sqrt_t(z[:p])
         bottom = self.second.factor.solve_sqrt_t(z[p:])
+        return np.concatenate([top, bottom], axis=0)
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        p = self.first.shape[0]
+        top = self.first.factor.sqrt_t_matmul(x[:p])
+        bottom = self.second.factor.sqrt_t_matmul(x[p:])
         return np.concatenate([top, bottom], axis=0)
 
 
@@ -384,7 +275,7 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
     o_block = Block.from_matrix(o_data, symmetric=symmetric, name="O")
     f11 = IdentityFactor(0) if W.p == 0 else o_old.__dict__.get("factor")
     if f11 is not None:
-        factor = _extend_factor(f11, c12, c21, d22, symmetric)
+        factor = extend_factor(f11, c12, c21, d22, symmetric)
         if factor is not None:
             o_block.__dict__["factor"] = factor
     out.__dict__["_O"] = o_block
