@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ._cache import cached_property
+from ._cache import _LOCK_KEY, cached_property
 from ._factor import Factor, factorize
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
@@ -241,6 +241,7 @@ class Block:
         state = dict(self.__dict__)
         state.pop("factor", None)
         state.pop("T", None)
+        state.pop(_LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
         if self._transpose_of is not None:  # rebuilt from the original: pickled once
             state["data"] = None
         return state
