@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy import linalg
 
 from ._base import Factor, slogdet_from_pivots
+
+#: Serialises LAPACK ``getrs``: the multithreaded OpenBLAS 0.3.30 bundled with SciPy's
+#: wheels corrupts its heap (``malloc(): corrupted top size``, an abort) when several
+#: Python threads solve with several right-hand sides at once; one solve at a time is
+#: safe and costs an uncontended lock otherwise.
+_GETRS_LOCK = threading.Lock()
 
 
 class DenseCholesky(Factor):
@@ -66,7 +74,8 @@ class DenseLU(Factor):
         return cls(lu, piv, symmetric)
 
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
-        return linalg.lu_solve((self.lu, self.piv), b, trans=int(transpose), check_finite=False)
+        with _GETRS_LOCK:
+            return linalg.lu_solve((self.lu, self.piv), b, trans=int(transpose), check_finite=False)
 
     def _slogdet(self) -> tuple[float, float]:
         swaps = np.count_nonzero(self.piv != np.arange(self.n))
