@@ -195,12 +195,19 @@ class Block:
     def _asymmetry(self) -> float:
         if self.kind in ("identity", "diagonal"):
             return 0.0
+        # Scaled to a largest entry of 1 first: the norms of entries ~1e200 (or ~1e-200)
+        # would overflow (underflow) and make the ratio NaN (0).
+        values = self.data if self.kind == "dense" else self.data.data
+        peak = float(np.abs(values).max(initial=0.0))
+        if peak == 0.0:
+            return 0.0
+        m = self.data / peak
         if self.kind == "dense":
-            scale = np.linalg.norm(self.data)
-            diff = np.linalg.norm(self.data - self.data.T)
+            scale = np.linalg.norm(m)
+            diff = np.linalg.norm(m - m.T)
         else:
-            scale = sparse.linalg.norm(self.data)
-            diff = sparse.linalg.norm(self.data - self.data.T)
+            scale = sparse.linalg.norm(m)
+            diff = sparse.linalg.norm(m - m.T)
         return float(diff / scale) if scale > 0 else 0.0
 
     def is_finite(self) -> bool:

@@ -61,16 +61,21 @@ class IllConditionedWarning(WoodburyWarning):
     """
 
 
+#: Modules whose frames a warning is never attributed to.
+_SKIPPED = (__name__.rpartition(".")[0] + ".", "scipy.sparse.linalg.")
+
+
 def warn(message: str, category: type[Warning] = WoodburyWarning) -> None:
     """Issue ``message`` attributed to the first caller outside woodbury_sparse.
 
     The right ``stacklevel`` depends on how deep inside the package the condition was
     found; counting frames up to the user's code keeps the warning pointing there.
+    SciPy's ``LinearOperator`` dispatch (``W.inv() @ b``, a Krylov solver's
+    preconditioner) is skipped too.
     """
-    package = __name__.rpartition(".")[0]
     frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+    level = 2  # stacklevel 1 is this function, 2 its caller (``frame``)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_SKIPPED):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)

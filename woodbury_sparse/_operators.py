@@ -256,7 +256,8 @@ class WoodburyMatrix(LinearOperator):
         if self._transpose_of is not None:
             return self._transpose_of._O.T
         parts = self._parts
-        o = parts.B.plus(parts.V.times(self._AU)).densified()
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            o = parts.B.plus(parts.V.times(self._AU)).densified()
         if not o.is_finite():
             raise FactorizationError(
                 "O",
@@ -321,7 +322,9 @@ class WoodburyMatrix(LinearOperator):
         first = parts.A.factor.solve(x)
         if self.p == 0:
             return np.array(first)
-        return _finite(first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x))), "W @ x")
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
+            result = first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+        return _finite(result, "W @ x")
 
     def _matvec(self, x):
         return self._apply(x)
@@ -417,8 +420,10 @@ class WoodburyMatrix(LinearOperator):
         Ab = parts.A.matmul(rhs)
         if self.p == 0:
             return np.array(Ab)
-        correction = self._capacitance_factor().solve(parts.V.matmul(Ab))
-        return _finite(Ab - self._AU.matmul(correction), "W.solve")
+        factor = self._capacitance_factor()
+        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
+            result = Ab - self._AU.matmul(factor.solve(parts.V.matmul(Ab)))
+        return _finite(result, "W.solve")
 
     def slogdet(self) -> tuple[float, float]:
         """Sign and natural logarithm of ``|det W|``.

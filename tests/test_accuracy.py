@@ -1,0 +1,145 @@
+"""Accuracy against a 40-digit reference, and the product form against forming ``W``.
+
+Every catalogue problem is rebuilt at ``n = 12`` (``p`` up to 19) for three seeds, and
+``W x``, ``W⁻¹ b`` and ``log|det W|`` are compared with mpmath at 40 significant digits,
+computed from the very same binary inputs (so the reference carries no input rounding).
+The bound is ``C · n · eps · κ`` with ``κ`` the largest 2-norm condition number of ``W``,
+``A``, every ``B`` and the capacitance ``O`` (the matrices the operations go through):
+relative 2-norm error for products and solves, absolute error for ``log|det W|`` (whose
+first-order perturbation is ``tr(W⁻¹ δW) ≤ n κ ‖δW‖/‖W‖``).
+
+Measured (CHOLMOD 0.4, CHOLMOD 0.5, SciPy fallback): the largest ratio error / (n·eps·κ)
+is 0.06 for solves, 0.02 for products and 0.37 for log-determinants (the sums of ``n``
+logarithms of pivots). ``C = 2`` leaves a margin of 5 over the worst and is still 13
+orders of magnitude below a wrong term.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import woodbury_sparse as ws
+from conftest import EPS, dense
+from woodbury_sparse import testing
+
+mp = pytest.importorskip("mpmath")
+
+#: The constant of the bound ``C · n · eps · κ`` (see the module docstring).
+C = 2.0
+DIGITS = 40
+SEEDS = (0, 1, 2)
+SMALL = {seed: testing.catalogue(seed=seed, n=12) for seed in SEEDS}
+
+
+def _mp(m) -> mp.matrix:
+    return mp.matrix(dense(m).tolist())
+
+
+def _terms(kwargs) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """``A`` and the ``(B, U, V)`` terms of a problem, lists recycled (as the library)."""
+    a = dense(kwargs["A"])
+    n = a.shape[0]
+    U, V, X = kwargs.get("U"), kwargs.get("V"), kwargs.get("X")
+    if X is not None:
+        U = X
+        V = [dense(x).T for x in X] if isinstance(X, list) else dense(X).T
+    lists = [v if isinstance(v, list) else [v] for v in (kwargs["B"], U, V)]
+    terms = []
+    for i in range(max(len(v) for v in lists)):
+        b, u, v = (lst[i % len(lst)] for lst in lists)
+        u = np.eye(n) if u is None else dense(u)
+        v = np.eye(n) if v is None else dense(v)
+        terms.append((dense(b), u, v))
+    return a, terms
+
+
+def _mp_woodbury(a, terms) -> mp.matrix:
+    with mp.workdps(DIGITS):
+        total = mp.inverse(_mp(a))
+        for b, u, v in terms:
+            if b.size:
+                total += _mp(u) * mp.inverse(_mp(b)) * _mp(v)
+        return total
+
+
+def _vector(m: mp.matrix) -> np.ndarray:
+    return np.array([float(m[i]) for i in range(m.rows)])
+
+
+def _kappa(W, a, terms) -> float:
+    mats = [W.toarray(), a] + [b for b, _, _ in terms if b.size]
+    if W.p:
+        mats.append(dense(W.capacitance))
+    return max(float(np.linalg.cond(m)) for m in mats)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", sorted(SMALL[0]))
+def test_against_mpmath(name, seed):
+    problem = SMALL[seed][name]
+    W = problem.build()
+    a, terms = _terms(problem.kwargs)
+    n = W.n
+    exact = _mp_woodbury(a, terms)
+    rng = np.random.default_rng(seed + 100)
+    b = rng.standard_normal(n)
+    with mp.workdps(DIGITS):
+        bm = mp.matrix(b.tolist())
+        x_exact = _vector(mp.lu_solve(exact, bm))
+        y_exact = _vector(exact * bm)
+        logdet_exact = float(mp.log(abs(mp.det(exact))))
+        sign_exact = float(mp.sign(mp.det(exact)))
+    bound = C * n * EPS * _kappa(W, a, terms)
+
+    assert testing.relative_error(W.solve(b), x_exact) <= bound
+    assert testing.relative_error(W @ b, y_exact) <= bound
+    sign, logdet = W.slogdet()
+    assert sign == sign_exact
+    assert abs(logdet - logdet_exact) <= bound
+
+
+def _graded_problem(n: int = 12, p: int = 3, seed: int = 0):
+    """``W = A⁻¹ + X Xᵀ`` with ``A = diag(a)``, ``a`` spread over ``[1e9, 1e11]``.
+
+    ``W`` is a rank-``p`` matrix of size 1 plus a diagonal of size ``1e-9…1e-11``:
+    ``cond(W) ≈ 1e12``. ``O = I + Xᵀ A X`` is well conditioned (``cond ≈ 10``, it is
+    ``1e10 · XᵀX`` up to a graded weighting). The product form solves with
+    ``x = A b − A X O⁻¹ Xᵀ A b`` from ``A`` itself: the large components of ``x`` are
+    ``A b`` (exact up to one rounding) and the cancellation in the second term only
+    affects components of size ``‖x‖·eps``. Forming ``W`` rounds every entry ``1 + 1e-10``
+    to ``eps`` absolutely, a relative perturbation of ``1e-6`` of its small eigenvalues,
+    which a dense solve then amplifies by ``cond(W)``.
+    """
+    rng = np.random.default_rng(seed)
+    a = 10.0 ** rng.uniform(9, 11, n)
+    X = rng.standard_normal((n, p))
+    b = rng.standard_normal(n)
+    with mp.workdps(50):
+        exact = mp.diag([1 / mp.mpf(v) for v in a]) + _mp(X) * _mp(X.T)
+        x_exact = _vector(mp.lu_solve(exact, mp.matrix(b.tolist())))
+    return ws.WoodburyMatrix(sparse.diags_array(a), np.eye(p), X=X), b, x_exact
+
+
+def test_product_form_beats_forming_w():
+    W, b, x_exact = _graded_problem()
+    Wd = W.toarray()
+    assert 1e11 <= np.linalg.cond(Wd) <= 1e14
+    assert np.linalg.cond(dense(W.capacitance)) <= 100
+    ours = testing.relative_error(W.solve(b), x_exact)
+    formed = testing.relative_error(np.linalg.solve(Wd, b), x_exact)
+    # Measured: 1.1e-15 for the product form, 7e-6 (ten digits lost) for the dense solve.
+    assert ours <= 10 * EPS
+    assert formed >= 1e3 * ours
+    assert formed >= 1e-9  # the formed matrix really has lost many digits
+
+
+def test_product_form_log_determinant_of_graded_problem():
+    """``log|det W|`` of the same ``1e12``-conditioned ``W`` keeps full relative accuracy."""
+    W, _, _ = _graded_problem()
+    a = np.asarray(W.A.diagonal())
+    X = dense(W.X)
+    with mp.workdps(50):
+        exact = float(mp.log(mp.det(mp.diag([1 / mp.mpf(v) for v in a]) + _mp(X) * _mp(X.T))))
+    assert abs(W.logdet() - exact) <= 10 * W.n * EPS * abs(exact)
