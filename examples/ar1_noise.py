@@ -13,7 +13,6 @@ Run with ``python examples/ar1_noise.py`` (``--quick`` for small sizes). Figures
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -93,8 +92,6 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--outdir", type=Path, default=OUTPUT)
-    args = parser.parse_args()
-    main(quick=args.quick, outdir=args.outdir)
+    from _cli import run_example
+
+    run_example(main, __doc__)

@@ -19,7 +19,6 @@ and does nothing.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import importlib.util
 import pickle
@@ -187,8 +186,6 @@ def _figure(values, rhos, sigma2s, outdir: Path) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--outdir", type=Path, default=OUTPUT)
-    args = parser.parse_args()
-    main(quick=args.quick, outdir=args.outdir)
+    from _cli import run_example
+
+    run_example(main, __doc__)

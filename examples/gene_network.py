@@ -18,7 +18,6 @@ Run ``python examples/gene_network.py [--quick]``; figures go to ``examples/outp
 
 from __future__ import annotations
 
-import argparse
 import time
 import tracemalloc
 from pathlib import Path
@@ -240,8 +239,6 @@ def main(quick: bool = False, outdir: Path = Path(__file__).parent / "output") -
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--outdir", type=Path, default=Path(__file__).parent / "output")
-    args = parser.parse_args()
-    main(quick=args.quick, outdir=args.outdir)
+    from _cli import run_example
+
+    run_example(main, __doc__)

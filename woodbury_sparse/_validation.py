@@ -199,14 +199,9 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
     else:
         is_symmetric = symmetric
     if is_symmetric:
-        for blk in square_blocks:
-            asym = blk.asymmetry()
-            if asym > SYMMETRY_RTOL:
-                raise ValueError(
-                    f"`{blk.name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
-                    f"{SYMMETRY_RTOL:.1e}), but the symmetric form A⁻¹ + X B⁻¹ Xᵀ needs "
-                    "symmetric `A` and `B`"
-                )
+        require_symmetric(
+            square_blocks, "the symmetric form A⁻¹ + X B⁻¹ Xᵀ needs symmetric `A` and `B`"
+        )
         a = a.symmetrized()
         b_blocks = [blk.symmetrized() for blk in b_blocks]
 
@@ -216,6 +211,17 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
         return Parts(a, b_all, u_all, u_all.T, True)
     v_all = _hstack([blk.T for blk in v_blocks], "V").T
     return Parts(a, b_all, u_all, v_all, False)
+
+
+def require_symmetric(blocks: list[Block], why: str) -> None:
+    """Raise ``ValueError`` for the first block that is not symmetric up to round-off."""
+    for blk in blocks:
+        asym = blk.asymmetry()
+        if asym > SYMMETRY_RTOL:
+            raise ValueError(
+                f"`{blk.name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
+                f"{SYMMETRY_RTOL:.1e}), but {why}"
+            )
 
 
 def _side_block(lists, key, i, names, n, p, b, a, rows=True) -> Block:

@@ -59,13 +59,13 @@ from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import (
-    SYMMETRY_RTOL,
     Parts,
     _as_list,
     _block_diag,
     _side_block,
     _term_names,
     as_block,
+    require_symmetric,
 )
 
 __all__ = [
@@ -120,14 +120,11 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
         v_blocks.append(v)
     symmetric = W._parts.symmetric and side == "X"
     if symmetric:
-        for blk in b_blocks:
-            asym = blk.asymmetry()
-            if asym > SYMMETRY_RTOL:
-                raise ValueError(
-                    f"`{blk.name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
-                    f"{SYMMETRY_RTOL:.1e}), but the symmetric terms X B⁻¹ Xᵀ need a "
-                    "symmetric `B` (give `U` and `V` for a general term)"
-                )
+        require_symmetric(
+            b_blocks,
+            "the symmetric terms X B⁻¹ Xᵀ need a symmetric `B` (give `U` and `V` for a "
+            "general term)",
+        )
         b_blocks = [blk.symmetrized() for blk in b_blocks]
     b_new = _block_diag(b_blocks, "B")
     u_new = _stack(u_blocks, 1, "U")
@@ -332,12 +329,7 @@ def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
     if blk.shape != old.shape:
         raise ValueError(f"`{name}` has shape {blk.shape}, but the operator's is {old.shape}")
     if W._parts.symmetric:
-        asym = blk.asymmetry()
-        if asym > SYMMETRY_RTOL:
-            raise ValueError(
-                f"`{name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asym:.2e} > "
-                f"{SYMMETRY_RTOL:.1e}), but the operator is symmetric"
-            )
+        require_symmetric([blk], "the operator is symmetric")
         blk = blk.symmetrized().renamed(name)
     return blk
 
