@@ -7,10 +7,10 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import NAMES, case, dense, rel_err, tol
 from scipy import sparse
 
 import woodbury_sparse as ws
+from conftest import NAMES, case, dense, rel_err, tol
 from woodbury_sparse import testing
 
 SPARSE_FORMATS = ["csr", "csc", "coo", "lil", "dok", "dia", "bsr"]

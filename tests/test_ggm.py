@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dense, rel_err, tol
 from scipy import sparse
 from scipy.sparse.linalg import aslinearoperator
 
 import woodbury_sparse as ws
+from conftest import dense, rel_err, tol
 from woodbury_sparse import ggm
 from woodbury_sparse.testing import grid_precision
 

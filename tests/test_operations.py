@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE, NAMES, case, dense, rel_err
 from scipy import sparse
 
 import woodbury_sparse as ws
+from conftest import CATALOGUE, NAMES, case, dense, rel_err
 
 
 def right_hand_sides(n: int, rng: np.random.Generator) -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import CATALOGUE, NAMES, case, rel_err
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator, aslinearoperator, cg, gmres, minres
 
 import woodbury_sparse as ws
+from conftest import CATALOGUE, NAMES, case, rel_err
 
 RTOL = 1e-10
 PD = [name for name in NAMES if "pd" in CATALOGUE[name].tags]
