@@ -35,6 +35,7 @@ import numpy as np
 from scipy import linalg
 from scipy.stats import Covariance
 
+from ._blas import matmul
 from ._cache import cached_property
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 
@@ -554,7 +555,7 @@ class WoodburyCovariance(Covariance):
                 raise NotPositiveDefiniteError(
                     "W", "W = A⁻¹ + X B⁻¹ Xᵀ is not positive definite: no covariance"
                 )
-            self._Q = q0 @ e
+            self._Q = matmul(q0, e)
             root = np.sqrt(1.0 + lam)
             self._up = root - 1.0  # S = I + Q diag(up) Qᵀ
             self._down = 1.0 / root - 1.0  # S⁻¹ = I + Q diag(down) Qᵀ
@@ -577,13 +578,13 @@ class WoodburyCovariance(Covariance):
     def _whiten(self, x: np.ndarray) -> np.ndarray:
         def fn(c):
             y = self._A.factor.sqrt_t_matmul(c)
-            return y + self._Q @ (self._down[:, None] * (self._Q.T @ y))
+            return y + matmul(self._Q, self._down[:, None] * matmul(self._Q.T, y))
 
         return self._apply_columns(x, fn)
 
     def _colorize(self, x: np.ndarray) -> np.ndarray:
         def fn(c):
-            y = c + self._Q @ (self._up[:, None] * (self._Q.T @ c))
+            y = c + matmul(self._Q, self._up[:, None] * matmul(self._Q.T, c))
             return self._A.factor.solve_sqrt_t(y)
 
         return self._apply_columns(x, fn)

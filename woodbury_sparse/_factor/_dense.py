@@ -7,6 +7,7 @@ import threading
 import numpy as np
 from scipy import linalg
 
+from .._blas import matmul
 from ._base import Factor, slogdet_from_pivots
 
 #: Serialises LAPACK ``getrs``: the multithreaded OpenBLAS 0.3.30 bundled with SciPy's
@@ -51,7 +52,7 @@ class DenseCholesky(Factor):
         return linalg.solve_triangular(self.lower, z, lower=True, trans="T", check_finite=False)
 
     def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
-        return self.lower.T @ x
+        return matmul(self.lower.T, x)
 
 
 class DenseLU(Factor):
