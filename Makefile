@@ -64,7 +64,7 @@ $(VPY):
 $(STAMP): pyproject.toml | $(VPY)
 	tools/sysdeps.sh --build
 	tools/sksparse-constraint.sh > $(VENV)/pip-constraints.txt
-	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[test,examples,dask]'
+	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[test,examples,dask,bench]'
 	touch $@
 
 install: $(STAMP)

@@ -28,23 +28,35 @@ def interleaved(
     funcs: dict[str, Callable[[], object]],
     repeats: int,
     setup: dict[str, Callable[[], object]] | None = None,
+    warmup: bool = False,
+    block: int = 1,
 ) -> dict[str, float]:
     """Median wall time (seconds) of each callable, repeats interleaved in rotating order.
 
     ``setup[name]`` (untimed) runs right before each timed call of ``name``; its result,
     when not None, is passed to the callable. The garbage collector runs once before
-    each round, never inside a timed call.
+    each round, never inside a timed call. ``warmup=True`` runs each callable once,
+    untimed, first: for millisecond-scale calls whose first run in a process pays for
+    page faults and thread-pool start-up that no later call pays. ``block=k`` makes each
+    round run ``k`` consecutive timed calls of each callable (``repeats`` rounds, so
+    ``k · repeats`` samples): a call then mostly follows a call of the same kind, as in a
+    user's loop, instead of one whose BLAS thread pool is still spinning (NumPy's and
+    SciPy's OpenBLAS pools slow each other down for a few milliseconds after a switch).
     """
     names = list(funcs)
     times: dict[str, list[float]] = {k: [] for k in names}
+    for name in names if warmup else ():
+        arg = setup[name]() if setup and name in setup else None
+        funcs[name]() if arg is None else funcs[name](arg)
     for r in range(repeats):
         order = names[r % len(names) :] + names[: r % len(names)]
         gc.collect()
         for name in order:
-            arg = setup[name]() if setup and name in setup else None
-            t0 = time.perf_counter()
-            funcs[name]() if arg is None else funcs[name](arg)
-            times[name].append(time.perf_counter() - t0)
+            for _ in range(block):
+                arg = setup[name]() if setup and name in setup else None
+                t0 = time.perf_counter()
+                funcs[name]() if arg is None else funcs[name](arg)
+                times[name].append(time.perf_counter() - t0)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 

@@ -84,28 +84,38 @@ def headline(results: list[CaseResult]) -> tuple[list[dict], list[dict]]:
                 }
             )
     sc = res.get("scaling")
-    sraw = sc.data.get("raw", {}) if sc else {}
-    if "1000" in sraw:
-        t = sraw["1000"]
-        for key, label, goal in (
-            ("dense", "Woodbury dense update", 10),
-            ("lazy", "lazy solve", 100),
-        ):
+    regimes = {
+        "default threads": sc.data.get("raw", {}) if sc else {},
+        "one thread": sc.data.get("raw_one_thread", {}) if sc else {},
+    }
+    for key, label, goal in (
+        ("dense", "Woodbury dense update", 10),
+        ("lazy", "lazy build + one solve", 100),
+        ("reused", "lazy solve with the operator built", 100),
+    ):
+        values = []
+        for regime, sraw in regimes.items():
+            t = sraw.get("1000")
+            if not t or key not in t:
+                continue
             sp = t["direct"] / t[key]
+            values.append(f"{sp:.1f}× ({regime})")
             rows.append(
                 {
-                    "measurement": f"N = 1000, D = 5: {label} vs `inv`",
+                    "measurement": f"N = 1000, D = 5, {regime}: {label} vs `inv`",
                     "ours (ms)": fmt_ms(t[key]),
                     "CHOLMOD floor (ms)": f"direct {fmt_ms(t['direct'])}",
                     "R WoodburyMatrix (ms)": "–",
                     "speed-up vs R": "–",
                 }
             )
+        if values:
+            met = [float(v.split("×")[0]) >= goal for v in values]
             targets.append(
                 {
                     "target": f"{label} ≥ {goal}× faster than direct inversion at N = 1000",
-                    "value": f"{sp:.1f}×",
-                    "met": "yes" if sp >= goal else "**no**",
+                    "value": "; ".join(values),
+                    "met": "yes" if all(met) else ("**no**" if not any(met) else "**partly**"),
                 }
             )
     if raw:
