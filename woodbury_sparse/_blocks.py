@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
+from scipy.sparse import linalg as splinalg
 
 from . import _blas
 from ._cache import _LOCK_KEY, cached_property
-from ._factor import Factor, factorize
+from ._factor import Factor, factorize, refactorize, sparse_one_norm
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
+
+#: Key, in a block's ``__dict__``, of a factorisation of another matrix with the block's
+#: sparsity pattern, whose symbolic analysis the block's own factorisation may reuse.
+ANALYSIS_DONOR = "_analysis_donor"
 
 
 def freeze(array: np.ndarray) -> np.ndarray:
@@ -26,10 +31,104 @@ def freeze(array: np.ndarray) -> np.ndarray:
 
 def freeze_sparse(m: sparse.csc_array) -> sparse.csc_array:
     """Sort ``m``'s indices and mark its storage read-only."""
-    m.sort_indices()
+    m.sort_indices()  # a no-op (no O(nnz) check) when SciPy already knows them sorted
     for part in (m.data, m.indices, m.indptr):
         part.flags.writeable = False
     return m
+
+
+#: Entries per chunk in :func:`arrays_equal` (see there).
+_EQUAL_CHUNK: int = 1 << 16
+
+
+def arrays_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """``numpy.array_equal`` for 1-D arrays, chunk by chunk.
+
+    The boolean temporaries stay small (in cache, recycled by the allocator), where the
+    whole-array comparison makes an entry-sized one to fault in (30 MB for the indices of
+    a tridiagonal matrix of order 10⁷); the first differing chunk ends the comparison.
+    """
+    if a.shape != b.shape:
+        return False
+    for lo in range(0, a.size, _EQUAL_CHUNK):
+        if not np.array_equal(a[lo : lo + _EQUAL_CHUNK], b[lo : lo + _EQUAL_CHUNK]):
+            return False
+    return True
+
+
+def same_sparse_pattern(first: Block, second: Block) -> bool:
+    """Whether two blocks are sparse, of one shape, and store exactly the same positions."""
+    if first.kind != "sparse" or second.kind != "sparse" or first.shape != second.shape:
+        return False
+    a, b = first.data, second.data
+    return arrays_equal(a.indptr, b.indptr) and arrays_equal(a.indices, b.indices)
+
+
+def all_finite(values: np.ndarray) -> bool:
+    """Whether every entry of ``values`` is finite, without an entry-sized temporary.
+
+    A finite sum proves every entry finite (NaN and ±inf propagate through it); only a
+    sum that overflowed needs the entry-wise look.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values)):
+            return True
+    return bool(np.all(np.isfinite(values)))
+
+
+def _sparse_diagonal_matrix(d: np.ndarray) -> sparse.csc_array:
+    """``diag(d)`` as a CSC array without its zero entries, built directly.
+
+    The same matrix as ``scipy.sparse.diags_array(d, format="csc")`` (which drops the
+    zeros too), without the detour through the DIA format, which costs several times
+    more at ``n`` in the millions.
+    """
+    n = d.size
+    rows = np.flatnonzero(d) if not np.all(d) else np.arange(n)
+    index = np.int32 if n < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n + 1, dtype=index)
+    indptr[rows + 1] = 1
+    np.cumsum(indptr, out=indptr)
+    out = sparse.csc_array(
+        (np.array(d[rows], dtype=np.float64), rows.astype(index), indptr), shape=(n, n)
+    )
+    out.has_canonical_format = True  # one entry per column at most: sorted, no duplicates
+    return out
+
+
+def _sparse_asymmetry(m: sparse.csc_array) -> float:
+    """``‖M − Mᵀ‖_F / ‖M‖_F`` of a square CSC array with sorted indices.
+
+    The CSC arrays of ``Mᵀ`` come from one O(nnz) transposition (a counting sort). The
+    usual case, a symmetric matrix, is then settled by comparing them with ``M``'s:
+    equal arrays mean ``M = Mᵀ`` exactly. When only the values differ on a common
+    pattern (round-off in a computed precision matrix), the difference is taken entry by
+    entry; only a matrix whose pattern is not symmetric goes through SciPy's sparse
+    subtraction, which builds ``M − Mᵀ`` as a new matrix. Entries are scaled by the
+    largest one first: norms of entries ~1e200 (or ~1e-200) would overflow (underflow)
+    and make the ratio NaN (0).
+    """
+    data = m.data
+    if data.size == 0:
+        return 0.0
+    peak = max(float(data.max()), -float(data.min()))  # no |M| temporary
+    if peak == 0.0:
+        return 0.0
+    t = m.T.tocsc()  # the CSR view of M is Mᵀ; to CSC by counting sort, rows sorted
+    same_pattern = arrays_equal(m.indptr, t.indptr) and arrays_equal(m.indices, t.indices)
+    if same_pattern and arrays_equal(data, t.data):
+        return 0.0
+    if same_pattern and m.has_canonical_format:  # no duplicates: entries pair up 1:1
+        scaled = data / peak
+        scale = float(np.linalg.norm(scaled))
+        if scale == 0.0:  # pragma: no cover - peak > 0 makes one entry 1
+            return 0.0
+        return float(np.linalg.norm(scaled - t.data / peak)) / scale
+    # Divided entry by entry: SciPy's ``m / peak`` multiplies by 1/peak, which is inf
+    # for a subnormal peak (and made the ratio NaN).
+    scaled = sparse.csc_array((data / peak, m.indices, m.indptr), shape=m.shape)
+    scale = splinalg.norm(scaled)
+    return float(splinalg.norm(scaled - scaled.T) / scale) if scale > 0 else 0.0
 
 
 #: Side of the square tiles in which a dense matrix is compared with its transpose.
@@ -141,9 +240,9 @@ class Block:
     def tosparse(self) -> sparse.csc_array:
         """The block as a (new) CSC array."""
         if self.kind == "identity":
-            return sparse.eye_array(self.shape[0], format="csc")
+            return _sparse_diagonal_matrix(np.ones(self.shape[0]))
         if self.kind == "diagonal":
-            return sparse.diags_array(self.data, format="csc")
+            return _sparse_diagonal_matrix(self.data)
         return sparse.csc_array(self.data, copy=True)
 
     @property
@@ -204,7 +303,14 @@ class Block:
             else:
                 total[np.diag_indices_from(total)] += other.diagonal()
             return Block.from_matrix(total)
-        return Block.from_matrix(self.operand + other.operand)
+        left, right = self.operand, other.operand
+        total = left + right
+        same_format = left.format == right.format == total.format
+        if same_format and left.has_canonical_format and right.has_canonical_format:
+            # SciPy adds canonical operands entry by entry in index order: the sum is
+            # canonical too, and saying so spares freeze_sparse an O(nnz) sortedness check.
+            total.has_canonical_format = True
+        return Block.from_matrix(total)
 
     def diagonal(self) -> np.ndarray:
         """The main diagonal as a new 1-D array."""
@@ -233,21 +339,14 @@ class Block:
             return 0.0
         if self.kind == "dense":
             return _dense_asymmetry(self.data)
-        # Scaled to a largest entry of 1 first: the norms of entries ~1e200 (or ~1e-200)
-        # would overflow (underflow) and make the ratio NaN (0).
-        peak = float(np.abs(self.data.data).max(initial=0.0))
-        if peak == 0.0:
-            return 0.0
-        m = self.data / peak
-        scale = sparse.linalg.norm(m)
-        return float(sparse.linalg.norm(m - m.T) / scale) if scale > 0 else 0.0
+        return _sparse_asymmetry(self.data)
 
     def is_finite(self) -> bool:
         """Whether every stored entry is finite."""
         if self.kind == "identity":
             return True
         values = self.data.data if self.kind == "sparse" else self.data
-        return bool(np.all(np.isfinite(values)))
+        return all_finite(values)
 
     def one_norm(self) -> float:
         """``‖M‖₁``, the largest absolute column sum."""
@@ -255,6 +354,8 @@ class Block:
             return 1.0 if self.shape[0] else 0.0
         if self.kind == "diagonal":
             return float(np.abs(self.data).max(initial=0.0))
+        if self.kind == "sparse":
+            return sparse_one_norm(self.data)
         column_sums = abs(self.data).sum(axis=0)
         return float(np.max(column_sums, initial=0.0))
 
@@ -274,11 +375,19 @@ class Block:
         """The block's factorisation, built on first use and cached."""
         if self._transpose_of is not None:
             return self._transpose_of.factor.T
+        # A donor's matrix has this block's pattern: numeric phase only. Dropped once
+        # used, so that the donor's factor is not kept alive by this block.
+        donor = self.__dict__.pop(ANALYSIS_DONOR, None)
+        if donor is not None:
+            return refactorize(
+                donor, self.data, self.kind, self.shape[0], self.symmetric, self.name
+            )
         return factorize(self.data, self.kind, self.shape[0], self.symmetric, self.name)
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("factor", None)
+        state.pop(ANALYSIS_DONOR, None)  # a CHOLMOD factor: not picklable, and only a hint
         state.pop("T", None)
         state.pop(_LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
         if self._transpose_of is not None:  # rebuilt from the original: pickled once

@@ -10,12 +10,16 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import Block
+from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
 from ._cache import cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
 from ._validation import Parts, as_rhs, normalise
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
+
+#: Key, in an operator's ``__dict__``, of another operator's factorised capacitance block
+#: whose symbolic analysis this operator's capacitance may reuse (see ``_O``).
+CAPACITANCE_DONOR = "_capacitance_donor"
 
 #: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
 #: results may have lost half their digits: an ``IllConditionedWarning`` says so.
@@ -264,8 +268,21 @@ class WoodburyMatrix(LinearOperator):
                 "the capacitance O = B + V A U overflowed to inf or NaN; rescale `A`, `B`, "
                 "`U`/`V` or `X` (for example to unit diagonal)",
             )
+        exact = parts.symmetric and parts.A.symmetric and parts.B.symmetric
+        if exact and parts.U.kind == "identity" and o.kind in ("dense", "sparse"):
+            # O = B + A, entry by entry, of the exactly symmetric A and B (see
+            # Block.symmetric): the sums at (i, j) and (j, i) add the same two numbers, so
+            # O is exactly symmetric and the O(nnz) asymmetry check of symmetrized() would
+            # only confirm it.
+            o = Block(o.kind, o.shape, o.data, True)
         o = o.symmetrized() if parts.symmetric else o
-        return o.renamed("O")
+        o = o.renamed("O")
+        # updates.refactor/with_blocks leave the old operator's capacitance here: when the
+        # new O has its sparsity pattern, O's factorisation reuses its symbolic analysis.
+        donor = self.__dict__.pop(CAPACITANCE_DONOR, None)
+        if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
+            o.__dict__[ANALYSIS_DONOR] = donor.factor
+        return o
 
     def capacitance_rcond(self) -> float:
         """Estimated reciprocal condition number of the capacitance ``O`` (1-norm).
@@ -290,7 +307,9 @@ class WoodburyMatrix(LinearOperator):
     def _capacitance_rcond(self) -> float:
         if self.p == 0:
             return 1.0
-        return self._O.factor.rcond(self._O.one_norm())
+        factor = self._O.factor
+        # ‖O‖₁ costs a pass over O; CHOLMOD's and the closed-form estimates ignore it.
+        return factor.rcond(self._O.one_norm() if factor.rcond_needs_norm else np.nan)
 
     def _capacitance_factor(self):
         """``O``'s factorisation; warns (once per operator) when ``O`` is ill-conditioned."""
@@ -594,7 +613,7 @@ class WoodburyMatrix(LinearOperator):
 
 def _finite(result: np.ndarray, what: str) -> np.ndarray:
     """``result``, unless overflow or an invalid operation made part of it inf or NaN."""
-    if not np.all(np.isfinite(result)):
+    if not all_finite(result):
         raise FloatingPointError(
             f"{what} produced inf or NaN (overflow in an intermediate product); rescale the "
             "inputs, for example to unit diagonal"

@@ -62,6 +62,12 @@ def as_block(value, name: str, *, square: bool = False) -> Block:
         _check_dtype(value.dtype, name)
         if value.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got a {value.ndim}-D sparse array")
+        d = _stored_diagonal(value)
+        if d is not None:  # the identity (B = I, say): no copy of the whole matrix
+            _check_finite(d, name)
+            if np.all(d == 1.0):
+                return Block.identity(d.size, name)
+            return Block("diagonal", value.shape, freeze(d), True, name)
         m = sparse.csc_array(value, dtype=np.float64, copy=True)
         m.sum_duplicates()
         _check_finite(m.data, name)
@@ -90,11 +96,46 @@ def as_block(value, name: str, *, square: bool = False) -> Block:
 
 def _is_diagonal(m) -> bool:
     if sparse.issparse(m):
-        coo = m.tocoo()
-        return bool(np.all(coo.row == coo.col))
+        return _is_diagonal_csc(m)
     if np.any(np.diagonal(m, 1)):  # settles most non-diagonal matrices in O(n)
         return False
     return bool(np.count_nonzero(m) == np.count_nonzero(np.diagonal(m)))
+
+
+def _stored_diagonal(value) -> np.ndarray | None:
+    """The diagonal (a new float64 array) of a matrix stored as diagonal; else None.
+
+    "Stored as diagonal": square CSC or CSR, exactly one entry per column (row), on the
+    diagonal. Such storage has no duplicates and no off-diagonal entry, so the matrix is diagonal
+    whatever its canonical-format flags say: two O(n) comparisons settle it without the
+    copy, duplicate summation and diagonal test of the general path.
+    """
+    n = value.shape[0]
+    if value.format not in ("csc", "csr") or value.shape[1] != n or value.nnz != n:
+        return None
+    steps = np.arange(n + 1, dtype=value.indptr.dtype)  # no casts in the comparisons
+    if not np.array_equal(value.indptr, steps):
+        return None
+    if not np.array_equal(value.indices[:n], steps[:n].astype(value.indices.dtype, copy=False)):
+        return None
+    return np.array(value.data[:n], dtype=np.float64)
+
+
+def _is_diagonal_csc(m: sparse.csc_array) -> bool:
+    """Whether a canonical CSC array stores entries (explicit zeros too) on its diagonal only.
+
+    Without duplicates, more stored entries than columns put two in one column, so most
+    matrices are settled in O(1); otherwise each non-empty column's single row index is
+    compared with the column's: O(n), and no COO copy of the matrix.
+    """
+    if m.nnz > m.shape[1]:
+        return False
+    if m.nnz == m.shape[1]:  # then diagonal exactly when the storage is the identity's
+        return _stored_diagonal(m) is not None
+    counts = np.diff(m.indptr)
+    if counts.size and counts.max() > 1:
+        return False
+    return bool(np.array_equal(m.indices, np.flatnonzero(counts)))
 
 
 def as_rhs(b, n: int, name: str = "b") -> np.ndarray:

@@ -57,7 +57,7 @@ from ._exceptions import FactorizationError, NotPositiveDefiniteError
 from ._factor import Factor
 from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
-from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
+from ._operators import CAPACITANCE_DONOR, SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import (
     Parts,
     _as_list,
@@ -368,6 +368,11 @@ def _replace(W: WoodburyMatrix, A, B, strict: bool) -> WoodburyMatrix:
         new_blocks[name] = blk
     parts = Parts(new_blocks["A"], new_blocks["B"], old.U, old.V, old.symmetric)
     out = type(W)._from_parts(parts)
+    o_old = W.__dict__.get("_O")
+    if o_old is not None and hasattr(o_old.__dict__.get("factor"), "refactor"):
+        # U and V are W's: when the new capacitance B + V A U keeps the old one's sparsity
+        # pattern (checked when it is built), its factorisation reuses the old analysis.
+        out.__dict__[CAPACITANCE_DONOR] = o_old
     if A is None and "_AU" in W.__dict__:
         out.__dict__["_AU"] = W._AU
         if not old.symmetric:

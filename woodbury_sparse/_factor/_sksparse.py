@@ -34,11 +34,20 @@ class CholmodFailure(Exception):
 
 
 def _as_cholmod_input(m: sparse.csc_array) -> sparse.csc_matrix | sparse.csc_array:
-    """The matrix in the container each API expects, sharing no index array with ``m``.
+    """The matrix in the container each API expects, never sharing writable storage.
 
-    scikit-sparse sorts indices in place and may cast index arrays; handing it fresh
-    arrays keeps the caller's (and our frozen) matrix untouched.
+    scikit-sparse sorts indices in place and may cast index arrays. 0.4 does both only
+    when needed (``sort_indices`` is a no-op on a matrix known to be sorted; int32 and
+    int64 indices and float64 values are used as they are), and CHOLMOD only reads its
+    input: a matrix with sorted indices is handed over as a ``csc_matrix`` *view* of its
+    arrays, which saves copying (and re-checking) the whole matrix. Anything else, and
+    every matrix for 0.5, is copied and sorted, keeping the caller's matrix untouched.
     """
+    if not API_05 and m.data.dtype == np.float64 and m.has_sorted_indices:
+        # Views of m's arrays (SciPy copies only to narrow int64 indices that fit int32).
+        view = sparse.csc_matrix((m.data, m.indices, m.indptr), shape=m.shape, copy=False)
+        view.has_sorted_indices = True  # as m's: spares scikit-sparse the O(nnz) check
+        return view
     out = sparse.csc_array(m, copy=True) if API_05 else sparse.csc_matrix(m, copy=True)
     out.sort_indices()
     return out
@@ -51,17 +60,37 @@ def _as_cholmod_input(m: sparse.csc_array) -> sparse.csc_matrix | sparse.csc_arr
 NATURAL_ORDER_BANDWIDTH: int = 8
 
 
+#: Columns per chunk in :func:`bandwidth`: temporaries of a few hundred KiB stay in cache
+#: and are recycled by the allocator, where whole-matrix ones (80 MB each at n = 10⁷)
+#: would be fresh pages to fault in on every call.
+_BANDWIDTH_CHUNK: int = 1 << 15
+
+
 def bandwidth(m) -> int:
     """``max |i − j|`` over the stored entries of a CSC matrix with sorted indices.
 
     Only each column's first and last entry matter: O(n), not O(nnz).
     """
-    columns = np.flatnonzero(np.diff(m.indptr))
-    if columns.size == 0:
+    indptr, indices = m.indptr, m.indices
+    n = indptr.size - 1
+    if n <= 0 or indptr[-1] == 0:
         return 0
-    first = m.indices[m.indptr[columns]].astype(np.int64)
-    last = m.indices[m.indptr[columns + 1] - 1].astype(np.int64)
-    return int(max((columns - first).max(), (last - columns).max()))
+    widest = 0
+    for lo in range(0, n, _BANDWIDTH_CHUNK):
+        hi = min(lo + _BANDWIDTH_CHUNK, n)
+        starts, ends = indptr[lo:hi], indptr[lo + 1 : hi + 1]
+        nonempty = starts < ends
+        # Differences of row and column indices fit the index type (both lie in [0, n)).
+        if nonempty.all():  # the usual case: no column list needed
+            columns = np.arange(lo, hi, dtype=indices.dtype)
+            first, last = indices[starts], indices[ends - 1]
+        elif nonempty.any():
+            columns = (lo + np.flatnonzero(nonempty)).astype(indices.dtype)
+            first, last = indices[starts[nonempty]], indices[ends[nonempty] - 1]
+        else:
+            continue
+        widest = max(widest, int((columns - first).max()), int((last - columns).max()))
+    return widest
 
 
 class CholmodHandle:
@@ -152,14 +181,28 @@ class CholmodHandle:
         scikit-sparse 0.4 reads ``d`` straight from CHOLMOD's storage (``diag(L)²`` for
         ``LLᵀ``); 0.5 only exposes ``D`` for ``LDLᵀ`` factors, and an ``LLᵀ`` factor there
         is positive definite by construction (0.5 raises otherwise, in every mode).
+        Read once and kept (read-only): the factor never changes after construction.
         """
+        return self._pivots
+
+    @cached_property
+    def _pivots(self) -> np.ndarray | None:
         f = self._factor
         if not API_05:
-            return np.asarray(f.D())
-        return np.asarray(f.D.diagonal()) if self.ldl else None
+            pivots = np.asarray(f.D()).view()
+        elif self.ldl:
+            pivots = np.asarray(f.D.diagonal()).view()
+        else:
+            return None
+        pivots.flags.writeable = False  # shared by every caller
+        return pivots
 
     def rcond(self) -> float:
-        """CHOLMOD's pivot-ratio estimate of the reciprocal condition number."""
+        """CHOLMOD's pivot-ratio estimate of the reciprocal condition number; kept."""
+        return self._rcond
+
+    @cached_property
+    def _rcond(self) -> float:
         pivots = self.pivots()
         if pivots is None:
             return float(self._factor.rcond)  # a property in 0.5

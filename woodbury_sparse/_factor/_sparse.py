@@ -48,6 +48,9 @@ class CholmodFactor(Factor):
     """
 
     symmetric = True
+    rcond_needs_norm = False  # the pivot ratio needs no ‖M‖₁
+    #: True for a factor made by :meth:`refactor` (another factor's symbolic analysis).
+    analysis_reused = False
 
     def __init__(self, handle: _sksparse.CholmodHandle, n: int) -> None:
         self.handle = handle
@@ -87,6 +90,7 @@ class CholmodFactor(Factor):
         except _sksparse.CholmodFailure:
             return None
         factor = type(self)(handle, m.shape[0])
+        factor.analysis_reused = True
         sign, logabsdet = factor._sign_logdet
         if sign == 0 or not np.isfinite(logabsdet):
             return None
