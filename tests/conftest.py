@@ -8,6 +8,7 @@ through), and each call site states its ``c``.
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from scipy import sparse
 
-from woodbury_sparse import testing
+from woodbury_sparse import _blocks, testing
 
 # -- hypothesis profiles ------------------------------------------------------------------
 # The default, ``ci``, is derandomised: every run of ``make test`` draws the same examples,
@@ -114,3 +115,24 @@ def problem_case(request) -> Case:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def count_factorisations(monkeypatch) -> list[str]:
+    """The names (``"A"``, ``"B"``, ``"O"``) of the blocks factorised from scratch while the
+    test runs, in order; safe under threads. ``.clear()`` it to start counting later.
+
+    Counts the calls of the factorisation layer made by the blocks (``_blocks.factorize``);
+    the real factorisation is still made.
+    """
+    calls: list[str] = []
+    lock = threading.Lock()
+    original = _blocks.factorize
+
+    def counting(matrix, kind, n, symmetric, name):
+        with lock:
+            calls.append(name)
+        return original(matrix, kind, n, symmetric, name)
+
+    monkeypatch.setattr(_blocks, "factorize", counting)
+    return calls
