@@ -7,7 +7,8 @@
 # Variables (make VAR=value or environment):
 #   PYTHON               base interpreter for the environments (default python3, needs >= 3.10)
 #   PYTEST_ARGS          extra arguments for pytest, e.g. PYTEST_ARGS='-k woodbury -x'
-#   CI                   when set (and not 0/false), HYPOTHESIS_PROFILE defaults to ci
+#   HYPOTHESIS_PROFILE   the test targets' hypothesis profile: ci (the default, derandomised: the
+#                        same examples every run), explore or thorough (fresh random examples)
 #   SKSPARSE05_DIR       where the scikit-sparse 0.5 environment lives
 #                        (default $XDG_CACHE_HOME or ~/.cache, + /woodbury_sparse/sksparse05)
 #   ALLOW_NO_SKSPARSE05  set to 1 to let test-sksparse05 pass (loudly) when scikit-sparse 0.5
@@ -32,20 +33,21 @@ FALLBACK_PY := $(FALLBACK_VENV)/bin/python
 FALLBACK_STAMP := $(FALLBACK_VENV)/.woodbury_sparse-installed
 SKSPARSE05_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse/sksparse05
 
-ifneq ($(filter-out 0 false False FALSE no,$(CI)),)
-HYPOTHESIS_PROFILE ?= ci
-endif
-# Only passed on when set: an empty HYPOTHESIS_PROFILE is not a profile name.
+# Only passed on when set; tests/conftest.py defaults to the derandomised ci profile.
 TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
 # No display needed for the figures of the tests and examples.
 TEST_ENV += MPLBACKEND=Agg
 
-.PHONY: help install test test-fallback test-sksparse05 demo lint bench-quick bench clean
+.PHONY: help install test test-fallback test-sksparse05 test-explore demo lint bench-quick bench \
+  clean
 
 help:
 	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
 	@echo "make test-fallback    run it without scikit-sparse (SciPy backend, .venv-fallback)"
 	@echo "make test-sksparse05  run it against scikit-sparse 0.5 (SuiteSparse 7, cached env)"
+	@echo "                      (all three draw the same hypothesis examples every run)"
+	@echo "make test-explore     hypothesis tests only, fresh random examples (300 per test;"
+	@echo "                      HYPOTHESIS_PROFILE=thorough for 1500), to hunt for bugs"
 	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
 	@echo "make lint             ruff check + ruff format --check"
 	@echo "make bench-quick      quick benchmarks;  make bench   full benchmarks"
@@ -71,6 +73,11 @@ install: $(STAMP)
 
 test: $(STAMP)
 	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod $(TEST_ENV) $(VPY) -m pytest $(PYTEST_ARGS)
+
+test-explore: $(STAMP)
+	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod MPLBACKEND=Agg \
+	  HYPOTHESIS_PROFILE=$(or $(HYPOTHESIS_PROFILE),explore) \
+	  $(VPY) -m pytest -m hypothesis $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VPY) examples/run_all.py

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import EPS
 from woodbury_sparse import _blas, _blocks
 from woodbury_sparse._blocks import _dense_asymmetry
 from woodbury_sparse._validation import _check_finite, _is_diagonal
@@ -30,7 +31,6 @@ def _layout(m: np.ndarray, order: str) -> np.ndarray:
 ORDERS = ("C", "F", "strided")
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 90),
     m=st.integers(1, 90),
@@ -93,7 +93,6 @@ def _reference_asymmetry(m: np.ndarray) -> float:
     return float(np.linalg.norm(s - s.T) / np.linalg.norm(s))
 
 
-@settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(0, 3 * 128 + 5),
     log_scale=st.sampled_from([0, -300, -200, -120, 120, 200, 300]),
@@ -109,7 +108,17 @@ def test_tiled_asymmetry_equals_the_whole_matrix_formula(n, log_scale, perturbat
     m *= 10.0**log_scale
     got = _dense_asymmetry(np.ascontiguousarray(m))
     want = _reference_asymmetry(m)
-    assert got == pytest.approx(want, rel=1e-6, abs=1e-300)
+    # Both compute r = ‖D‖_F / ‖M‖_F, D = M − Mᵀ, from the same stored M. The reference
+    # rounds every entry when it divides by the peak, so each entry of its D is off by up to
+    # eps·(|m_ij| + |m_ji|)/2 + eps·|d_ij|/2, which is ‖ΔD‖_F ≤ eps·‖M‖_F + eps·‖D‖_F/2: an
+    # error of up to eps + eps·r/2 in r, *absolute* — relative to r it is unbounded when the
+    # asymmetry is itself at round-off level (n = 2 and a perturbation of 1e-14 on entries
+    # of order 1 give r ≈ 5e-15 and a 2 % difference). The kernel makes the same error when
+    # it scales, and none (an exact Sterbenz difference) when it does not. The two sums of
+    # n² squares and the square root add a relative n²·eps each side. So, with a factor 2
+    # of room: |got − want| ≤ 2·(2·eps) + 2·(2·n²·eps)·r.
+    bound = 4 * EPS + 4 * max(n, 1) ** 2 * EPS * want
+    assert abs(got - want) <= bound
 
 
 @pytest.mark.parametrize("tile", [1, 3, 128])

@@ -18,7 +18,6 @@ import pytest
 from scipy import sparse
 
 import woodbury_sparse as ws
-from woodbury_sparse import _blocks
 from woodbury_sparse._operators import OPERATOR_CACHE, _restore
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
@@ -55,20 +54,6 @@ def exercise(W) -> list:
 def strings_in(data: bytes) -> set[str]:
     """The text arguments of a pickle's opcodes (module and class names among them)."""
     return {arg for _, arg, _ in pickletools.genops(data) if isinstance(arg, str)}
-
-
-@pytest.fixture
-def count_factorisations(monkeypatch):
-    """The names of the blocks factorised in this process while the test runs."""
-    calls: list[str] = []
-    original = _blocks.factorize
-
-    def counting(matrix, kind, n, symmetric, name):
-        calls.append(name)
-        return original(matrix, kind, n, symmetric, name)
-
-    monkeypatch.setattr(_blocks, "factorize", counting)
-    return calls
 
 
 # -- what the pickle holds ---------------------------------------------------------------
