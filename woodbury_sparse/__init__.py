@@ -14,6 +14,7 @@ from ._exceptions import (
     WoodburyWarning,
 )
 from ._factor import backend_info
+from ._factor._selinv import selected_inverse
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
 from .updates import add_terms, refactor, with_blocks
@@ -38,6 +39,7 @@ __all__ = [
     "mahalanobis",
     "refactor",
     "rwnorm",
+    "selected_inverse",
     "updates",
     "with_blocks",
 ]

@@ -28,6 +28,7 @@ from . import _sksparse
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
+from ._selinv import factor_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "EPS",
     "Factor",
     "backend_info",
+    "factor_selected_inverse",
     "factorize",
     "refactorize",
     "sparse_one_norm",

@@ -269,3 +269,20 @@ class CholmodHandle:
         """
         lower, perm = self._llt_parts
         return lower.T @ np.asarray(x)[perm]
+
+    def ldl_parts(self) -> tuple[sparse.csc_array, np.ndarray | None, np.ndarray]:
+        """``(L, d, perm)`` with ``M[perm][:, perm] = L diag(d) Lᵀ``, for the selected inverse.
+
+        ``d`` is None for an ``LLᵀ`` factor (``L`` then has the Cholesky diagonal); for
+        ``LDLᵀ`` ``L`` is unit lower triangular. Built afresh on each call (not kept:
+        ``L`` is as large as the factor). scikit-sparse 0.4's ``L()`` and ``L_D()``
+        convert the factor in place (supernodal to simplicial), so they run on a copy.
+        """
+        f = self._factor
+        if API_05:
+            d = np.asarray(f.D.diagonal()) if self.ldl else None
+            return sparse.csc_array(f.L), d, np.asarray(f.perm)
+        if self.ldl:
+            lower, diag = f.copy().L_D()
+            return sparse.csc_array(lower), np.asarray(diag.diagonal()), np.asarray(f.P())
+        return sparse.csc_array(f.copy().L()), None, np.asarray(f.P())

@@ -136,6 +136,10 @@ class CholmodFactor(Factor):
             raise NotImplementedError("an LDLᵀ factorisation has no real square root")
         return self.handle.sqrt_t_matmul(x)
 
+    def ldl_parts(self) -> tuple[sparse.csc_array, np.ndarray | None, np.ndarray]:
+        """``(L, d, perm)``: ``M[perm][:, perm] = L diag(d) Lᵀ`` (``d`` None for ``LLᵀ``)."""
+        return self.handle.ldl_parts()
+
 
 class SuperLUFactor(Factor):
     """``Pr M Pc = L U`` by SciPy's SuperLU.
@@ -218,3 +222,11 @@ class SuperLUFactor(Factor):
         y = self._unit_lower.T @ np.asarray(x)[q]
         root = np.sqrt(self._pivots)
         return y * (root if y.ndim == 1 else root[:, None])
+
+    def ldl_parts(self) -> tuple[sparse.csc_array, np.ndarray, np.ndarray]:
+        """``(L, d, perm)``: ``M[perm][:, perm] = L diag(d) Lᵀ``, ``L`` unit lower.
+
+        Only meaningful for a symmetric pivoting (``perm_r == perm_c``), where
+        ``M[q][:, q] = L U`` with ``U = D Lᵀ`` and ``q = argsort(perm_c)``.
+        """
+        return self._unit_lower, self._pivots, np.argsort(self.lu.perm_c)

@@ -1,0 +1,280 @@
+"""Selected inverse: the entries of ``M⁻¹`` on the pattern of ``M``'s Cholesky factor.
+
+For a symmetric positive definite ``M`` factorised as ``M[perm][:, perm] = L D Lᵀ``
+(``L`` unit lower triangular), ``Z = (M[perm][:, perm])⁻¹`` satisfies
+``Z = D⁻¹ L⁻¹ + (I − Lᵀ) Z``; read below and on the diagonal this is the Takahashi
+recursion, column by column from the last:
+
+    Z[i, j] = −Σ_{k ∈ S_j} Z[i, k] L[k, j]                 (i ∈ S_j)
+    Z[j, j] = 1/d_j − Σ_{k ∈ S_j} L[k, j] Z[k, j]
+
+where ``S_j`` holds the rows of column ``j`` of ``L`` below the diagonal. Every ``Z[i, k]``
+it reads (``i, k ∈ S_j``) lies on the pattern of ``L`` again (``S_j ∖ {k} ⊆ S_k``: the
+filled graph's cliques), so the recursion computes ``Z`` exactly — up to round-off, no
+estimation — on the pattern of ``L + Lᵀ``, which holds the whole diagonal and the pattern
+of ``M``. It costs about what the numeric factorisation costs (the same dense
+column-against-column products, one more time).
+
+The loop runs in a small C extension (``_takahashi.c``, built by setuptools at install);
+when it is missing (no C compiler at install time) a NumPy implementation, one column at a
+time, gives the same numbers, much more slowly (see :data:`KERNEL`). The factors come from
+the factor layer: CHOLMOD's ``L`` (and ``D``) through scikit-sparse 0.4 or 0.5, simplicial
+or supernodal (converted to simplicial on a copy), SuperLU's symmetric ``L D Lᵀ`` on the
+SciPy backend, LAPACK's Cholesky for dense blocks (whose pattern is full: the selected
+inverse is the inverse, by ``potri``), and closed forms for diagonal blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, sparse
+
+from .._exceptions import NotPositiveDefiniteError
+from ._base import Factor
+from ._closed_form import DiagonalFactor, IdentityFactor
+from ._dense import DenseCholesky
+
+try:  # pragma: no branch - which branch runs depends on the installation
+    from . import _takahashi as _c_kernel
+except ImportError:  # pragma: no cover - no C compiler when the package was installed
+    _c_kernel = None
+
+#: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
+KERNEL: str = "c" if _c_kernel is not None else "numpy"
+
+__all__ = ["KERNEL", "factor_selected_inverse", "selected_inverse", "takahashi"]
+
+
+def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None = None):
+    """The lower triangle of ``(L diag(d) Lᵀ)⁻¹`` on the pattern of ``L``.
+
+    Parameters
+    ----------
+    lower : scipy.sparse.csc_array
+        Lower triangular ``n×n`` factor with every diagonal entry stored. With ``d`` it is
+        taken as unit lower triangular (its diagonal values are ignored); without, as the
+        Cholesky factor of ``M = L Lᵀ``.
+    d : ndarray of shape (n,) or None
+        The pivots of ``M = L diag(d) Lᵀ``, all nonzero; None for ``M = L Lᵀ``.
+    kernel : {"c", "numpy"}, optional
+        Force one implementation (for tests and benchmarks); default :data:`KERNEL`.
+
+    Returns
+    -------
+    indptr, indices : ndarray of int64
+        ``lower``'s pattern, row indices sorted within each column (diagonal first).
+    values : ndarray of float64
+        ``Z[i, j]`` for every stored ``(i, j)`` of that pattern.
+
+    Raises
+    ------
+    ValueError
+        When the pattern is not a Cholesky factor's (a diagonal entry missing, an entry
+        above the diagonal, or a pattern not closed under the recursion).
+    """
+    lower = sparse.csc_array(lower)
+    if not lower.has_sorted_indices:
+        lower = lower.sorted_indices()
+    n = lower.shape[0]
+    indptr = np.ascontiguousarray(lower.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(lower.indices, dtype=np.int64)
+    counts = np.diff(indptr)
+    if lower.shape != (n, n) or (n and (counts.min() < 1)):
+        raise ValueError("the factor must be square with every diagonal entry stored")
+    first = indptr[:-1]
+    if not np.array_equal(indices[first], np.arange(n)):
+        raise ValueError("the factor must be lower triangular with every diagonal entry stored")
+    data = np.asarray(lower.data, dtype=np.float64)
+    if d is None:
+        diag = data[first]
+        scale = 1.0 / diag
+        values = data * np.repeat(scale, counts)
+        dinv = scale * scale
+    else:
+        values = np.ascontiguousarray(data)
+        dinv = 1.0 / np.asarray(d, dtype=np.float64)
+    z = np.empty(indices.size)
+    if (kernel or KERNEL) == "c":
+        if _c_kernel is None:  # pragma: no cover - only when asked for explicitly
+            raise RuntimeError("the compiled Takahashi kernel is not installed")
+        _c_kernel.takahashi(indptr, indices, values, np.ascontiguousarray(dinv), z)
+    else:
+        _takahashi_numpy(indptr, indices, values, dinv, z)
+    return indptr, indices, z
+
+
+def _takahashi_numpy(indptr, indices, values, dinv, z) -> None:
+    """The recursion of :func:`takahashi` in NumPy, one column at a time.
+
+    ``Z[S_j, S_j]`` is gathered by one ``searchsorted`` of the keys ``k·n + i`` (sorted,
+    since CSC stores columns in order and rows sorted within them), then column ``j`` is a
+    matrix-vector product: O(n) Python steps, fine for thousands of columns, slow (seconds)
+    for hundreds of thousands — the C kernel is the one meant for those.
+    """
+    n = indptr.size - 1
+    cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    keys = cols * n + indices
+    for j in range(n - 1, -1, -1):
+        p0, p1 = indptr[j], indptr[j + 1]
+        rows = indices[p0 + 1 : p1]
+        lj = values[p0 + 1 : p1]
+        if rows.size == 0:
+            z[p0] = dinv[j]
+            continue
+        # Z[S, S] from the lower triangle: Z[i, k] is stored in column min(i, k).
+        lo = np.minimum.outer(rows, rows)
+        hi = np.maximum.outer(rows, rows)
+        want = (lo * n + hi).ravel()
+        pos = np.searchsorted(keys, want)
+        pos_ok = np.minimum(pos, keys.size - 1)
+        if not np.array_equal(keys[pos_ok], want):
+            raise ValueError("the pattern of the factor is not closed (not a Cholesky factor's)")
+        block = z[pos].reshape(rows.size, rows.size)
+        col = -(block @ lj)
+        z[p0 + 1 : p1] = col
+        z[p0] = dinv[j] - lj @ col
+
+
+def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
+    """``Pᵀ (Z + Zᵀ − diag Z) P`` as a CSC array with sorted indices, ``Z`` lower.
+
+    The entry ``(i, j)`` of the factor's ordering lands at ``(perm[i], perm[j])``. All in
+    SciPy's compiled O(nnz) routines: the sum of the halves (the diagonal halved, so it
+    adds back exactly), a column gather, a relabelling of rows, and one CSC→CSR
+    conversion, a counting sort that leaves every row sorted; the result is symmetric, so
+    its CSR arrays are its CSC arrays.
+    """
+    n = indptr.size - 1
+    half = lower_values.copy()
+    half[indptr[:-1]] *= 0.5
+    lower = sparse.csc_array((half, indices, indptr), shape=(n, n))
+    full = lower + lower.T.tocsc()
+    if perm is None:
+        return sparse.csc_array(full)
+    perm = np.asarray(perm)
+    gathered = full[:, np.argsort(perm)]  # column b of the result is column perm⁻¹[b]
+    gathered.indices = perm[gathered.indices].astype(gathered.indices.dtype, copy=False)
+    gathered.has_sorted_indices = False
+    rows = gathered.tocsr()
+    out = sparse.csc_array((rows.data, rows.indices, rows.indptr), shape=(n, n))
+    out.has_sorted_indices = True
+    return out
+
+
+def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array:
+    """The selected inverse of the symmetric positive definite matrix ``factor`` factorises.
+
+    Parameters
+    ----------
+    factor : Factor
+        A positive definite factorisation: CHOLMOD (any scikit-sparse), SuperLU with
+        symmetric pivoting, dense Cholesky, diagonal or identity.
+    name : str
+        Name of the matrix in error messages.
+
+    Returns
+    -------
+    scipy.sparse.csc_array
+        ``M⁻¹`` on the pattern of ``Pᵀ (L + Lᵀ) P`` in ``M``'s own ordering, indices
+        sorted (for a dense block the pattern is full).
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When the factorisation does not prove ``M`` positive definite.
+    """
+    n = factor.n
+    if not factor.positive_definite:
+        raise NotPositiveDefiniteError(
+            name,
+            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
+            "the selected inverse needs a symmetric positive definite matrix",
+        )
+    if isinstance(factor, IdentityFactor):
+        return sparse.eye_array(n, format="csc")
+    if isinstance(factor, DiagonalFactor):
+        return sparse.diags_array(1.0 / factor.d, format="csc")
+    if isinstance(factor, DenseCholesky):
+        return sparse.csc_array(_dense_inverse(factor.lower))
+    parts = getattr(factor, "ldl_parts", None)
+    if parts is None:  # pragma: no cover - every positive definite factor is covered above
+        raise TypeError(f"no selected inverse for {factor.method} factorisations")
+    lower, d, perm = parts()
+    indptr, indices, z = takahashi(lower, d)
+    return _symmetric_csc(indptr, indices, z, perm)
+
+
+def _dense_inverse(lower: np.ndarray) -> np.ndarray:
+    """``M⁻¹`` from ``M = L Lᵀ`` by LAPACK ``potri``, both triangles filled."""
+    potri = linalg.get_lapack_funcs("potri", (lower,))
+    inv, info = potri(lower, lower=True)
+    if info != 0:  # pragma: no cover - potrf succeeded, so L is nonsingular
+        raise np.linalg.LinAlgError(f"potri failed (info={info})")
+    return np.tril(inv) + np.tril(inv, -1).T
+
+
+def selected_inverse(Q) -> sparse.csc_array:
+    """Entries of ``Q⁻¹`` on the pattern of ``Q``'s Cholesky factor, for sparse SPD ``Q``.
+
+    The selected inverse: ``(Q⁻¹)[i, j]`` for every ``(i, j)`` where the Cholesky factor
+    ``L`` of ``Q`` (in CHOLMOD's fill-reducing ordering) has an entry in ``L + Lᵀ`` — the
+    whole diagonal (marginal variances, when ``Q`` is a precision matrix) and every
+    ``(i, j)`` where ``Q`` is nonzero (covariances of neighbours) — computed exactly from
+    one factorisation by the Takahashi recursions, never forming the dense inverse.
+
+    Parameters
+    ----------
+    Q : array_like or scipy.sparse matrix/array, shape (n, n)
+        Symmetric positive definite, real. Sparse input is the point; dense input is
+        accepted (its selected inverse is its inverse) and a diagonal one handled in
+        closed form. Never modified.
+
+    Returns
+    -------
+    scipy.sparse.csc_array
+        ``n×n``, symmetric, indices sorted, in ``Q``'s own ordering (the fill-reducing
+        permutation undone). Entries outside the pattern are *not stored*; they are not
+        zero in ``Q⁻¹``.
+
+    Raises
+    ------
+    TypeError
+        When ``Q`` is complex or not a matrix.
+    ValueError
+        When ``Q`` is not square, not symmetric, or contains NaN or infinite values.
+    NotPositiveDefiniteError
+        When ``Q`` is not positive definite (:class:`SingularMatrixError` when it is
+        singular to working precision).
+
+    See Also
+    --------
+    WoodburyMatrix : whose cached factorisations use the same recursion.
+
+    Notes
+    -----
+    With ``Q[perm][:, perm] = L D Lᵀ``, ``Z = (L D Lᵀ)⁻¹`` satisfies
+    ``Z = D⁻¹ L⁻¹ + (I − Lᵀ) Z``, solved column by column from the last for the entries on
+    the pattern of ``L`` only (Takahashi, Fagan and Chin 1973; Rue and Martino 2007). The
+    cost is close to that of the numeric factorisation; memory is that of ``L`` twice.
+    This is R-INLA's ``inla.qinv`` and the selected inverse behind
+    GaussianMarkovRandomFields.jl's ``var``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> Q = ar1_precision(1000, 0.9)  # stationary AR(1): unit innovations
+    >>> S = ws.selected_inverse(Q)
+    >>> variances = S.diagonal()  # 1 / (1 - 0.9²) everywhere
+    >>> bool(np.allclose(variances, 1 / (1 - 0.9**2)))
+    True
+    >>> float(S[0, 1] / S[0, 0])  # lag-one correlation
+    0.9
+    """
+    from .._validation import as_block, require_symmetric  # the layer above; no cycle
+
+    block = as_block(Q, "Q", square=True)
+    require_symmetric([block], "a selected inverse needs a symmetric `Q`")
+    block = block.symmetrized()
+    return factor_selected_inverse(block.factor, "Q")
