@@ -282,7 +282,9 @@ class CholmodHandle:
         if API_05:
             d = np.asarray(f.D.diagonal()) if self.ldl else None
             return sparse.csc_array(f.L), d, np.asarray(f.perm)
-        if self.ldl:
+        # 0.4 factorises simplicially as LDLᵀ whatever was asked: indefinite pivots mean
+        # an LDLᵀ factor, which L() would try (and fail) to convert to LLᵀ.
+        if self.ldl or not np.all(self.pivots() > 0):
             lower, diag = f.copy().L_D()
             return sparse.csc_array(lower), np.asarray(diag.diagonal()), np.asarray(f.P())
         return sparse.csc_array(f.copy().L()), None, np.asarray(f.P())
