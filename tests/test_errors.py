@@ -122,9 +122,49 @@ def test_symmetric_false_with_x():
         ws.SymmetricWoodburyMatrix(**symmetric_args(), symmetric=False)
 
 
-def test_symmetric_must_be_a_bool_or_none():
-    with pytest.raises(TypeError, match=r"`symmetric` must be None, True or False, got 'yes'"):
-        ws.WoodburyMatrix(**symmetric_args(), symmetric="yes")
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("yes", "'yes' (str)"),
+        (1, "1 (int)"),
+        (1.0, "1.0 (float)"),
+        (0, "0 (int)"),
+        (np.array(True), "array(True) (ndarray)"),
+        (np.int64(1), "np.int64(1) (int64)"),
+    ],
+    ids=["str", "int", "float", "zero", "0-d array", "numpy int"],
+)
+def test_symmetric_must_be_a_bool_or_none(value, shown):
+    # A truthy non-bool with U/V used to build A⁻¹ + U B⁻¹ Uᵀ, silently dropping V.
+    msg = (
+        r"`symmetric` must be None, True or False \(a Python or NumPy bool\), "
+        rf"got {re.escape(shown)}"
+    )
+    for kwargs in (symmetric_args(), general_args()):
+        with pytest.raises(TypeError, match=msg):
+            ws.WoodburyMatrix(**kwargs, symmetric=value)
+        with pytest.raises(TypeError, match=msg):
+            ws.SymmetricWoodburyMatrix(**{k: kwargs[k] for k in ("A", "B")}, symmetric=value)
+
+
+def test_numpy_bools_behave_as_python_bools():
+    general = general_args()
+    with pytest.raises(ValueError, match=r"`symmetric=True` cannot be combined with `U` or `V`"):
+        ws.WoodburyMatrix(**general, symmetric=np.True_)
+    with pytest.raises(ValueError, match=r"`symmetric=False` cannot be combined with `X`"):
+        ws.WoodburyMatrix(**symmetric_args(), symmetric=np.False_)
+    with pytest.raises(ValueError, match=r"SymmetricWoodburyMatrix needs `symmetric` True or None"):
+        ws.SymmetricWoodburyMatrix(**symmetric_args(), symmetric=np.False_)
+    A, B = general["A"], general["B"]
+    B_n = tridiagonal(N, 3.0)
+    for flag in (np.True_, np.False_):
+        got = ws.WoodburyMatrix(A, B_n, symmetric=flag)
+        want = ws.WoodburyMatrix(A, B_n, symmetric=bool(flag))
+        assert type(got) is type(want)
+        assert got._parts.symmetric is bool(flag)  # a Python bool, whatever was given
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+    S = ws.WoodburyMatrix(A, B, X=general["U"], symmetric=np.True_)
+    assert type(S) is ws.SymmetricWoodburyMatrix
 
 
 @pytest.mark.parametrize(

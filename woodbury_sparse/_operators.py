@@ -13,7 +13,7 @@ from scipy.sparse.linalg import LinearOperator
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
 from ._cache import cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
-from ._validation import Parts, as_rhs, normalise
+from ._validation import Parts, as_rhs, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
 
@@ -84,7 +84,8 @@ class WoodburyMatrix(LinearOperator):
         to round-off (relative Frobenius asymmetry ≤ ``√eps``; such blocks are
         symmetrised). ``True`` asks for the symmetric form (an error with ``U``/``V`` or
         with a clearly asymmetric block); ``False`` for the general form (an error with
-        ``X``).
+        ``X``). A NumPy bool counts as the Python bool; any other value (``1``,
+        ``"yes"``) is a ``TypeError``.
     shift : float, optional, keyword-only
         Regularise ``A`` explicitly: ``A + shift·I`` is used in place of ``A`` (CHOLMOD's
         ``β``), for example to make the precision of an intrinsic GMRF invertible. Never
@@ -145,6 +146,7 @@ class WoodburyMatrix(LinearOperator):
     """
 
     def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
+        symmetric = symmetric_flag(symmetric)
         if cls is SymmetricWoodburyMatrix:
             if symmetric is False:
                 raise ValueError("SymmetricWoodburyMatrix needs `symmetric` True or None")

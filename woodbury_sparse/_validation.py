@@ -183,14 +183,30 @@ def _term_names(name: str, count: int) -> list[str]:
     return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
 
 
+def symmetric_flag(symmetric) -> bool | None:
+    """``symmetric`` as ``None``, ``True`` or ``False``; ``TypeError`` for anything else.
+
+    A NumPy bool counts as the Python bool it equals. Other truthy values (``1``,
+    ``1.0``, a 0-d array) are refused rather than interpreted: ``1 == True`` would pass a
+    membership test, and then fail the ``is True`` tests that choose the form.
+    """
+    if symmetric is None or isinstance(symmetric, bool):
+        return symmetric
+    if isinstance(symmetric, np.bool_):
+        return bool(symmetric)
+    raise TypeError(
+        "`symmetric` must be None, True or False (a Python or NumPy bool), "
+        f"got {symmetric!r} ({type(symmetric).__name__})"
+    )
+
+
 def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
     """Validate the arguments of :class:`~woodbury_sparse.WoodburyMatrix`.
 
     Implements the R package's rules (see the class docstring), with clear errors where
     R silently ignores an argument.
     """
-    if symmetric not in (None, True, False):
-        raise TypeError(f"`symmetric` must be None, True or False, got {symmetric!r}")
+    symmetric = symmetric_flag(symmetric)
     general_given = U is not None or V is not None
     if X is not None and general_given:
         raise ValueError(
