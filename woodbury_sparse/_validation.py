@@ -138,23 +138,62 @@ def _is_diagonal_csc(m: sparse.csc_array) -> bool:
     return bool(np.array_equal(m.indices, np.flatnonzero(counts)))
 
 
-def as_rhs(b, n: int, name: str = "b") -> np.ndarray:
-    """Validate a right-hand side of ``n`` rows; return a float64 ndarray (1-D or 2-D)."""
-    if sparse.issparse(b):
-        _check_dtype(b.dtype, name)
-        out = b.toarray() if b.ndim == 2 else b.toarray().ravel()
-        out = out.astype(np.float64, copy=False)
+def as_vectors(x, n: int, name: str, *, axis: int = 0) -> np.ndarray:
+    """Validate the operand of a product or solve: ``n`` entries along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like or sparse matrix, 1-D or 2-D
+        The user's vector(s): real or complex numbers, any NumPy or SciPy container.
+    n : int
+        Required length of ``axis`` (the order of the operator).
+    name : str
+        The argument's name, quoted in error messages.
+    axis : int
+        ``0``: the rows of ``x`` are ``n`` (``W @ x``); ``-1``: its columns are (``x @ W``).
+
+    Returns
+    -------
+    ndarray
+        A float64 array, or complex128 for complex input; copied only when converted.
+
+    Raises
+    ------
+    ValueError
+        For a ragged nested sequence, a shape that is not 1-D or 2-D, the wrong length
+        along ``axis``, or NaN or infinite values.
+    TypeError
+        For values that are not numbers.
+    """
+    if sparse.issparse(x):
+        arr = x.toarray() if x.ndim == 2 else x.toarray().ravel()
     else:
-        arr = np.asarray(b)
-        _check_dtype(arr.dtype, name)
-        out = arr.astype(np.float64, copy=False)
-    if out.ndim not in (1, 2):
-        raise ValueError(f"`{name}` must be 1-D or 2-D, got an array of shape {out.shape}")
-    if out.shape[0] != n:
-        raise ValueError(
-            f"`{name}` has {out.shape[0]} rows but the matrix is {n}×{n}; expected {n} rows"
-        )
-    _check_finite(out, name)
+        try:
+            arr = np.asarray(x)
+        except ValueError as exc:  # NumPy's "inhomogeneous shape": rows of different lengths
+            raise ValueError(
+                f"`{name}` is a ragged nested sequence (rows of different lengths); expected "
+                f"an array of shape ({n},) or ({n}, k)"
+            ) from exc
+    kind = arr.dtype.kind
+    if kind not in "biufc":
+        raise TypeError(f"`{name}` must hold real or complex numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.complex128 if kind == "c" else np.float64, copy=False)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"`{name}` must be 1-D or 2-D, got an array of shape {arr.shape}")
+    if arr.shape[axis] != n:
+        what = "length" if arr.ndim == 1 else ("rows" if axis == 0 else "columns")
+        got = f"length {arr.shape[0]}" if arr.ndim == 1 else f"{arr.shape[axis]} {what}"
+        wanted = f"length {n}" if arr.ndim == 1 else f"{n} {what}"
+        raise ValueError(f"`{name}` has {got} but the matrix is {n}×{n}; expected {wanted}")
+    _check_finite(arr, name)
+    return arr
+
+
+def as_rhs(b, n: int, name: str = "b") -> np.ndarray:
+    """Validate a right-hand side of ``n`` rows (see :func:`as_vectors`)."""
+    out = as_vectors(b, n, name)
+    _check_dtype(out.dtype, name)
     return out
 
 
@@ -170,13 +209,38 @@ class Parts:
 
 
 def _as_list(value, name: str) -> list | None:
+    """The terms of a block argument: ``None``, a list of matrices, or one matrix.
+
+    A list (or tuple) holds one matrix per term when its items are matrices (2-D arrays,
+    nested lists of rows, sparse matrices); a list of rows of numbers is one matrix given
+    as nested lists (``B=[[4.0]]``, the 1×1 matrix), as NumPy would read it.
+    """
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
         if len(value) == 0:
             raise ValueError(f"`{name}` is an empty list; give at least one matrix")
+        matrices = [_is_matrix_like(item) for item in value]
+        if not any(matrices):
+            return [value]
+        if not all(matrices):
+            raise ValueError(
+                f"`{name}` mixes matrices and rows of numbers: give one matrix (a 2-D array "
+                "or a nested list of rows) or a list of 2-D matrices, one per term"
+            )
         return list(value)
     return [value]
+
+
+def _is_matrix_like(item) -> bool:
+    """Whether an item of a block list is a matrix (rather than a row of numbers)."""
+    if sparse.issparse(item) or isinstance(item, LinearOperator):
+        return True
+    if isinstance(item, np.ndarray):
+        return item.ndim >= 2
+    if isinstance(item, (list, tuple)):  # a row is a sequence of numbers; a matrix is not
+        return any(isinstance(entry, (list, tuple, np.ndarray)) for entry in item)
+    return np.ndim(item) >= 2 if hasattr(item, "__array__") else False
 
 
 def _term_names(name: str, count: int) -> list[str]:
