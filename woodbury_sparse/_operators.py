@@ -532,7 +532,8 @@ class WoodburyMatrix(_RealOperator):
         Parameters
         ----------
         b : (n,) or (n, k) array_like or sparse matrix
-            Right-hand side(s).
+            Right-hand side(s), real or complex (``W`` is real: a complex ``b`` is solved
+            as its real and imaginary parts, side by side in one real solve).
         refine : int, optional
             Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0). Each step
             costs one product with ``W`` (which factorises ``A`` and ``B`` once) and one
@@ -568,6 +569,8 @@ class WoodburyMatrix(_RealOperator):
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
             raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
         rhs = as_rhs(b, self.n)
+        if rhs.dtype.kind == "c":  # W is real: the real and imaginary parts in one solve
+            return _real_linear(lambda real: self.solve(real, refine), rhs)
         x = self._solve(rhs)
         for _ in range(int(refine)):
             x = x + self._solve(rhs - self._apply(x))

@@ -192,9 +192,7 @@ def as_vectors(x, n: int, name: str, *, axis: int = 0) -> np.ndarray:
 
 def as_rhs(b, n: int, name: str = "b") -> np.ndarray:
     """Validate a right-hand side of ``n`` rows (see :func:`as_vectors`)."""
-    out = as_vectors(b, n, name)
-    _check_dtype(out.dtype, name)
-    return out
+    return as_vectors(b, n, name)
 
 
 @dataclass(frozen=True, eq=False)
