@@ -227,10 +227,12 @@ class WoodburyMatrix(_RealOperator):
         ``None`` (default): general when ``U`` or ``V`` is given, symmetric when ``X``
         is given, otherwise symmetric exactly when ``A`` and every ``B`` are symmetric up
         to round-off (relative Frobenius asymmetry ≤ ``√eps``; such blocks are
-        symmetrised). ``True`` asks for the symmetric form (an error with ``U``/``V`` or
-        with a clearly asymmetric block); ``False`` for the general form (an error with
-        ``X``). A NumPy bool counts as the Python bool; any other value (``1``,
-        ``"yes"``) is a ``TypeError``.
+        symmetrised, silently at the level rounding leaves, ``4·√n·eps``, and with a
+        :class:`~woodbury_sparse.WoodburyWarning` naming the block above it). ``True``
+        asks for the symmetric form (an error with ``U``/``V`` or with a clearly
+        asymmetric block); ``False`` for the general form (an error with ``X``). A NumPy
+        bool counts as the Python bool; any other value (``1``, ``"yes"``) is a
+        ``TypeError``.
     shift : float, optional, keyword-only
         Regularise ``A`` explicitly: ``A + shift·I`` is used in place of ``A`` (CHOLMOD's
         ``β``), for example to make the precision of an intrinsic GMRF invertible. Never
