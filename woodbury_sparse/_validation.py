@@ -193,6 +193,8 @@ def as_vectors(x, n: int, name: str, *, axis: int = 0) -> np.ndarray:
         try:
             arr = np.asarray(x)
         except ValueError as exc:  # NumPy's "inhomogeneous shape": rows of different lengths
+            if not isinstance(x, (list, tuple)):
+                raise
             raise ValueError(
                 f"`{name}` is a ragged nested sequence (rows of different lengths); expected "
                 f"an array of shape ({n},) or ({n}, k)"
