@@ -60,6 +60,13 @@ def _other_python() -> Path | None:
     return None
 
 
+def _sksparse05_python() -> Path | None:
+    """``make test-sksparse05``'s environment (another CHOLMOD, SuiteSparse 7), if built."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    python = cache / "woodbury_sparse" / "sksparse05" / "venv" / "bin" / "python"
+    return python if python.exists() else None
+
+
 # Run in the other process: unpickle the covariance object and evaluate everything that
 # uses its maps. Prints JSON.
 _CHILD = """
@@ -67,12 +74,11 @@ import json, pickle, sys
 import numpy as np
 from scipy import stats
 import woodbury_sparse
-from woodbury_sparse._factor import BACKEND
 with open(sys.argv[1], "rb") as fh:
     cov, x = pickle.load(fh)
 n = x.shape[1]
 print(json.dumps({
-    "backend": BACKEND,
+    "backend": woodbury_sparse.backend_info(),
     "module": woodbury_sparse.__file__,
     "logpdf": stats.multivariate_normal(np.zeros(n), cov).logpdf(x).tolist(),
     "log_pdet": float(cov.log_pdet),
@@ -83,25 +89,31 @@ print(json.dumps({
 
 
 def _child_environments() -> list[pytest.param]:
-    """(python, extra environment) of processes on a backend other than this one."""
-    other = _other_python()
-    out = [
+    """(python, extra environment) of processes that factorise ``A`` another way."""
+    other, sk05 = _other_python(), _sksparse05_python()
+    return [
         pytest.param(
             other,
             {},
-            id="other-environment",
+            id="other-backend-environment",
             marks=pytest.mark.skipif(other is None, reason="no environment of the other backend"),
-        )
-    ]
-    out.append(
+        ),
         pytest.param(
             Path(sys.executable),
             {"WOODBURY_SPARSE_BACKEND": "scipy"},
             id="same-python-scipy-backend",
             marks=pytest.mark.skipif(BACKEND != "cholmod", reason="already on the SciPy backend"),
-        )
-    )
-    return out
+        ),
+        pytest.param(
+            sk05,
+            {},
+            id="sksparse05-environment",
+            marks=pytest.mark.skipif(
+                sk05 is None or Path(sys.executable) == sk05,
+                reason="no scikit-sparse 0.5 environment, or running in it",
+            ),
+        ),
+    ]
 
 
 @pytest.mark.parametrize(("python", "extra_env"), _child_environments())
@@ -126,7 +138,7 @@ def test_pickled_covariance_is_exact_on_the_other_backend(tmp_path, python, extr
     assert run.returncode == 0, run.stderr
     child = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(child["module"]).resolve().is_relative_to(ROOT)  # this checkout's code
-    assert child["backend"] != BACKEND
+    assert child["backend"] != ws.backend_info()  # another backend or CHOLMOD version
 
     ref = W.toarray()
     # n·eps·κ: the dense reference and the factorised maps each make errors of a few of
