@@ -343,7 +343,7 @@ class _Precision:
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
         cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
-        return self._checked(np.array(cols.T[:, c0:]))  # rows: the precision is symmetric
+        return self._checked(cols.T[:, c0:])  # rows: the precision is symmetric
 
     @cached_property
     def diagonal(self) -> np.ndarray:
