@@ -150,12 +150,14 @@ def test_each_worker_factorises_each_operator_once(client):
         assert info[w]["misses"] == 1 and info[w]["hits"] <= 1, info
         assert info[w]["operators"][W._token]["restores"] == 1
     # the same operator embedded in every task: the per-process cache hands out one object
+    # (count the hits of these 12 tasks only: the calls above may have left a stray one)
+    hits_before = sum(i["hits"] for i in info.values())
     tasks = client.map(ws.WoodburyMatrix.solve, [W] * 12, [b[:, j] for j in range(12)])
     for j, task in enumerate(tasks):
         np.testing.assert_allclose(task.result(timeout=TIMEOUT), W.solve(b[:, j]), rtol=1e-12)
     counted = on_each_worker(client, factorisations)
     info = on_each_worker(client, wsd.cache_info)
-    assert sum(i["hits"] for i in info.values()) == 12
+    assert sum(i["hits"] for i in info.values()) - hits_before == 12
     for w in workers(client):
         assert info[w]["operators"][W._token]["restores"] == 1
         assert counted[w] == ["A", "B", "O"]  # each block once (A only for W @ b)

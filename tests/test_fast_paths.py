@@ -107,9 +107,16 @@ def test_sparse_asymmetry_matches_formula(parts, symmetric, index, canonical):
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
     # The previous implementation went wrong (NaN, or 0) for a subnormal largest entry,
     # where SciPy's division multiplies by 1/peak = inf; compare elsewhere.
-    if np.abs(m.data).max(initial=1.0) >= np.finfo(np.float64).tiny:
+    if np.abs(m.data).max(initial=0.0) >= np.finfo(np.float64).tiny:
         assert got == pytest.approx(plain_sparse_asymmetry(m), rel=1e-12, abs=1e-15)
-    if symmetric == "exact" and canonical:  # duplicates summed in one order each side
+    # Exactly symmetric input stays exactly symmetric when every position sums at most two
+    # duplicates (a + b == b + a in floating point); three or more are summed in different
+    # orders at (i, j) and (j, i) and may differ by rounding.
+    rows, cols, _, _ = parts
+    off = rows != cols
+    pairs = np.stack([np.minimum(rows, cols)[off], np.maximum(rows, cols)[off]])
+    summands = np.unique(pairs, axis=1, return_counts=True)[1] if off.any() else [0]
+    if symmetric == "exact" and canonical and max(summands) <= 2:
         assert got == 0.0
 
 

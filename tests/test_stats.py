@@ -391,7 +391,7 @@ def test_argument_errors():
         ws.WoodburyNormal(np.full(n, 1j), W)
     with pytest.raises(ValueError, match="`n` must be a non-negative integer"):
         ws.rwnorm(-1, 0, W)
-    with pytest.raises(ValueError, match="`n` must be a non-negative integer"):
+    with pytest.raises(TypeError, match="`n` must be a non-negative integer"):
         ws.rwnorm(2.5, 0, W)
     with pytest.raises(ValueError, match="`size` must be non-negative"):
         ws.WoodburyNormal(cov=W).rvs(size=-2)

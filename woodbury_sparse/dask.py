@@ -76,7 +76,7 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
     ) from exc
 
 from ._operators import OPERATOR_CACHE, WoodburyMatrix
-from .stats import _check_cov, _mean_vector, dwnorm, rwnorm
+from .stats import _as_count, _check_cov, _mean_vector, _short_repr, dwnorm, rwnorm
 
 __all__ = [
     "apply",
@@ -307,12 +307,23 @@ def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array
 def _seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
-    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+    if isinstance(seed, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)):
         raise TypeError(
             "`seed` must be an int, a sequence of ints, a numpy.random.SeedSequence or None, "
             f"not a {type(seed).__name__}: a generator's stream cannot be split reproducibly"
         )
-    return np.random.SeedSequence(seed)
+    expected = (
+        "`seed` must be None, a non-negative int, a sequence of non-negative ints or a "
+        f"numpy.random.SeedSequence; got {_short_repr(seed)}"
+    )
+    if isinstance(seed, (bool, np.bool_, str, bytes)):
+        raise TypeError(expected)
+    try:
+        return np.random.SeedSequence(seed)
+    except TypeError:
+        raise TypeError(expected) from None
+    except ValueError:
+        raise ValueError(expected) from None
 
 
 def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
@@ -335,15 +346,36 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
     return np.concatenate(pieces, axis=0)
 
 
+def _integer_argument(value, name: str, what: str, minimum: int) -> int:
+    """``value`` as an int ``≥ minimum``.
+
+    A non-integer is a TypeError (a float is not truncated, a string not parsed, a bool
+    not counted); an integer below ``minimum`` a ValueError.
+    """
+    count = _as_count(value)
+    if count is None:
+        raise TypeError(f"`{name}` must be {what} integer, got {_short_repr(value)}")
+    if count < minimum:
+        raise ValueError(f"`{name}` must be {what} integer, got {count}")
+    return count
+
+
 def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tuple[int, ...]:
     if chunks is None:
         chunks = block_size
-    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool):
-        if chunks <= 0:
-            raise ValueError(f"`{name}` must be positive, got {chunks}")
-        full, rest = divmod(size, int(chunks))
-        return (int(chunks),) * full + ((rest,) if rest else ())
-    sizes = tuple(int(c) for c in chunks)
+    count = _as_count(chunks)
+    if count is not None:
+        if count <= 0:
+            raise ValueError(f"`{name}` must be positive, got {count}")
+        full, rest = divmod(size, count)
+        return (count,) * full + ((rest,) if rest else ())
+    expected = f"`{name}` must be an int or a tuple of ints, got {_short_repr(chunks)}"
+    if not isinstance(chunks, (tuple, list)):
+        raise TypeError(expected)
+    counts = [_as_count(c) for c in chunks]
+    if any(c is None for c in counts):
+        raise TypeError(expected)
+    sizes = tuple(counts)
     if any(c <= 0 for c in sizes) or sum(sizes) != size:
         raise ValueError(
             f"`{name}` must be positive sizes adding up to {size}, got {tuple(chunks)!r}"
@@ -395,11 +427,13 @@ def sample(
     Raises
     ------
     TypeError
-        When ``W`` is not a Woodbury operator, or ``seed`` is a generator (whose stream
-        cannot be split reproducibly).
+        When ``W`` is not a Woodbury operator; when ``seed`` is a generator (whose stream
+        cannot be split reproducibly) or not a seed; when ``size``, ``block_size`` or
+        ``chunks`` are not integers (a float is never truncated, a string never parsed).
     ValueError
-        When ``W`` is a general (non-symmetric) operator; for a negative ``size``, a
-        non-positive ``block_size`` or bad ``chunks``.
+        When ``W`` is a general (non-symmetric) operator; for a negative ``size`` or
+        ``seed``, a non-positive ``block_size`` or ``chunks`` that do not add up to
+        ``size``.
 
     Examples
     --------
@@ -415,16 +449,10 @@ def sample(
     True
     """
     W = _check_cov(W, "W")
-    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 0:
-        raise ValueError(f"`size` must be a non-negative integer, got {size!r}")
-    size = int(size)
+    size = _integer_argument(size, "size", "a non-negative", minimum=0)
     if block_size is None:
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-        raise ValueError(f"`block_size` must be a positive integer, got {block_size!r}")
-    if block_size <= 0:
-        raise ValueError(f"`block_size` must be a positive integer, got {block_size!r}")
-    block_size = int(block_size)
+    block_size = _integer_argument(block_size, "block_size", "a positive", minimum=1)
     mean = _mean_vector(mean, W.n, "mean")
     root = _seed_sequence(seed)
     if root.n_children_spawned:
@@ -459,10 +487,7 @@ def _batches(grid, batch_size: int | None) -> list[list]:
     grid = list(grid)
     if batch_size is None:  # about a hundred tasks
         batch_size = max(1, math.ceil(len(grid) / 100))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
-    if batch_size <= 0:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    batch_size = _integer_argument(batch_size, "batch_size", "a positive", minimum=1)
     return [grid[i : i + batch_size] for i in range(0, len(grid), batch_size)]
 
 
@@ -572,9 +597,14 @@ def logpdf_grid(
     ...     logp.compute().round(6)
     array([-3.031024, -3.474171])
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"`x` must hold real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
     if x.ndim not in (1, 2):
         raise ValueError(f"`x` must have shape (n,) or (k, n), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("`x` contains NaN or infinite values")
     batches = _batches(grid, batch_size)
     if not batches:
         return da.zeros((0, *x.shape[:-1]), dtype=np.float64)

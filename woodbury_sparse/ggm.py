@@ -14,6 +14,13 @@ correlations ``ρᵢⱼ = −Θᵢⱼ / √(Θᵢᵢ Θⱼⱼ)`` (unit diagonal)
 Every function that takes a ``precision`` accepts a dense ndarray, a SciPy sparse
 matrix, a :class:`~woodbury_sparse.WoodburyInverse` (as returned by
 :func:`updated_precision`) or any symmetric :class:`~scipy.sparse.linalg.LinearOperator`.
+A precision must be real, finite, square and symmetric (up to round-off), and is
+refused otherwise, never cast or summarised (``TypeError`` / ``ValueError`` naming the
+argument): a complex matrix, a NaN, a general (non-symmetric)
+:class:`~woodbury_sparse.WoodburyMatrix` or its inverse. Sparse duplicates are summed on
+a copy; the input is never modified. The checks cost ``O(nnz)`` for sparse input,
+``O(N²)`` for dense, and one two-column product for an operator (a probe of
+``uᵀ P v = vᵀ P u``; its rows are checked for NaN as they are formed).
 Network-wide functions (:func:`strong_edges`, :func:`network_summary`,
 :func:`top_changed_edges`) stream the precision in row blocks of bounded size, so their
 memory is ``O(block_size · N)`` however large ``N`` is.
@@ -39,8 +46,10 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
+from ._blocks import _dense_asymmetry, _sparse_asymmetry
 from ._cache import cached_property
-from ._operators import SymmetricWoodburyMatrix, WoodburyInverse
+from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
+from ._validation import SYMMETRY_RTOL, _check_dtype, _check_finite, as_block, require_symmetric
 from .updates import add_terms
 
 __all__ = [
@@ -83,6 +92,15 @@ def updated_precision(theta, X, B=None) -> WoodburyInverse:
         ``Θ − Θ X (B + Xᵀ Θ X)⁻¹ Xᵀ Θ``; its products cost products with ``Θ`` plus
         ``O(N D)``. ``.W`` is the updated covariance ``SymmetricWoodburyMatrix``.
 
+    Raises
+    ------
+    TypeError
+        When ``theta`` is complex, not numeric or a LinearOperator (an explicit matrix
+        is needed).
+    ValueError
+        When ``theta`` is not 2-D, square, finite and symmetric, or ``X`` does not have
+        one row per gene.
+
     Examples
     --------
     >>> import numpy as np
@@ -93,11 +111,33 @@ def updated_precision(theta, X, B=None) -> WoodburyInverse:
     >>> bool(np.allclose(P.toarray(), np.linalg.inv(Sigma + X @ X.T)))
     True
     """
+    n = _check_theta(theta)
+    X = _check_loadings(X, n, "`theta`")
+    B = np.eye(X.shape[1]) if B is None else B
+    return SymmetricWoodburyMatrix(A=theta, B=B, X=X).inv()
+
+
+def _check_theta(theta) -> int:
+    """Validate the base precision under its own name (the operator calls it ``A``).
+
+    Real, finite, 2-D, square and symmetric up to round-off; returns its order.
+    """
+    block = as_block(theta, "theta", square=True)
+    require_symmetric([block], "a precision matrix is symmetric")
+    return block.shape[0]
+
+
+def _check_loadings(X, n: int, of: str):
+    """``X`` as a 2-D array (or sparse matrix) with one row per gene."""
     X = X if sparse.issparse(X) else np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"`X` must be 2-D (genes × pathways), got shape {X.shape}")
-    B = np.eye(X.shape[1]) if B is None else B
-    return SymmetricWoodburyMatrix(A=theta, B=B, X=X).inv()
+    if X.shape[0] != n:
+        raise ValueError(
+            f"`X` has {X.shape[0]} rows but {of} is {n}×{n}: expected one row per gene "
+            f"(shape ({n}, D)), got shape {X.shape}"
+        )
+    return X
 
 
 def updated_precision_dense(theta, X, B=None) -> np.ndarray:
@@ -150,35 +190,114 @@ def add_pathways(precision: WoodburyInverse, X, B=None) -> WoodburyInverse:
             f"`precision` must be a WoodburyInverse from updated_precision(), "
             f"got {type(precision).__name__}"
         )
-    X = X if sparse.issparse(X) else np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"`X` must be 2-D (genes × pathways), got shape {X.shape}")
+    if not isinstance(precision.W, SymmetricWoodburyMatrix):
+        raise ValueError(_GENERAL_OPERATOR.format(name="precision"))
+    X = _check_loadings(X, precision.shape[0], "`precision`")
     B = np.eye(X.shape[1]) if B is None else B
     return add_terms(precision.W, B, X=X).inv()
 
 
 # -- uniform access to a precision ----------------------------------------------------
+_GENERAL_OPERATOR = (
+    "`{name}` is a general (non-symmetric) Woodbury operator, but a precision matrix is "
+    "symmetric: build it with `X=` (SymmetricWoodburyMatrix, or updated_precision())"
+)
+
+
+def _not_symmetric(name: str, asymmetry: float) -> ValueError:
+    return ValueError(
+        f"`{name}` is not symmetric (‖M − Mᵀ‖/‖M‖ = {asymmetry:.2e} > {SYMMETRY_RTOL:.1e}), "
+        "but a precision matrix is symmetric"
+    )
+
+
 class _Precision:
-    """Rows, entries and the diagonal of a dense, sparse or lazy precision."""
+    """Rows, entries and the diagonal of a dense, sparse or lazy precision.
+
+    The input is validated once here and never modified: real (complex is refused, not
+    cast), finite, square and symmetric (round-off aside), duplicate sparse entries
+    summed on a copy.
+    """
 
     def __init__(self, precision, name: str = "precision") -> None:
         self.name = name
         self.dense = self.sparse = self.lazy = self.operator = None
         if isinstance(precision, WoodburyInverse):
+            if not isinstance(precision.W, SymmetricWoodburyMatrix):
+                raise ValueError(_GENERAL_OPERATOR.format(name=name))
             self.lazy = precision
+        elif isinstance(precision, WoodburyMatrix) and not isinstance(
+            precision, SymmetricWoodburyMatrix
+        ):
+            raise ValueError(_GENERAL_OPERATOR.format(name=name))
         elif isinstance(precision, LinearOperator):
+            _check_dtype(np.dtype(precision.dtype), name)
             self.operator = precision
         elif sparse.issparse(precision):
-            self.sparse = sparse.csr_array(precision, dtype=np.float64)
+            _check_dtype(precision.dtype, name)
+            # a copy: summing duplicates must not touch the caller's matrix
+            m = sparse.csr_array(precision, dtype=np.float64, copy=True)
+            m.sum_duplicates()
+            _check_finite(m.data, name)
+            self.sparse = m
         else:
             arr = np.asarray(precision)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+            _check_dtype(arr.dtype, name)
             self.dense = arr.astype(np.float64, copy=False)
+            _check_finite(self.dense, name)
         shape = precision.shape
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"`{name}` must be a square matrix, got shape {tuple(shape)}")
         self.n = int(shape[0])
+        self._check_symmetric()
+
+    def _check_symmetric(self) -> None:
+        """Refuse a precision that is not symmetric (only its upper triangle is read).
+
+        ``O(nnz)`` for sparse, ``O(N²)`` in tiles for dense; an operator is probed with
+        two random vectors (``uᵀ P v`` against ``vᵀ P u``), except a
+        :class:`~woodbury_sparse.SymmetricWoodburyMatrix` or its inverse, symmetric by
+        construction.
+        """
+        if self.sparse is not None:
+            m = self.sparse  # its CSR arrays are the canonical CSC arrays of Mᵀ
+            t = sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape)
+            t.has_canonical_format = True
+            asym = _sparse_asymmetry(t)
+        elif self.dense is not None:
+            asym = _dense_asymmetry(np.ascontiguousarray(self.dense))
+        elif self.lazy is not None or isinstance(self.operator, SymmetricWoodburyMatrix):
+            return
+        else:
+            asym = self._probe_asymmetry()
+            if asym > SYMMETRY_RTOL:
+                raise ValueError(
+                    f"`{self.name}` is not symmetric: for two random vectors u, v, "
+                    f"|uᵀ P v − vᵀ P u| / (‖u‖ ‖P v‖ + ‖v‖ ‖P u‖) = {asym:.2e} > "
+                    f"{SYMMETRY_RTOL:.1e}, but a precision matrix is symmetric"
+                )
+            return
+        if asym > SYMMETRY_RTOL:
+            raise _not_symmetric(self.name, asym)
+
+    def _probe_asymmetry(self) -> float:
+        """``|uᵀ P v − vᵀ P u| / (‖u‖ ‖P v‖ + ‖v‖ ‖P u‖)`` for two fixed random vectors.
+
+        Zero up to round-off (a few ``n·eps``) for a symmetric ``P``; of order
+        ``‖P − Pᵀ‖ / (√n ‖P‖)`` otherwise. One two-column product.
+        """
+        if self.n == 0:
+            return 0.0
+        uv = np.random.default_rng(0x5EED).standard_normal((self.n, 2))
+        p_uv = self._checked(np.asarray(self.operator.matmat(uv), dtype=np.float64))
+        u, v, pu, pv = uv[:, 0], uv[:, 1], p_uv[:, 0], p_uv[:, 1]
+        scale = np.linalg.norm(u) * np.linalg.norm(pv) + np.linalg.norm(v) * np.linalg.norm(pu)
+        return float(abs(u @ pv - v @ pu) / scale) if scale > 0 else 0.0
+
+    def _checked(self, values: np.ndarray) -> np.ndarray:
+        """``values`` computed from an operator, refused if any is NaN or infinite."""
+        _check_finite(values, self.name)
+        return values
 
     # the lazy form  P = A − (A U) O⁻¹ (V A)
     @cached_property
@@ -220,10 +339,11 @@ class _Precision:
             return self.sparse[r0:r1, c0:].toarray()
         if self.lazy is not None:
             left, right = self._low_rank
-            return self._a_block(r0, r1, c0) - left[r0:r1] @ right[:, c0:]
+            return self._checked(self._a_block(r0, r1, c0) - left[r0:r1] @ right[:, c0:])
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
-        return np.asarray(self.operator.matmat(eye)).T[:, c0:]  # symmetric precision
+        cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
+        return self._checked(cols.T[:, c0:])  # rows: the precision is symmetric
 
     @cached_property
     def diagonal(self) -> np.ndarray:
@@ -331,8 +451,11 @@ def partial_correlations(precision):
 
     Raises
     ------
+    TypeError
+        When ``precision`` is complex or not numeric.
     ValueError
-        When the diagonal is not positive.
+        When the diagonal is not positive; when ``precision`` holds NaN or infinite
+        values, is not square or not symmetric, or is a general Woodbury operator.
 
     Examples
     --------

@@ -28,6 +28,8 @@ vector centre along the wrong axis of a matrix ``x``).
 
 from __future__ import annotations
 
+import operator
+import reprlib
 import warnings
 from typing import TYPE_CHECKING
 
@@ -101,10 +103,31 @@ def _points(x, n: int) -> np.ndarray:
     return arr
 
 
-def _random_state(seed) -> np.random.Generator | np.random.RandomState:
+def _short_repr(value) -> str:
+    return reprlib.repr(value)
+
+
+def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.random.RandomState:
+    """``seed`` as a generator: itself for a Generator or RandomState, else ``default_rng``.
+
+    ``None``, a non-negative int (or sequence of them), a ``SeedSequence`` or a
+    ``BitGenerator`` make a new ``Generator``; anything else is refused in the library's
+    words, naming the argument (NumPy's own message names ``SeedSequence``).
+    """
     if isinstance(seed, (np.random.Generator, np.random.RandomState)):
         return seed
-    return np.random.default_rng(seed)
+    expected = (
+        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints, a "
+        "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
+    )
+    if isinstance(seed, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{expected}; got {_short_repr(seed)}")
+    try:
+        return np.random.default_rng(seed)
+    except TypeError:
+        raise TypeError(f"{expected}; got {_short_repr(seed)}") from None
+    except ValueError:
+        raise ValueError(f"{expected}; got {_short_repr(seed)}") from None
 
 
 # -- the numerical kernels -----------------------------------------------------------------
@@ -213,23 +236,56 @@ def _colour(W: SymmetricWoodburyMatrix, z: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, random_state):
-    """``count`` draws as a ``(count, n)`` array."""
-    rng = _random_state(random_state)
+def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
+    """``count`` draws as a ``(count, n)`` array, from the generator ``rng``."""
     white = rng.standard_normal((count, W.n + W.p))
     return mean + _colour(W, white.T).T
 
 
-def _size_shape(size) -> tuple[int, ...]:
+def _as_count(value) -> int | None:
+    """``value`` as a Python int when it is an integer (not a bool), else ``None``."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _size_shape(size, name: str = "size") -> tuple[int, ...]:
+    """``size`` (None, an int, or a tuple / list / 1-D array of ints) as a shape tuple.
+
+    Integers only, NumPy integers included: a float, a string or a bool is a
+    ``TypeError`` rather than being truncated or parsed.
+    """
     if size is None:
         return ()
-    if np.iterable(size):
-        shape = tuple(int(s) for s in size)
+    count = _as_count(size)
+    if count is not None:
+        shape: tuple[int, ...] = (count,)
+    elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
+        counts = [_as_count(s) for s in size]
+        if any(c is None for c in counts):
+            raise TypeError(
+                f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)} "
+                "(an entry is not an integer)"
+            )
+        shape = tuple(counts)
     else:
-        shape = (int(size),)
+        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)}")
     if any(s < 0 for s in shape):
-        raise ValueError(f"`size` must be non-negative, got {size!r}")
+        raise ValueError(f"`{name}` must be non-negative, got {_short_repr(size)}")
     return shape
+
+
+def _draw_count(n, name: str = "n") -> int:
+    """A number of draws: a non-negative integer (TypeError for other types)."""
+    count = _as_count(n)
+    if count is None:
+        raise TypeError(f"`{name}` must be a non-negative integer, got {_short_repr(n)}")
+    if count < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, got {count}")
+    return count
 
 
 # -- R-compatible functions ----------------------------------------------------------------
@@ -350,6 +406,11 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     ------
     NotPositiveDefiniteError
         When ``A`` or ``B`` is not positive definite (``.block`` names which).
+    TypeError
+        When ``n`` is not an integer (a float or bool is not truncated), or
+        ``random_state`` is not a seed or generator.
+    ValueError
+        When ``n`` is negative.
 
     Notes
     -----
@@ -369,10 +430,10 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     (3,)
     """
     W = _check_cov(covariance, "covariance")
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"`n` must be a non-negative integer, got {n!r}")
-    out = _draw(W, _mean_vector(mean, W.n, "mean"), int(n), random_state)
-    return out[0] if n == 1 else out
+    count = _draw_count(n)
+    rng = _random_state(random_state)
+    out = _draw(W, _mean_vector(mean, W.n, "mean"), count, rng)
+    return out[0] if count == 1 else out
 
 
 # -- frozen distribution -------------------------------------------------------------------
@@ -430,7 +491,21 @@ class WoodburyNormal:
         self._W = W
         self._mean = _mean_vector(mean, W.n, "mean")
         self._mean.flags.writeable = False
-        self.random_state = _random_state(seed)
+        self._random_state = _random_state(seed, "seed")
+
+    @property
+    def random_state(self) -> np.random.Generator | np.random.RandomState:
+        """The generator :meth:`rvs` draws from when it is given none.
+
+        Setting it to a seed (an int, say) makes a new generator *once*, as SciPy's
+        frozen distributions do: later draws advance it, so each :meth:`rvs` call gives
+        fresh draws, and setting the same seed again replays them.
+        """
+        return self._random_state
+
+    @random_state.setter
+    def random_state(self, seed) -> None:
+        self._random_state = _random_state(seed)
 
     @property
     def mean(self) -> np.ndarray:
@@ -475,7 +550,8 @@ class WoodburyNormal:
         Parameters
         ----------
         size : int or tuple of int, optional
-            Number (or array shape) of draws; default 1.
+            Number (or array shape) of draws; default 1. NumPy integers are accepted;
+            a float, string or bool is a ``TypeError``.
         random_state : None, int, numpy.random.Generator or RandomState, optional
             Overrides the distribution's ``random_state`` for this call.
 
@@ -483,9 +559,14 @@ class WoodburyNormal:
         ------
         NotPositiveDefiniteError
             When ``A`` or ``B`` is not positive definite.
+        TypeError
+            When ``size`` is not an int or a tuple of ints, or ``random_state`` is not a
+            seed or generator.
+        ValueError
+            When ``size`` is negative.
         """
         shape = _size_shape(size)
-        rng = self.random_state if random_state is None else _random_state(random_state)
+        rng = self._random_state if random_state is None else _random_state(random_state)
         count = int(np.prod(shape, dtype=np.int64))
         out = _draw(self._W, self._mean, count, rng)
         if not np.iterable(size) and size == 1:
@@ -527,6 +608,14 @@ class WoodburyCovariance(Covariance):
     ``n×k`` ``Q``; each map costs ``O(n k)`` per point plus a sparse triangular product
     (whitening) or solve (colouring) with ``R``. Only ``A`` indefinite (``W`` may still be
     positive definite) leaves no exact affordable square root.
+
+    ``whiten`` and ``colorize`` take points along the last axis, as SciPy's own
+    covariance classes do: an ``x`` whose last axis is not of length ``n`` is a
+    ``ValueError``; a complex ``x`` is mapped by linearity.
+
+    A pickle holds ``W`` only (without factorisations): the maps are rebuilt where it is
+    unpickled, on that process's backend, because they depend on the fill-reducing
+    permutation of the factor of ``A`` that they were built on.
     """
 
     def __init__(self, W: SymmetricWoodburyMatrix) -> None:
@@ -569,11 +658,34 @@ class WoodburyCovariance(Covariance):
         self._shape = (n, n)
         self._allow_singular = False
 
-    def _apply_columns(self, x: np.ndarray, fn) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+    def __reduce__(self):
+        # The maps hold quantities (Q, the eigenvalues) built on one backend's Cholesky
+        # factor of A, with that backend's fill-reducing permutation; another process may
+        # factorise A on another backend (or another CHOLMOD) with another permutation.
+        # So the pickle carries only W, and the maps are rebuilt from W where unpickled.
+        return (_covariance_of, (self._W,))
+
+    def _apply_columns(self, x, fn) -> np.ndarray:
+        """``fn`` on the points of ``x`` (last axis of length n), as columns, reshaped back.
+
+        A complex ``x`` is mapped by linearity, real and imaginary parts in one call.
+        """
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"`x` must hold numbers, got dtype {arr.dtype}")
         n = self._shape[0]
-        cols = x.reshape(-1, n).T
-        return fn(cols).T.reshape(x.shape)
+        if arr.ndim == 0 or arr.shape[-1] != n:
+            raise ValueError(
+                f"`x` must be an array of points of dimension {n} (its last axis of "
+                f"length {n}), got shape {arr.shape}"
+            )
+        if arr.dtype.kind == "c":
+            cols = arr.reshape(-1, n).T
+            k = cols.shape[1]
+            both = fn(np.hstack([cols.real, cols.imag]).astype(np.float64))
+            return (both[:, :k] + 1j * both[:, k:]).T.reshape(arr.shape)
+        cols = arr.astype(np.float64).reshape(-1, n).T
+        return fn(cols).T.reshape(arr.shape)
 
     def _whiten(self, x: np.ndarray) -> np.ndarray:
         def fn(c):
@@ -593,3 +705,8 @@ class WoodburyCovariance(Covariance):
     def _covariance(self) -> np.ndarray:
         """The dense ``W`` (built on first access only: ``O(n²)`` memory)."""
         return self._W.toarray()
+
+
+def _covariance_of(W: SymmetricWoodburyMatrix) -> WoodburyCovariance:
+    """Unpickle a :class:`WoodburyCovariance`: ``W.as_covariance()``, built here."""
+    return W.as_covariance()
