@@ -13,7 +13,7 @@ from scipy.sparse.linalg import LinearOperator
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
 from ._cache import cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
-from ._validation import Parts, as_rhs, normalise
+from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
 
@@ -34,19 +34,162 @@ def _dense_operand(x):
 def _user_matrix(block: Block):
     """A block as the user sees it: read-only ndarray, or a sparse array.
 
-    Never the block's own objects: a read-only *view* (whose ``writeable`` flag cannot be
-    turned back on), and a new sparse array over the read-only storage (so that assigning
-    to its attributes cannot change the operator).
+    Never the block's own objects: read-only *views* whose ``writeable`` flag cannot be
+    turned back on (see :func:`_sealed_view`), in a new sparse array for a sparse block (so
+    that assigning to its attributes cannot change the operator); identity and diagonal
+    blocks come as new sparse arrays, which share nothing with the operator.
     """
     if block.kind in ("identity", "diagonal"):
         return block.tosparse()
     m = block.data
     if block.kind == "sparse":
-        return sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape, copy=False)
-    return m.view()
+        out = sparse.csc_array(
+            (_sealed_view(m.data), _sealed_view(m.indices), _sealed_view(m.indptr)),
+            shape=m.shape,
+            copy=False,
+        )
+        out.has_sorted_indices = True  # blocks keep sorted indices: nothing to sort in place
+        return out
+    return _sealed_view(m)
 
 
-class WoodburyMatrix(LinearOperator):
+def _sealed_view(array: np.ndarray) -> np.ndarray:
+    """A view of a block's storage that cannot be made writable; a copy if need be.
+
+    NumPy lets ``setflags(write=True)`` succeed on a read-only view whenever some array
+    below it (its ``base`` chain) is writable: SciPy's sparse constructors leave the
+    ``data`` of a copied matrix as such a view, so a user could have written through it
+    into the operator's storage. The whole chain belongs to the block (its storage is
+    made from copies), so it is locked all the way down; memory NumPy cannot lock (an
+    array over a foreign buffer) is handed out as a copy instead.
+    """
+    base = array
+    while isinstance(base, np.ndarray):
+        base.flags.writeable = False
+        base = base.base
+    view = array.view()
+    probe = array.view()
+    try:
+        probe.flags.writeable = True
+    except ValueError:
+        return view
+    copy = np.array(array)
+    copy.flags.writeable = False
+    return copy
+
+
+def _operand_array(x) -> np.ndarray:
+    """A trusted operand (SciPy's hooks) as a dense float64 or complex128 ndarray."""
+    x = np.asarray(x.toarray() if sparse.issparse(x) else x)
+    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64, copy=False)
+
+
+def _real_linear(apply, x: np.ndarray) -> np.ndarray:
+    """``apply(x)`` for a real linear map ``apply`` and a real or complex ``x``.
+
+    A complex ``x`` (``n`` or ``n×k``) is split into its real and imaginary parts, stacked as
+    the ``2k`` columns of one real operand: one call (one pass of every solve and product,
+    with the factorisations' multi-column kernels) gives both ``W Re x`` and ``W Im x``,
+    which are exactly the real and imaginary parts of the result.
+    """
+    if x.dtype.kind != "c":
+        return apply(x)
+    columns = x[:, None] if x.ndim == 1 else x
+    k = columns.shape[1]
+    y = apply(np.concatenate((columns.real, columns.imag), axis=1))
+    out = np.empty((y.shape[0], k), dtype=np.complex128)
+    out.real = y[:, :k]
+    out.imag = y[:, k:]
+    return out[:, 0] if x.ndim == 1 else out
+
+
+def _like(x, y: np.ndarray):
+    """``y`` as an ``numpy.matrix`` when the operand ``x`` was one (SciPy's convention)."""
+    return np.asmatrix(y) if isinstance(x, np.matrix) else y
+
+
+class _RealOperator(LinearOperator):
+    """SciPy's public products for a real square operator: validated, complex-aware.
+
+    SciPy's wrappers check shapes with a bare "dimension mismatch", pass NumPy's errors
+    through, and cast nothing: a real operator's hooks then drop the imaginary part of a
+    complex operand. Here every entry point checks its operand with
+    :func:`~woodbury_sparse._validation.as_vectors` (naming it, with the expected length;
+    NaN and infinite values refused) and applies the operator to a complex operand as one
+    real product (:func:`_real_linear`). Subclasses implement ``_forward`` (the operator)
+    and ``_backward`` (its transpose): trusted hooks taking a float64 array of shape
+    ``(n,)`` or ``(n, k)``.
+    """
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # SciPy's hooks, for anything that calls them directly: trusted operands.
+    def _matvec(self, x):
+        return _real_linear(self._forward, _operand_array(x))
+
+    def _matmat(self, X):
+        return _real_linear(self._forward, _operand_array(X))
+
+    def _rmatvec(self, x):
+        return _real_linear(self._backward, _operand_array(x))
+
+    def _rmatmat(self, X):
+        return _real_linear(self._backward, _operand_array(X))
+
+    # The public entry points.
+    def _vector(self, x, name: str) -> np.ndarray:
+        arr = as_vectors(x, self.shape[0], name)
+        if arr.ndim == 2 and arr.shape[1] != 1:
+            n = self.shape[0]
+            raise ValueError(
+                f"`{name}` must have shape ({n},) or ({n}, 1), got {arr.shape}; use matmat "
+                "(or @) for several columns"
+            )
+        return arr
+
+    def _block(self, X, name: str) -> np.ndarray:
+        arr = as_vectors(X, self.shape[0], name)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"`{name}` must be 2-D, got shape {arr.shape}; use matvec (or @) for a vector"
+            )
+        return arr
+
+    def matvec(self, x):
+        """``W @ x`` for ``x`` of shape ``(n,)`` or ``(n, 1)``, real or complex."""
+        return _like(x, _real_linear(self._forward, self._vector(x, "x")))
+
+    def rmatvec(self, x):
+        """``Wᴴ @ x`` (``= Wᵀ @ x``: ``W`` is real) for ``x`` of shape ``(n,)`` or ``(n, 1)``."""
+        return _like(x, _real_linear(self._backward, self._vector(x, "x")))
+
+    def matmat(self, X):
+        """``W @ X`` for ``X`` of shape ``(n, k)``, real or complex."""
+        return _like(X, _real_linear(self._forward, self._block(X, "X")))
+
+    def rmatmat(self, X):
+        """``Wᴴ @ X`` (``= Wᵀ @ X``: ``W`` is real) for ``X`` of shape ``(n, k)``."""
+        return _like(X, _real_linear(self._backward, self._block(X, "X")))
+
+    def dot(self, x):
+        """``W @ x`` for a 1-D or 2-D ``x``; SciPy's lazy operators for operators and scalars."""
+        if isinstance(x, LinearOperator) or np.isscalar(x):
+            return super().dot(x)
+        return _like(x, _real_linear(self._forward, as_vectors(x, self.shape[0], "x")))
+
+    def _rdot(self, x):
+        # ``x @ W = (Wᵀ xᵀ)ᵀ``, with ``x``'s columns checked (SciPy goes through W.T.matvec).
+        if isinstance(x, LinearOperator) or np.isscalar(x):
+            return super()._rdot(x)
+        arr = as_vectors(x, self.shape[0], "x", axis=-1)
+        return _like(x, _real_linear(self._backward, arr.T).T)
+
+
+class WoodburyMatrix(_RealOperator):
     r"""The ``n×n`` matrix ``W = A⁻¹ + U B⁻¹ V``, held implicitly.
 
     ``A`` (``n×n``) and ``B`` (``p×p``) are given as the *inverses* of the blocks of
@@ -70,7 +213,9 @@ class WoodburyMatrix(LinearOperator):
     B : (p, p) array_like or sparse matrix, or list of them
         Inverse of the middle factor of the second term. A list of ``K`` matrices means
         ``W = A⁻¹ + Σₖ Uₖ Bₖ⁻¹ Vₖ`` (``B`` block diagonal, ``U`` side by side, ``V``
-        stacked); lists shorter than the longest are recycled.
+        stacked); lists shorter than the longest are recycled. A list of rows of numbers
+        (``B=[[4.0]]``) is one matrix given as nested lists, as NumPy reads it; the items
+        of a list of terms are matrices (2-D arrays, nested lists of rows, sparse).
     U : (n, p) array_like or sparse matrix, or list of them, optional
         Left factor of the update (general form). Default: the identity (``p = n``).
     V : (p, n) array_like or sparse matrix, or list of them, optional
@@ -82,9 +227,12 @@ class WoodburyMatrix(LinearOperator):
         ``None`` (default): general when ``U`` or ``V`` is given, symmetric when ``X``
         is given, otherwise symmetric exactly when ``A`` and every ``B`` are symmetric up
         to round-off (relative Frobenius asymmetry ≤ ``√eps``; such blocks are
-        symmetrised). ``True`` asks for the symmetric form (an error with ``U``/``V`` or
-        with a clearly asymmetric block); ``False`` for the general form (an error with
-        ``X``).
+        symmetrised, silently at the level rounding leaves, ``4·√n·eps``, and with a
+        :class:`~woodbury_sparse.WoodburyWarning` naming the block above it). ``True``
+        asks for the symmetric form (an error with ``U``/``V`` or with a clearly
+        asymmetric block); ``False`` for the general form (an error with ``X``). A NumPy
+        bool counts as the Python bool; any other value (``1``, ``"yes"``) is a
+        ``TypeError``.
     shift : float, optional, keyword-only
         Regularise ``A`` explicitly: ``A + shift·I`` is used in place of ``A`` (CHOLMOD's
         ``β``), for example to make the precision of an intrinsic GMRF invertible. Never
@@ -145,6 +293,7 @@ class WoodburyMatrix(LinearOperator):
     """
 
     def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
+        symmetric = symmetric_flag(symmetric)
         if cls is SymmetricWoodburyMatrix:
             if symmetric is False:
                 raise ValueError("SymmetricWoodburyMatrix needs `symmetric` True or None")
@@ -228,6 +377,19 @@ class WoodburyMatrix(LinearOperator):
     def V(self):
         """``V`` (``p×n``)."""
         return _user_matrix(self._parts.V)
+
+    @property
+    def args(self) -> tuple:
+        """The blocks ``W`` is made of: ``(A, B, U, V)``; ``(A, B, X)`` for the symmetric form.
+
+        SciPy's operators hold their operands in ``args``; these are the same read-only
+        matrices the properties hand out (new objects on every access), so that
+        ``WoodburyMatrix(*W.args)`` rebuilds a general ``W`` and
+        ``SymmetricWoodburyMatrix(A, B, X=X)`` a symmetric one.
+        """
+        if self._parts.symmetric:
+            return (self.A, self.B, self.U)
+        return (self.A, self.B, self.U, self.V)
 
     @property
     def nbytes(self) -> int:
@@ -345,17 +507,11 @@ class WoodburyMatrix(LinearOperator):
             result = first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
         return _finite(result, "W @ x")
 
-    def _matvec(self, x):
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         return self._apply(x)
 
-    def _matmat(self, X):
-        return self._apply(X)
-
-    def _rmatvec(self, x):
+    def _backward(self, x: np.ndarray) -> np.ndarray:
         return self.T._apply(x)
-
-    def _rmatmat(self, X):
-        return self.T._apply(X)
 
     @cached_property
     def _transposed(self) -> WoodburyMatrix:
@@ -371,21 +527,6 @@ class WoodburyMatrix(LinearOperator):
     def _adjoint(self):
         return self._transposed
 
-    def matvec(self, x):
-        return super().matvec(_dense_operand(x))
-
-    def matmat(self, X):
-        return super().matmat(_dense_operand(X))
-
-    def rmatvec(self, x):
-        return super().rmatvec(_dense_operand(x))
-
-    def rmatmat(self, X):
-        return super().rmatmat(_dense_operand(X))
-
-    def dot(self, x):
-        return super().dot(_dense_operand(x))
-
     # -- linear algebra -----------------------------------------------------------------
     def solve(self, b, refine: int = 0) -> np.ndarray:
         """Solve ``W x = b``.
@@ -393,7 +534,8 @@ class WoodburyMatrix(LinearOperator):
         Parameters
         ----------
         b : (n,) or (n, k) array_like or sparse matrix
-            Right-hand side(s).
+            Right-hand side(s), real or complex (``W`` is real: a complex ``b`` is solved
+            as its real and imaginary parts, side by side in one real solve).
         refine : int, optional
             Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0). Each step
             costs one product with ``W`` (which factorises ``A`` and ``B`` once) and one
@@ -429,6 +571,8 @@ class WoodburyMatrix(LinearOperator):
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
             raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
         rhs = as_rhs(b, self.n)
+        if rhs.dtype.kind == "c":  # W is real: the real and imaginary parts in one solve
+            return _real_linear(lambda real: self.solve(real, refine), rhs)
         x = self._solve(rhs)
         for _ in range(int(refine)):
             x = x + self._solve(rhs - self._apply(x))
@@ -662,12 +806,6 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
     def _transposed(self) -> SymmetricWoodburyMatrix:
         return self
 
-    def _rmatvec(self, x):
-        return self._apply(x)
-
-    def _rmatmat(self, X):
-        return self._apply(X)
-
     def as_covariance(self):
         """``W`` as a :class:`scipy.stats.Covariance`, for ``scipy.stats`` distributions.
 
@@ -707,27 +845,46 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         return WoodburyCovariance(self)
 
 
-class WoodburyInverse(LinearOperator):
+class WoodburyInverse(_RealOperator):
     """``W⁻¹`` for a :class:`WoodburyMatrix` ``W``, applied through ``W.solve``.
 
-    Obtain it with :meth:`WoodburyMatrix.inv`.
+    Obtain it with :meth:`WoodburyMatrix.inv`. Immutable, like ``W``: its operand ``W``
+    cannot be replaced (the operator is cached by ``W``, and handed out again).
+
+    Attributes
+    ----------
+    W : WoodburyMatrix
+        The operator this is the inverse of.
+    args : tuple
+        ``(W,)``, as SciPy's operators hold their operands.
     """
 
     def __init__(self, W: WoodburyMatrix) -> None:
-        self.W = W
-        super().__init__(dtype=np.float64, shape=W.shape)
+        object.__setattr__(self, "W", W)
+        LinearOperator.__init__(self, dtype=np.float64, shape=W.shape)
+        object.__setattr__(self, "_frozen", True)
 
-    def _matvec(self, x):
-        return self.W._solve(np.asarray(_dense_operand(x), dtype=np.float64))
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; call inv() on an operator")
+        object.__setattr__(self, name, value)
 
-    def _matmat(self, X):
-        return self._matvec(X)
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def _rmatvec(self, x):
-        return self.W.T._solve(np.asarray(_dense_operand(x), dtype=np.float64))
+    def __reduce__(self):
+        return (_inverse_of, (self.W,))
 
-    def _rmatmat(self, X):
-        return self._rmatvec(X)
+    @property
+    def args(self) -> tuple:
+        """``(W,)``: the operand, as SciPy's adjoint and transposed operators hold theirs."""
+        return (self.W,)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return self.W._solve(x)
+
+    def _backward(self, x: np.ndarray) -> np.ndarray:
+        return self.W.T._solve(x)
 
     def _transpose(self):
         return self.W.T.inv()
@@ -850,3 +1007,7 @@ def _restore(class_name: str, parts: Parts, token: str | None = None) -> Woodbur
 
 def _restore_transpose(original: WoodburyMatrix) -> WoodburyMatrix:
     return original.T
+
+
+def _inverse_of(W: WoodburyMatrix) -> WoodburyInverse:
+    return W.inv()
