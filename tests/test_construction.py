@@ -258,7 +258,7 @@ def test_asymmetry_above_roundoff_warns(asymmetry, as_sparse, rng):
         )
 
     eye = sparse.eye_array(n) if as_sparse else np.eye(n)
-    with pytest.warns(ws.WoodburyWarning, match=msg("A")) as record:
+    with pytest.warns(ws.AsymmetryWarning, match=msg("A")) as record:
         W = ws.WoodburyMatrix(M, eye)
     assert len(record) == 1 and record[0].filename == __file__  # attributed to the caller
     assert type(W) is ws.SymmetricWoodburyMatrix

@@ -14,7 +14,7 @@ from scipy import linalg, sparse
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import Block, freeze, freeze_sparse
-from ._exceptions import WoodburyWarning, warn
+from ._exceptions import AsymmetryWarning, warn
 
 #: A block counts as symmetric when ``‖M − Mᵀ‖_F ≤ SYMMETRY_RTOL · ‖M‖_F``. Round-off in
 #: a computed precision matrix (``numpy.linalg.inv(Sigma)``: ~1e-14 relative) passes;
@@ -366,7 +366,7 @@ def require_symmetric(blocks: list[Block], why: str) -> None:
 
     Raises ``ValueError`` for the first block whose relative asymmetry exceeds ``√eps``
     (:data:`SYMMETRY_RTOL`): it is not symmetric. Warns (a
-    :class:`~woodbury_sparse.WoodburyWarning` naming the block and its asymmetry) for
+    :class:`~woodbury_sparse.AsymmetryWarning` naming the block and its asymmetry) for
     each block above :func:`symmetry_roundoff`: symmetrising it changes it by more than
     rounding, silently otherwise.
     """
@@ -384,7 +384,7 @@ def require_symmetric(blocks: list[Block], why: str) -> None:
                 f"`{blk.name}` is symmetric only to ‖M − Mᵀ‖/‖M‖ = {asym:.1e}, more than "
                 f"rounding leaves (4·√n·eps = {roundoff:.1e}): it is used as (M + Mᵀ)/2; "
                 "symmetrise it yourself to silence this warning",
-                WoodburyWarning,
+                AsymmetryWarning,
             )
 
 
