@@ -36,6 +36,10 @@ CANCELLATION_FACTOR: float = 8.0
 #: is at round-off level or stops decreasing.
 MAX_REFINEMENT_STEPS: int = 6
 
+#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is
+#: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
+N_SIDE_LIMIT: int = 4096
+
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -567,6 +571,16 @@ class WoodburyMatrix(LinearOperator):
         The determinant lemma ``det W = det O / (det A · det B)``, with signs carried
         separately from the logarithms. Needs factorisations of ``A``, ``B`` and ``O``.
 
+        When ``O`` is ill-conditioned (estimated reciprocal condition number below
+        ``√eps``) and ``n ≤ p`` (at most :data:`N_SIDE_LIMIT`), the other side of the
+        lemma is tried: ``det W = det(A W) / det A`` with the ``n×n`` matrix
+        ``A W = I + (A U)(B⁻¹ V)``, factorised densely in ``O(n² p)``. With ``p > n`` and
+        ``A`` dominant (a Gaussian-process nugget ``A = I/σ²`` with a small ``σ²``), ``O``
+        has ``p − n`` eigenvalues of the size of ``B`` beside ``n`` of the size of ``A``,
+        and its determinant loses about ``eps·cond(O)``; ``A W`` is as well conditioned
+        as ``W`` when ``A`` is. It is used when its own estimated reciprocal condition
+        number is at least ``√eps`` (no warning then), otherwise ``O``'s is.
+
         Examples
         --------
         >>> import numpy as np
@@ -577,11 +591,16 @@ class WoodburyMatrix(LinearOperator):
         """
         parts = self._parts
         sign_a, log_a = parts.A.factor.slogdet
-        sign_b, log_b = parts.B.factor.slogdet
         try:
-            factor_o = self._capacitance_factor()
+            rcond_o = self._capacitance_rcond  # factorises O
         except SingularMatrixError:
             return 0.0, -np.inf
+        if rcond_o < RCOND_WARNING and self._n_side_factor is not None:
+            sign_m, log_m = self._n_side_factor.slogdet
+            sign = sign_m * sign_a
+            return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
+        sign_b, log_b = parts.B.factor.slogdet
+        factor_o = self._capacitance_factor()
         sign_o, log_o = factor_o.slogdet
         if (
             parts.symmetric
@@ -601,6 +620,30 @@ class WoodburyMatrix(LinearOperator):
         if sign == 0:
             return 0.0, -np.inf
         return sign, log_o - log_a - log_b
+
+    @cached_property
+    def _n_side_factor(self):
+        """Dense factorisation of ``A W = I + (A U)(B⁻¹ V)`` (``n×n``), or ``None``.
+
+        ``None`` unless ``0 < n ≤ min(p, N_SIDE_LIMIT)`` and the matrix is finite,
+        nonsingular and has an estimated reciprocal condition number of at least ``√eps``.
+        """
+        parts = self._parts
+        n = self.n
+        if not 0 < n <= min(self.p, N_SIDE_LIMIT):
+            return None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            m = np.array(self._AU.matmul(parts.B.factor.solve(parts.V.toarray())))
+            m[np.diag_indices(n)] += 1.0
+        if not all_finite(m):
+            return None
+        block = Block.from_matrix(m, name="A W")
+        try:
+            factor = block.factor
+        except FactorizationError:
+            return None
+        rcond = factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
+        return factor if rcond >= RCOND_WARNING else None
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
