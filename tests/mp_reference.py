@@ -22,10 +22,13 @@ The bounds (see :func:`solve_bound` and :func:`logdet_bound`) are derived, not f
   not part of it: where cancellation makes it matter, the operator refines.
 * log-determinant: ``log|det W| = log|det O| − log|det A| − log|det B|``, each a sum of
   logarithms of pivots. A relative perturbation ``δ`` of a pivot ``d`` changes ``log|d|``
-  by ``δ``; the first-order effect of all the backward errors is bounded by the same
-  ``2·n·eps·κ`` as for a solve (``|tr(W⁻¹ δW)| ≤ n κ ‖δW‖/‖W‖``). On top, summing ``m``
-  logarithms in floating point errs by at most ``(m − 1)·eps·Σ|log|dᵢ||`` and each
-  logarithm by ``eps·|log|dᵢ||``, and the pivots of a block ``M`` of order ``m`` lie within
+  by ``δ``; backward errors ``δM`` of the factorisations change the result by
+  ``|tr(M⁻¹ δM)| ≤ m·eps·κ(M)`` for each factorised ``M`` of order ``m``. For ``A`` and
+  ``B`` that is within ``2·n·eps·κ``; for ``O`` it brings in ``κ(O)``, which the operator
+  avoids where it matters by factorising ``A W = I + (A U)(B⁻¹ V)`` instead (see
+  ``WoodburyMatrix.slogdet``), so the bound uses the same ``κ`` as for a solve. On top,
+  summing ``m`` logarithms in floating point errs by at most ``(m − 1)·eps·Σ|log|dᵢ||``
+  and each logarithm by ``eps·|log|dᵢ||``, and the pivots of a block ``M`` lie within
   ``[σ_min(M)/g, g·σ_max(M)]`` (``g`` the growth factor, 1 for Cholesky), so
   ``Σ|log|dᵢ|| ≤ m·λ(M)`` with ``λ(M) = max(|log σ_max(M)|, |log σ_min(M)|) + log g``.
   That gives ``logdet_bound = 2·n·eps·κ + eps·Σ_M m_M²·λ(M)`` over ``M ∈ {A, B, O}``.
@@ -302,14 +305,9 @@ class Reference:
         """``2·n·eps·κ`` with ``κ`` the largest condition number of ``W``, ``A``, ``B``."""
         return 2 * self.n * EPS * self.kappa_wab
 
-    def logdet_bound(self, with_o: bool = True) -> float:
-        """``2·n·eps·κ + eps·Σ m²·λ``: absolute error of ``log|det W|``.
-
-        ``κ`` includes ``κ(O)`` unless ``with_o`` is false (the bound the determinant
-        lemma does not meet when ``O`` is much worse conditioned than ``W``).
-        """
-        kappa = self.kappa if with_o else self.kappa_wab
-        return 2 * self.n * EPS * kappa + EPS * self.log_scale
+    def logdet_bound(self) -> float:
+        """``2·n·eps·κ + eps·Σ m²·λ``: absolute error of ``log|det W|``."""
+        return 2 * self.n * EPS * self.kappa_wab + EPS * self.log_scale
 
     @property
     def logpdf(self) -> float:

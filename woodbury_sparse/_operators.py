@@ -36,7 +36,7 @@ CANCELLATION_FACTOR: float = 8.0
 #: is at round-off level or stops decreasing.
 MAX_REFINEMENT_STEPS: int = 6
 
-#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is
+#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is dense and
 #: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
 N_SIDE_LIMIT: int = 4096
 
@@ -571,15 +571,15 @@ class WoodburyMatrix(LinearOperator):
         The determinant lemma ``det W = det O / (det A · det B)``, with signs carried
         separately from the logarithms. Needs factorisations of ``A``, ``B`` and ``O``.
 
-        When ``O`` is ill-conditioned (estimated reciprocal condition number below
-        ``√eps``) and ``n ≤ p`` (at most :data:`N_SIDE_LIMIT`), the other side of the
-        lemma is tried: ``det W = det(A W) / det A`` with the ``n×n`` matrix
-        ``A W = I + (A U)(B⁻¹ V)``, factorised densely in ``O(n² p)``. With ``p > n`` and
-        ``A`` dominant (a Gaussian-process nugget ``A = I/σ²`` with a small ``σ²``), ``O``
-        has ``p − n`` eigenvalues of the size of ``B`` beside ``n`` of the size of ``A``,
-        and its determinant loses about ``eps·cond(O)``; ``A W`` is as well conditioned
-        as ``W`` when ``A`` is. It is used when its own estimated reciprocal condition
-        number is at least ``√eps`` (no warning then), otherwise ``O``'s is.
+        The other side of the lemma, ``det W = det(A W) / det A`` with the ``n×n`` matrix
+        ``A W = I + (A U)(B⁻¹ V)``, is used instead when ``O`` is dense, ``n ≤ p`` (so
+        that factorising ``A W`` densely, in ``O(n² p)``, costs no more than ``O`` did),
+        ``O``'s estimated reciprocal condition number is below 0.1 and ``A W``'s is 10
+        times larger. With ``p > n`` and ``A`` dominant (a Gaussian-process nugget
+        ``A = I/σ²`` with a small ``σ²``), ``O`` has ``p − n`` eigenvalues of the size of
+        ``B`` beside ``n`` of the size of ``A``, and its determinant loses about
+        ``eps·cond(O)``, where ``A W`` is as well conditioned as ``W`` (for a
+        well-conditioned ``A``).
 
         Examples
         --------
@@ -595,8 +595,12 @@ class WoodburyMatrix(LinearOperator):
             rcond_o = self._capacitance_rcond  # factorises O
         except SingularMatrixError:
             return 0.0, -np.inf
-        if rcond_o < RCOND_WARNING and self._n_side_factor is not None:
-            sign_m, log_m = self._n_side_factor.slogdet
+        n_side = self._n_side if rcond_o < 0.1 else None
+        if n_side is not None and n_side[1] > 10 * rcond_o:
+            factor_m, rcond_m = n_side
+            if rcond_m < RCOND_WARNING:
+                self._capacitance_factor()  # O is worse still: its warning applies
+            sign_m, log_m = factor_m.slogdet
             sign = sign_m * sign_a
             return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
         sign_b, log_b = parts.B.factor.slogdet
@@ -622,15 +626,15 @@ class WoodburyMatrix(LinearOperator):
         return sign, log_o - log_a - log_b
 
     @cached_property
-    def _n_side_factor(self):
-        """Dense factorisation of ``A W = I + (A U)(B⁻¹ V)`` (``n×n``), or ``None``.
+    def _n_side(self):
+        """``(factor, rcond)`` of the ``n×n`` matrix ``A W = I + (A U)(B⁻¹ V)``, or ``None``.
 
-        ``None`` unless ``0 < n ≤ min(p, N_SIDE_LIMIT)`` and the matrix is finite,
-        nonsingular and has an estimated reciprocal condition number of at least ``√eps``.
+        ``None`` unless ``O`` is dense and ``0 < n ≤ min(p, N_SIDE_LIMIT)``, or when the
+        matrix is not finite or is singular to working precision.
         """
         parts = self._parts
         n = self.n
-        if not 0 < n <= min(self.p, N_SIDE_LIMIT):
+        if not 0 < n <= min(self.p, N_SIDE_LIMIT) or self._O.kind != "dense":
             return None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
             m = np.array(self._AU.matmul(parts.B.factor.solve(parts.V.toarray())))
@@ -642,8 +646,7 @@ class WoodburyMatrix(LinearOperator):
             factor = block.factor
         except FactorizationError:
             return None
-        rcond = factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
-        return factor if rcond >= RCOND_WARNING else None
+        return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
