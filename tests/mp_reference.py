@@ -282,6 +282,7 @@ class Reference:
     x: np.ndarray  #: ``W⁻¹ b``
     inverse: np.ndarray  #: ``W⁻¹``
     product: np.ndarray  #: ``W b``
+    product_t: np.ndarray  #: ``Wᵀ b``
     sign: float
     logabsdet: float
     quad: float  #: ``bᵀ W⁻¹ b``
@@ -374,6 +375,7 @@ def reference(kwargs, seed: int = 0) -> Reference:
             x_t=np.array([float(v) for v in x_t]),
             inverse=np.array(winv.tolist(), dtype=float),
             product=np.array([float(v) for v in w * bm]),
+            product_t=np.array([float(v) for v in w.T * bm]),
             sign=float(mp.sign(det)),
             logabsdet=float(mp.log(abs(det))),
             quad=float((bm.T * x)[0]),

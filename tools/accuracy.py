@@ -7,9 +7,9 @@ Run from the repository root (or a worktree), with the test extra installed (mpm
 
 The first table has one row per problem of ``tests/mp_reference.py`` and scale ratio
 ``r`` (``A`` multiplied by ``r``). Each error is given as a fraction of the bound
-``tests/test_cancellation.py`` asserts (≤ 1 meets it): ``solve`` and ``W.inv().toarray()``
-against ``2·n·eps·κ`` (κ the largest condition number of ``W``, ``A`` and ``B``),
-``log|det W|`` and the log density against the bounds derived in
+``tests/test_cancellation.py`` asserts (≤ 1 meets it): ``solve``, ``W @ b`` and
+``W.inv().toarray()`` against ``2·n·eps·κ`` (κ the largest condition number of ``W``,
+``A`` and ``B``), ``log|det W|`` and the log density against the bounds derived in
 ``tests/mp_reference.py``. ``warn`` marks an ``IllConditionedWarning``. The second table
 follows iterative refinement on the probes of ``tests/test_accuracy.py``: forward error
 and backward error ``‖b − W x‖/(‖W‖ ‖x‖)``, both against the exact ``W``.
@@ -33,7 +33,7 @@ import mp_reference as ref  # noqa: E402
 import woodbury_sparse as ws  # noqa: E402
 from woodbury_sparse import testing  # noqa: E402
 
-COLUMNS = ("solve", "inverse", "logdet", "logpdf")
+COLUMNS = ("solve", "product", "inverse", "logdet", "logpdf")
 
 
 def _measure(problem: ref.ScaledProblem, ratio: float) -> dict[str, float]:
@@ -44,6 +44,7 @@ def _measure(problem: ref.ScaledProblem, ratio: float) -> dict[str, float]:
         warnings.simplefilter("always")
         bound = exact.solve_bound()
         out["solve"] = testing.relative_error(W.solve(exact.b), exact.x) / bound
+        out["product"] = testing.relative_error(W @ exact.b, exact.product) / bound
         out["inverse"] = testing.relative_error(W.inv().toarray(), exact.inverse) / bound
         sign, logdet = W.slogdet()
         out["logdet"] = (
