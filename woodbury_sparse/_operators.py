@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
@@ -496,12 +497,14 @@ class WoodburyMatrix(LinearOperator):
         A, B, U, V = parts.A, parts.B, parts.U, parts.V
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
             if self.p == 0:
-                return _finite(np.array(A.matmul(rhs)), "W.solve"), None
+                return _finite(_own(A.matmul(rhs), rhs), "W.solve"), None
             factor = self._capacitance_factor()
             if U.kind == "identity":  # W = B⁻¹ (B + V A) A⁻¹ = B⁻¹ O A⁻¹
-                return _finite(np.array(A.matmul(factor.solve(B.matmul(rhs)))), "W.solve"), None
+                x = A.matmul(factor.solve(B.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
             if V.kind == "identity":  # W = A⁻¹ (B + A U) B⁻¹ = A⁻¹ O B⁻¹
-                return _finite(np.array(B.matmul(factor.solve(A.matmul(rhs)))), "W.solve"), None
+                x = B.matmul(factor.solve(A.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
             first = A.matmul(rhs)
             second = self._AU.matmul(factor.solve(V.matmul(first)))
             x = _finite(first - second, "W.solve")
@@ -775,8 +778,22 @@ def _finite(result: np.ndarray, what: str) -> np.ndarray:
     return result
 
 
-def _max_abs(m: np.ndarray) -> np.ndarray:
-    """The ∞-norm of a vector (0-d array), or of every column of a matrix."""
+def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``result`` as an ndarray that shares no memory with the caller's ``rhs``.
+
+    Products with identity blocks return their operand itself; only then is a copy made.
+    """
+    result = np.asarray(result)
+    return np.array(result) if np.may_share_memory(result, rhs) else result
+
+
+def _max_abs(m: np.ndarray) -> np.ndarray | float:
+    """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
+
+    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve.
+    """
+    if m.ndim == 1:
+        return abs(float(m[_idamax(m)])) if m.size else 0.0
     return np.max(np.abs(m), axis=0, initial=0.0)
 
 
@@ -796,8 +813,12 @@ def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarr
 
     A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger
     than the difference (in ∞-norm): the difference then carries the terms' rounding
-    errors magnified by that factor. A zero column (zero terms) did not cancel.
+    errors magnified by that factor. A zero column (zero terms) did not cancel. For a
+    vector, a 0-d ``True`` or ``None``.
     """
+    if x.ndim == 1:
+        big = max(_max_abs(first), _max_abs(second))
+        return np.bool_(True) if CANCELLATION_FACTOR * _max_abs(x) < big else None
     big = np.maximum(_max_abs(first), _max_abs(second))
     cancelled = CANCELLATION_FACTOR * _max_abs(x) < big
     return cancelled if np.any(cancelled) else None
