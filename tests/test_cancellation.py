@@ -272,3 +272,21 @@ def test_matvec_with_cancelling_terms():
     W, a, b = _cancelling_terms()
     exact = ref.reference(dict(A=a, B=b))
     assert testing.relative_error(W @ exact.b, exact.product) <= exact.solve_bound()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(A=sparse.eye_array(3), B=np.zeros((0, 0)), X=np.zeros((3, 0))),  # A b is b
+        dict(A=sparse.eye_array(3), B=sparse.eye_array(3)),  # A O⁻¹ B b, identities
+        dict(A=sparse.eye_array(3), B=np.eye(3), V=np.eye(3) + np.eye(3, k=1)),
+        dict(A=sparse.eye_array(3), B=np.eye(3), U=np.eye(3) + np.eye(3, k=1)),
+    ],
+)
+def test_solve_returns_a_new_array(kwargs):
+    """Products with identity blocks return their operand: the solve must not hand ``b``
+    (or a view of it) back to the caller."""
+    W = ws.WoodburyMatrix(**kwargs)
+    b = np.array([1.0, 2.0, 3.0])
+    for x in (W.solve(b), W.inv() @ b, W.solve(b[:, None])):
+        assert not np.shares_memory(x, b)
