@@ -41,6 +41,11 @@ MAX_REFINEMENT_STEPS: int = 6
 #: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
 N_SIDE_LIMIT: int = 4096
 
+#: ... and only when ``O``'s estimated reciprocal condition number is below this: above
+#: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
+#: factorisation of up to ``O``'s cost.
+N_SIDE_RCOND: float = 1e-4
+
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -577,8 +582,8 @@ class WoodburyMatrix(LinearOperator):
         The other side of the lemma, ``det W = det(A W) / det A`` with the ``n×n`` matrix
         ``A W = I + (A U)(B⁻¹ V)``, is used instead when ``O`` is dense, ``n ≤ p`` (so
         that factorising ``A W`` densely, in ``O(n² p)``, costs no more than ``O`` did),
-        ``O``'s estimated reciprocal condition number is below 0.1 and ``A W``'s is 10
-        times larger. With ``p > n`` and ``A`` dominant (a Gaussian-process nugget
+        ``O``'s estimated reciprocal condition number is below :data:`N_SIDE_RCOND` and
+        ``A W``'s is 10 times larger. With ``p > n`` and ``A`` dominant (a Gaussian-process nugget
         ``A = I/σ²`` with a small ``σ²``), ``O`` has ``p − n`` eigenvalues of the size of
         ``B`` beside ``n`` of the size of ``A``, and its determinant loses about
         ``eps·cond(O)``, where ``A W`` is as well conditioned as ``W`` (for a
@@ -598,7 +603,7 @@ class WoodburyMatrix(LinearOperator):
             rcond_o = self._capacitance_rcond  # factorises O
         except SingularMatrixError:
             return 0.0, -np.inf
-        n_side = self._n_side if rcond_o < 0.1 else None
+        n_side = self._n_side if rcond_o < N_SIDE_RCOND else None
         if n_side is not None and n_side[1] > 10 * rcond_o:
             factor_m, rcond_m = n_side
             if rcond_m < RCOND_WARNING:
@@ -790,11 +795,13 @@ def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _max_abs(m: np.ndarray) -> np.ndarray | float:
     """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
 
-    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve.
+    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve. A
+    matrix's comes from its column maxima and minima, with no ``|M|`` temporary either
+    (``W.inv().toarray()`` checks an ``n×n`` one).
     """
     if m.ndim == 1:
         return abs(float(m[_idamax(m)])) if m.size else 0.0
-    return np.max(np.abs(m), axis=0, initial=0.0)
+    return np.maximum(np.max(m, axis=0, initial=0.0), -np.min(m, axis=0, initial=0.0))
 
 
 def _column_max_abs(block: Block) -> np.ndarray:
