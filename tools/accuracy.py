@@ -84,13 +84,13 @@ def refinement_table() -> None:
     """Forward and backward errors, unrefined, automatically refined and with ``refine=k``."""
     print(
         f"{'probe':26s} {'solve':>16s} {'fwd error':>10s} {'bwd error':>10s} "
-        f"{'eps·κ(W)':>9s} {'eps·κ(A)':>9s} {'eps·κ(O)':>9s}"
+        f"{'eps·κ(W)':>9s} {'eps·κ(W,A,B)':>12s} {'eps·κ(O)':>9s}"
     )
     for name, kwargs in ref.refinement_probes().items():
         exact = ref.reference(kwargs)
         W = ws.WoodburyMatrix(**kwargs)
         scales = (
-            f"{ref.EPS * exact.kappa_w:9.1e} {ref.EPS * exact.kappa_wab:9.1e} "
+            f"{ref.EPS * exact.kappa_w:9.1e} {ref.EPS * exact.kappa_wab:12.1e} "
             f"{ref.EPS * exact.kappa_o:9.1e}"
         )
         with warnings.catch_warnings():
