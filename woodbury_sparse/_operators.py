@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
@@ -24,6 +25,28 @@ CAPACITANCE_DONOR = "_capacitance_donor"
 #: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
 #: results may have lost half their digits: an ``IllConditionedWarning`` says so.
 RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
+
+#: ``solve`` refines a column automatically when the two terms of
+#: ``A b − (A U) O⁻¹ (V A b)`` exceed their difference by more than this factor: the
+#: subtraction has then cancelled ``log₂ 8 = 3`` bits or more of the terms' accuracy.
+CANCELLATION_FACTOR: float = 8.0
+
+#: At most this many steps of automatic iterative refinement. Each step multiplies the
+#: error by about ``eps`` times the cancellation factor (times ``cond(O)`` at worst), so a
+#: cancellation of ``1e12`` needs three or four; the loop stops earlier when the residual
+#: is at round-off level or stops decreasing.
+MAX_REFINEMENT_STEPS: int = 6
+
+#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is dense and
+#: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
+N_SIDE_LIMIT: int = 4096
+
+#: ... and only when ``O``'s estimated reciprocal condition number is below this: above
+#: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
+#: factorisation of up to ``O``'s cost.
+N_SIDE_RCOND: float = 1e-4
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def _dense_operand(x):
@@ -500,10 +523,10 @@ class WoodburyMatrix(_RealOperator):
     def _apply(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(_dense_operand(x), dtype=np.float64)
         parts = self._parts
-        first = parts.A.factor.solve(x)
-        if self.p == 0:
-            return np.array(first)
-        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            first = parts.A.factor.solve(x)
+            if self.p == 0:
+                return _finite(np.array(first), "W @ x")
             result = first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
         return _finite(result, "W @ x")
 
@@ -537,11 +560,12 @@ class WoodburyMatrix(_RealOperator):
             Right-hand side(s), real or complex (``W`` is real: a complex ``b`` is solved
             as its real and imaginary parts, side by side in one real solve).
         refine : int, optional
-            Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0). Each step
-            costs one product with ``W`` (which factorises ``A`` and ``B`` once) and one
-            more solve, all with cached factorisations. It restores a small backward
-            error when ``O`` is ill-conditioned but ``W`` is not; when ``W`` itself is
-            ill-conditioned nothing can recover the digits its conditioning destroys.
+            Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0) on top of
+            the automatic ones (see Notes). Each step costs one product with ``W`` (which
+            factorises ``A`` and ``B`` once) and one more solve, all with cached
+            factorisations. It restores a small backward error when ``O`` is
+            ill-conditioned but ``W`` is not; when ``W`` itself is ill-conditioned nothing
+            can recover the digits its conditioning destroys.
 
         Returns
         -------
@@ -552,12 +576,29 @@ class WoodburyMatrix(_RealOperator):
         ------
         SingularMatrixError
             When the capacitance ``O`` (and so ``W``) is singular.
+        FloatingPointError
+            When an intermediate result overflows (inf or NaN is never returned).
+
+        Warns
+        -----
+        IllConditionedWarning
+            When ``O`` is ill-conditioned (once per operator), or when automatic
+            refinement leaves a relative residual above ``√eps``.
 
         Notes
         -----
-        ``x = A b − (A U) O⁻¹ (V A b)``: one product with ``A``, one with ``V`` and with
-        the cached ``A U``, and one solve with the cached factorisation of ``O``. ``A``
-        is never factorised.
+        With ``U = I`` (``X = I`` in the symmetric form), ``W = B⁻¹ O A⁻¹`` and
+        ``x = A O⁻¹ (B b)``; with ``V = I``, ``W = A⁻¹ O B⁻¹`` and ``x = B O⁻¹ (A b)``.
+        Neither subtracts, so neither loses digits when ``A`` and ``B`` are scaled far
+        apart. Otherwise ``x = A b − (A U) O⁻¹ (V A b)``: one product with ``A``, one with
+        ``V`` and with the cached ``A U``, and one solve with the cached factorisation of
+        ``O``. When ``A`` dominates ``W`` (a Gaussian-process nugget ``A = I/σ²`` with a
+        small ``σ²``, say) the two terms can be much larger than their difference, which
+        then keeps only the digits the terms share. Each column of the result is checked:
+        when a term exceeds the difference by more than :data:`CANCELLATION_FACTOR`, up
+        to :data:`MAX_REFINEMENT_STEPS` steps of iterative refinement follow, in the
+        variable ``s = A⁻¹ x`` (products with ``A``, solves with ``B`` and ``O``). ``A``
+        is never factorised (``refine=k`` does factorise it).
 
         Examples
         --------
@@ -567,6 +608,12 @@ class WoodburyMatrix(_RealOperator):
         >>> x = W.solve(np.ones(3))
         >>> bool(np.allclose(W @ x, np.ones(3)))
         True
+
+        ``A`` and ``B`` scaled 16 orders of magnitude apart, solved without cancellation:
+
+        >>> W = ws.WoodburyMatrix(1e8 * np.eye(2), 1e-8 * np.eye(2))  # W = (1e-8 + 1e8) I
+        >>> W.solve(np.ones(2))
+        array([1.e-08, 1.e-08])
         """
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
             raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
@@ -575,18 +622,91 @@ class WoodburyMatrix(_RealOperator):
             return _real_linear(lambda real: self.solve(real, refine), rhs)
         x = self._solve(rhs)
         for _ in range(int(refine)):
-            x = x + self._solve(rhs - self._apply(x))
+            x = x + self._solve_once(rhs - self._apply(x))[0]
         return x
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs``, refined where the subtraction of the general formula cancelled."""
+        x, cancelled = self._solve_once(rhs)
+        if cancelled is None:
+            return x
+        if rhs.ndim == 1:
+            return self._refined(rhs)
+        x[:, cancelled] = self._refined(rhs[:, cancelled])
+        return x
+
+    def _solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``W⁻¹ rhs`` by one pass of the formulas (see :meth:`solve`), unrefined.
+
+        Returns the solution (a new array) and, for the general formula, which columns
+        cancelled by more than :data:`CANCELLATION_FACTOR` (a boolean array with one entry
+        per column, or a 0-d one for a vector), or ``None`` when none did.
+        """
         parts = self._parts
-        Ab = parts.A.matmul(rhs)
-        if self.p == 0:
-            return np.array(Ab)
-        factor = self._capacitance_factor()
-        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
-            result = Ab - self._AU.matmul(factor.solve(parts.V.matmul(Ab)))
-        return _finite(result, "W.solve")
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if self.p == 0:
+                return _finite(_own(A.matmul(rhs), rhs), "W.solve"), None
+            factor = self._capacitance_factor()
+            if U.kind == "identity":  # W = B⁻¹ (B + V A) A⁻¹ = B⁻¹ O A⁻¹
+                x = A.matmul(factor.solve(B.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            if V.kind == "identity":  # W = A⁻¹ (B + A U) B⁻¹ = A⁻¹ O B⁻¹
+                x = B.matmul(factor.solve(A.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            first = A.matmul(rhs)
+            second = self._AU.matmul(factor.solve(V.matmul(first)))
+            x = _finite(first - second, "W.solve")
+        return x, _cancelled(x, first, second)
+
+    def _refined(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs`` by iterative refinement in ``s = A⁻¹ x``, without factorising ``A``.
+
+        ``x = A s`` where ``s`` solves ``M s = rhs`` with ``M = W A = I + U B⁻¹ V A`` and
+        ``M⁻¹ = A⁻¹ W⁻¹ = I − U O⁻¹ V A``: the residual ``rhs − s − U B⁻¹ V (A s)`` needs
+        products with ``A`` and a solve with ``B`` only (where refining ``x`` itself
+        would need solves with ``A``). The relative change of ``x = A s`` estimates the
+        error of each iterate. A column takes a correction only while the changes shrink,
+        and stops once they are at round-off level (``≤ eps``) or stop halving. Where the
+        smallest change stays above ``√eps`` (half the digits still in doubt), an
+        :class:`IllConditionedWarning` says so.
+        """
+        parts = self._parts
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        factor = self._O.factor  # factorised (and checked) by _solve_once already
+        tiny = np.finfo(np.float64).tiny
+
+        def m_inverse(r):  # M⁻¹ r = r − U O⁻¹ V A r
+            return r - U.matmul(factor.solve(V.matmul(A.matmul(r))))
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            s = m_inverse(rhs)
+            x = A.matmul(s)
+            previous = np.full(np.shape(_max_abs(rhs)), np.inf)
+            active = np.ones_like(previous, dtype=bool)
+            for _ in range(MAX_REFINEMENT_STEPS):
+                residual = rhs - s - U.matmul(B.factor.solve(V.matmul(x)))
+                candidate = s + m_inverse(residual)
+                candidate_x = _finite(A.matmul(candidate), "W.solve (refinement)")
+                size = _max_abs(candidate_x - x) / np.maximum(_max_abs(candidate_x), tiny)
+                accept = active & (size < previous)
+                s = np.where(accept, candidate, s)
+                x = np.where(accept, candidate_x, x)
+                active = accept & (size > _EPS) & (size < 0.5 * previous)
+                previous = np.where(accept, size, previous)
+                if not np.any(active):
+                    break
+        worst = float(np.max(previous))
+        if worst > RCOND_WARNING:
+            warn(
+                "W.solve: the two terms of A b − A U O⁻¹ V A b cancelled, and iterative "
+                f"refinement stalled with corrections of relative size {worst:.1e} "
+                f"(> √eps = {RCOND_WARNING:.1e}): the solution may have lost more than half "
+                "its digits (W, A or O is ill-conditioned, or A and B are scaled too far "
+                "apart)",
+                IllConditionedWarning,
+            )
+        return _finite(np.array(x), "W.solve")
 
     def slogdet(self) -> tuple[float, float]:
         """Sign and natural logarithm of ``|det W|``.
@@ -603,6 +723,16 @@ class WoodburyMatrix(_RealOperator):
         The determinant lemma ``det W = det O / (det A · det B)``, with signs carried
         separately from the logarithms. Needs factorisations of ``A``, ``B`` and ``O``.
 
+        The other side of the lemma, ``det W = det(A W) / det A`` with the ``n×n`` matrix
+        ``A W = I + (A U)(B⁻¹ V)``, is used instead when ``O`` is dense, ``n ≤ p`` (so
+        that factorising ``A W`` densely, in ``O(n² p)``, costs no more than ``O`` did),
+        ``O``'s estimated reciprocal condition number is below :data:`N_SIDE_RCOND` and
+        ``A W``'s is 10 times larger. With ``p > n`` and ``A`` dominant (a Gaussian-process nugget
+        ``A = I/σ²`` with a small ``σ²``), ``O`` has ``p − n`` eigenvalues of the size of
+        ``B`` beside ``n`` of the size of ``A``, and its determinant loses about
+        ``eps·cond(O)``, where ``A W`` is as well conditioned as ``W`` (for a
+        well-conditioned ``A``).
+
         Examples
         --------
         >>> import numpy as np
@@ -613,11 +743,20 @@ class WoodburyMatrix(_RealOperator):
         """
         parts = self._parts
         sign_a, log_a = parts.A.factor.slogdet
-        sign_b, log_b = parts.B.factor.slogdet
         try:
-            factor_o = self._capacitance_factor()
+            rcond_o = self._capacitance_rcond  # factorises O
         except SingularMatrixError:
             return 0.0, -np.inf
+        n_side = self._n_side if rcond_o < N_SIDE_RCOND else None
+        if n_side is not None and n_side[1] > 10 * rcond_o:
+            factor_m, rcond_m = n_side
+            if rcond_m < RCOND_WARNING:
+                self._capacitance_factor()  # O is worse still: its warning applies
+            sign_m, log_m = factor_m.slogdet
+            sign = sign_m * sign_a
+            return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
+        sign_b, log_b = parts.B.factor.slogdet
+        factor_o = self._capacitance_factor()
         sign_o, log_o = factor_o.slogdet
         if (
             parts.symmetric
@@ -637,6 +776,29 @@ class WoodburyMatrix(_RealOperator):
         if sign == 0:
             return 0.0, -np.inf
         return sign, log_o - log_a - log_b
+
+    @cached_property
+    def _n_side(self):
+        """``(factor, rcond)`` of the ``n×n`` matrix ``A W = I + (A U)(B⁻¹ V)``, or ``None``.
+
+        ``None`` unless ``O`` is dense and ``0 < n ≤ min(p, N_SIDE_LIMIT)``, or when the
+        matrix is not finite or is singular to working precision.
+        """
+        parts = self._parts
+        n = self.n
+        if not 0 < n <= min(self.p, N_SIDE_LIMIT) or self._O.kind != "dense":
+            return None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            m = np.array(self._AU.matmul(parts.B.factor.solve(parts.V.toarray())))
+            m[np.diag_indices(n)] += 1.0
+        if not all_finite(m):
+            return None
+        block = Block.from_matrix(m, name="A W")
+        try:
+            factor = block.factor
+        except FactorizationError:
+            return None
+        return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
@@ -763,6 +925,54 @@ def _finite(result: np.ndarray, what: str) -> np.ndarray:
             "inputs, for example to unit diagonal"
         )
     return result
+
+
+def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``result`` as an ndarray that shares no memory with the caller's ``rhs``.
+
+    Products with identity blocks return their operand itself; only then is a copy made.
+    """
+    result = np.asarray(result)
+    return np.array(result) if np.may_share_memory(result, rhs) else result
+
+
+def _max_abs(m: np.ndarray) -> np.ndarray | float:
+    """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
+
+    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve. A
+    matrix's comes from its column maxima and minima, with no ``|M|`` temporary either
+    (``W.inv().toarray()`` checks an ``n×n`` one).
+    """
+    if m.ndim == 1:
+        return abs(float(m[_idamax(m)])) if m.size else 0.0
+    return np.maximum(np.max(m, axis=0, initial=0.0), -np.min(m, axis=0, initial=0.0))
+
+
+def _column_max_abs(block: Block) -> np.ndarray:
+    """The ∞-norm of every column of a square block."""
+    if block.kind == "identity":
+        return np.ones(block.shape[1])
+    if block.kind == "diagonal":
+        return np.abs(block.data)
+    if block.kind == "dense":
+        return _max_abs(block.data)
+    return abs(block.data).max(axis=0).toarray()
+
+
+def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+    """Which columns of ``x = first − second`` lost bits to cancellation (``None``: none).
+
+    A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger
+    than the difference (in ∞-norm): the difference then carries the terms' rounding
+    errors magnified by that factor. A zero column (zero terms) did not cancel. For a
+    vector, a 0-d ``True`` or ``None``.
+    """
+    if x.ndim == 1:
+        big = max(_max_abs(first), _max_abs(second))
+        return np.bool_(True) if CANCELLATION_FACTOR * _max_abs(x) < big else None
+    big = np.maximum(_max_abs(first), _max_abs(second))
+    cancelled = CANCELLATION_FACTOR * _max_abs(x) < big
+    return cancelled if np.any(cancelled) else None
 
 
 def _describe_block(block: Block) -> str:
@@ -901,21 +1111,41 @@ class WoodburyInverse(_RealOperator):
         return sign, -logabsdet
 
     def toarray(self) -> np.ndarray:
-        """``A − (A U) O⁻¹ (V A)`` as a dense ndarray, in ``O(n² p)`` flops."""
+        """``W⁻¹`` as a dense ndarray, in ``O(n² p)`` flops.
+
+        By the formulas of :meth:`WoodburyMatrix.solve`: ``A O⁻¹ B`` when ``U = I``,
+        ``B O⁻¹ A`` when ``V = I``, and otherwise ``A − (A U) O⁻¹ (V A)``, whose columns
+        are refined where its subtraction cancelled.
+        """
         W = self.W
-        a = W._parts.A
+        parts = W._parts
+        a = parts.A
         if W.p == 0:
             return a.toarray()
-        # One fresh n×n array, written in place: at n in the thousands, every extra
-        # n×n temporary costs as much as the product itself.
-        out = W._AU.matmul(W._O.factor.solve(W._VA.toarray()))
-        if a.kind == "dense":
-            return np.subtract(a.data, out, out=out)
-        np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
-        if a.kind == "sparse":
-            out += a.data.toarray()
-        else:
-            out[np.diag_indices(W.shape[0])] += a.diagonal()
+        factor = W._capacitance_factor()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if parts.U.kind == "identity":
+                out = np.asarray(a.matmul(factor.solve(parts.B.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            if parts.V.kind == "identity":
+                out = np.asarray(parts.B.matmul(factor.solve(a.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            # One fresh n×n array, written in place: at n in the thousands, every extra
+            # n×n temporary costs as much as the product itself.
+            out = W._AU.matmul(factor.solve(W._VA.toarray()))
+            second = _max_abs(out)
+            if a.kind == "dense":
+                np.subtract(a.data, out, out=out)
+            else:
+                np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
+                if a.kind == "sparse":
+                    out += a.data.toarray()
+                else:
+                    out[np.diag_indices(W.shape[0])] += a.diagonal()
+            out = _finite(out, "W.inv().toarray()")
+        cancelled = CANCELLATION_FACTOR * _max_abs(out) < np.maximum(_column_max_abs(a), second)
+        if np.any(cancelled):
+            out[:, cancelled] = W._refined(np.eye(W.shape[0])[:, cancelled])
         return out
 
     def __repr__(self) -> str:
