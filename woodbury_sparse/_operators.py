@@ -29,6 +29,8 @@ RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
 #: ``solve`` refines a column automatically when the two terms of
 #: ``A b − (A U) O⁻¹ (V A b)`` exceed their difference by more than this factor: the
 #: subtraction has then cancelled ``log₂ 8 = 3`` bits or more of the terms' accuracy.
+#: ``W @ x`` recomputes such a column of ``A⁻¹ x + U B⁻¹ V x`` without the sum when
+#: ``U`` or ``V`` is the identity.
 CANCELLATION_FACTOR: float = 8.0
 
 #: At most this many steps of automatic iterative refinement. Each step multiplies the
@@ -47,6 +49,7 @@ N_SIDE_LIMIT: int = 4096
 N_SIDE_RCOND: float = 1e-4
 
 _EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def _dense_operand(x):
@@ -527,8 +530,34 @@ class WoodburyMatrix(_RealOperator):
             first = parts.A.factor.solve(x)
             if self.p == 0:
                 return _finite(np.array(first), "W @ x")
-            result = first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
-        return _finite(result, "W @ x")
+            second = parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+            result = _finite(first + second, "W @ x")
+            cancelled = _cancelled(result, first, second)
+            if cancelled is None:
+                return result
+            # The terms cancelled: where U or V is the identity, W factors without a sum,
+            # through the capacitance (formed once, its entries the differences that
+            # cancel): W = B⁻¹ O A⁻¹ (U = I) or A⁻¹ O B⁻¹ (V = I).
+            if parts.U.kind == "identity":
+                exact = parts.B.factor.solve(self._O.matmul(first))
+            elif parts.V.kind == "identity":
+                exact = parts.A.factor.solve(self._O.matmul(parts.B.factor.solve(x)))
+            else:  # no product free of the sum: say so once half the digits may be gone
+                big = np.maximum(_max_abs(first), _max_abs(second))
+                loss = big / np.maximum(_max_abs(result), _TINY)
+                if np.max(loss) * RCOND_WARNING > 1.0:
+                    warn(
+                        "W @ x: the two terms of A⁻¹ x + U B⁻¹ V x cancelled (a term exceeds "
+                        f"the result {np.max(loss):.1e} times, > 1/√eps): the product "
+                        "carries their rounding errors magnified as much",
+                        IllConditionedWarning,
+                    )
+                return result
+        exact = _finite(np.asarray(exact), "W @ x")
+        if result.ndim == 1:
+            return exact
+        result[:, cancelled] = exact[:, cancelled]
+        return result
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         return self._apply(x)
