@@ -15,7 +15,8 @@ from sksparse.cholmod import cholesky
 import woodbury_sparse as ws
 from woodbury_sparse._factor._sksparse import NATURAL_ORDER_BANDWIDTH, bandwidth
 
-from ._harness import CaseResult, fmt_mib, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_mib, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 OPS = ("construct", "logpdf", "solve", "matvec", "slogdet", "draw")
 

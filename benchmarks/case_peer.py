@@ -17,7 +17,8 @@ from pathlib import Path
 import woodbury_sparse as ws
 
 from . import case_regression as reg
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 NAME = "peer"
 TITLE = "Python peer: GPyTorch linear_operator on the regression case"

@@ -12,7 +12,8 @@ from scipy import linalg, sparse
 
 import woodbury_sparse as ws
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 NAME = "regression"
 TITLE = "Bayesian regression log density (p = 20) vs the dense Cholesky route"

@@ -24,7 +24,8 @@ from scipy import linalg
 import woodbury_sparse as ws
 from woodbury_sparse import ggm
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 NAME = "scaling"
 TITLE = "Notebook scaling table: direct inversion vs Woodbury update (D = 5)"

@@ -23,7 +23,8 @@ from woodbury_sparse import _factor
 from woodbury_sparse._factor import _selinv
 from woodbury_sparse.testing import ar1_precision, grid_precision, random_spd
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 NAME = "selinv"
 TITLE = "Selected inverse (marginal variances of a GMRF) by the Takahashi recursions"

@@ -16,7 +16,8 @@ import woodbury_sparse as ws
 from woodbury_sparse.testing import ar1_precision
 
 from ._gmrf import library_cholesky
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
+from ._harness import legacy_interleaved as interleaved
 
 NAME = "sweep"
 TITLE = "Parameter sweep: 20 values of ρ, same-pattern refactorisation vs fresh construction"
