@@ -66,7 +66,7 @@ class Timings:
 
 def interleaved(
     routes: dict[str, Callable],
-    repeats: int | dict[str, int] = 1,
+    repeats: int | Callable[[str], int] = 1,
     *,
     args: Iterable | None = None,
     warmup: bool = False,
@@ -78,9 +78,10 @@ def interleaved(
     ----------
     routes : dict of str to callable
         The computations to compare; called without arguments unless ``args`` is given.
-    repeats : int or dict of str to int
-        Rounds, or rounds per route: a route with fewer sits out the last rounds (slow
-        first calls need fewer than fast repeated ones). Ratios pair the common rounds.
+    repeats : int or callable
+        Rounds, or a function of a route's name giving its rounds: a route with fewer sits
+        out the last rounds (slow first calls need fewer than fast repeated ones). Ratios
+        pair the rounds both routes ran.
     args : iterable, optional
         One argument per round, passed to every route (the steps of a sweep or of a
         sequence of updates); the number of rounds is then its length.
@@ -97,7 +98,7 @@ def interleaved(
     The garbage collector runs before each route's turn, never inside a timed call.
     """
     names = list(routes)
-    want = repeats if isinstance(repeats, dict) else dict.fromkeys(names, repeats)
+    want = {k: repeats(k) if callable(repeats) else repeats for k in names}
     steps = list(args) if args is not None else [None] * max(want.values(), default=0)
 
     def call(name: str, arg: object) -> None:

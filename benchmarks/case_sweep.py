@@ -15,9 +15,9 @@ from scipy import sparse
 import woodbury_sparse as ws
 from woodbury_sparse.testing import ar1_precision
 
-from ._gmrf import library_cholesky
 from ._harness import CaseResult, fmt_ms, fmt_ratio, progress
 from ._harness import legacy_interleaved as interleaved
+from .case_gmrf import library_cholesky
 
 NAME = "sweep"
 TITLE = "Parameter sweep: 20 values of ρ, same-pattern refactorisation vs fresh construction"

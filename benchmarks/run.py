@@ -18,29 +18,19 @@ import time
 import traceback
 from pathlib import Path
 
-from . import (
-    case_ar1,
-    case_cholmod,
-    case_grid,
-    case_pathways,
-    case_peer,
-    case_regression,
-    case_scaling,
-    case_sweep,
-)
+from . import case_cholmod, case_gmrf, case_pathways, case_regression, case_scaling, case_sweep
 from ._harness import Result, machine_info, progress, run_case
 from .report import case_section, write_report
 
 CASES = {
-    getattr(m, "CASE", m).name if hasattr(m, "CASE") else m.NAME: getattr(m, "CASE", m)
-    for m in (
+    getattr(c, "name", None) or c.NAME: c
+    for c in (
         case_scaling,
-        case_regression,
-        case_ar1,
-        case_grid,
+        case_regression.CASE,
+        case_gmrf.AR1,
+        case_gmrf.GRID,
         case_sweep,
         case_pathways,
-        case_peer,
         case_cholmod,
     )
 }
