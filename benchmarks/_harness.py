@@ -84,10 +84,11 @@ def interleaved(
         pair the rounds both routes ran.
     args : iterable, optional
         One argument per round, passed to every route (the steps of a sweep or of a
-        sequence of updates); the number of rounds is then its length.
+        sequence of updates), drawn untimed at the start of its round (a generator
+        builds each step's inputs only then); the rounds are then its items.
     warmup : bool
-        One untimed call of each route first: for millisecond calls whose first run in a
-        process pays page faults and thread-pool start-up that no later call pays.
+        One untimed call of each route first (not with ``args``): for millisecond calls
+        whose first run in a process pays page faults and thread-pool start-up.
     block : int
         Consecutive calls of a route per round, their median being the round's sample: a
         call then follows one of its own kind, as in a user's loop, not one whose BLAS
@@ -95,27 +96,26 @@ def interleaved(
 
     Notes
     -----
-    The garbage collector runs before each route's turn, never inside a timed call.
+    The garbage collector runs before each route's turn and is off during it.
     """
     names = list(routes)
     want = {k: repeats(k) if callable(repeats) else repeats for k in names}
-    steps = list(args) if args is not None else [None] * max(want.values(), default=0)
-
-    def call(name: str, arg: object) -> None:
-        routes[name]() if args is None else routes[name](arg)
-
     for name in names if warmup else ():
-        call(name, steps[0])
+        routes[name]()
     samples: dict[str, list[float]] = {k: [] for k in names}
-    for r, arg in enumerate(steps):
+    for r, arg in enumerate(args if args is not None else [None] * max(want.values())):
         live = [k for k in names if args is not None or r < want[k]]
         for name in live[r % len(live) :] + live[: r % len(live)]:
             gc.collect()
+            gc.disable()
             times = []
-            for _ in range(block):
-                t0 = time.perf_counter()
-                call(name, arg)
-                times.append(time.perf_counter() - t0)
+            try:
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    routes[name]() if args is None else routes[name](arg)
+                    times.append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
             samples[name].append(float(np.median(times)))
     return Timings(samples)
 

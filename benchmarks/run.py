@@ -25,12 +25,12 @@ from .report import case_section, write_report
 CASES = {
     getattr(c, "name", None) or c.NAME: c
     for c in (
-        case_scaling,
+        case_scaling.CASE,
         case_regression.CASE,
         case_gmrf.AR1,
         case_gmrf.GRID,
-        case_sweep,
-        case_pathways,
+        case_sweep.CASE,
+        case_pathways.CASE,
         case_cholmod,
     )
 }
