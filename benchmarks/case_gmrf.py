@@ -37,10 +37,15 @@ MEMORY = (
 )
 
 
+def banded(m) -> bool:
+    """Whether our factorisation layer factorises ``m`` in natural order (a band factor)."""
+    return bandwidth(m) <= NATURAL_ORDER_BANDWIDTH
+
+
 def library_cholesky(m):
     """CHOLMOD as our factorisation layer calls it: banded matrices in natural order and
     simplicial mode, anything else in mode auto with CHOLMOD's default ordering."""
-    if bandwidth(m) <= NATURAL_ORDER_BANDWIDTH:
+    if banded(m):
         return cholesky(m, mode="simplicial", ordering_method="natural")
     return cholesky(m, mode="auto", ordering_method="default")
 

@@ -18,7 +18,15 @@ import time
 import traceback
 from pathlib import Path
 
-from . import case_cholmod, case_gmrf, case_pathways, case_regression, case_scaling, case_sweep
+from . import (
+    case_cholmod,
+    case_gmrf,
+    case_pathways,
+    case_regression,
+    case_scaling,
+    case_selinv,
+    case_sweep,
+)
 from ._harness import Result, machine_info, progress, run_case
 from .report import case_section, write_report
 
@@ -31,7 +39,8 @@ CASES = {
         case_gmrf.GRID,
         case_sweep.CASE,
         case_pathways.CASE,
-        case_cholmod,
+        case_selinv.CASE,
+        case_cholmod.CASE,
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results"
