@@ -154,9 +154,6 @@ class Result:
                 return
         self.tables.append({"caption": caption, "columns": list(row), "rows": [row]})
 
-    def table(self, caption: str, columns: list[str], rows: list[dict]) -> None:
-        self.tables.append({"caption": caption, "columns": columns, "rows": rows})
-
 
 def _timing(param: Any, quick: bool) -> dict:
     return {"repeats": 3 if quick else 7}
@@ -270,74 +267,3 @@ def fmt_ratio(x: float | tuple[float, float, float] | None) -> str:
 
 def fmt_mib(nbytes: float | None) -> str:
     return "–" if nbytes is None else f"{nbytes / 2**20:,.1f}"
-
-
-# -- legacy: used by the cases not yet declared; removed with them -------------------------
-OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
-CaseResult = Result
-
-
-def _status(field_name: str) -> int:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def peak_delta(fn: Callable[[], object]) -> int | None:
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        return None
-    before = _status("VmRSS")
-    fn()
-    return max(0, _status("VmHWM") - before)
-
-
-def memory_in_subprocess(module: str, task: str, n: int, env: dict | None = None) -> int | None:
-    import json
-    import subprocess
-    import sys
-
-    code = (
-        "import json, importlib; from benchmarks._harness import peak_delta; "
-        f"m = importlib.import_module({module!r}); fn = m.mem_task({task!r}, {n}); "
-        "print('PEAK', json.dumps(peak_delta(fn)))"
-    )
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    for line in out.stdout.splitlines():
-        if line.startswith("PEAK "):
-            return json.loads(line[5:])
-    return None
-
-
-def cholmod_blas() -> str:
-    import sksparse.cholmod  # noqa: F401
-
-    paths = set()
-    with open("/proc/self/maps") as fh:
-        for line in fh:
-            path = line.split()[-1] if len(line.split()) >= 6 else ""
-            if "libblas" in path and "site-packages" not in path:
-                paths.add(os.path.realpath(path))
-    if any("openblas" in p for p in paths):
-        return "openblas"
-    return "reference" if paths else "unknown"
-
-
-def legacy_interleaved(funcs, repeats, warmup=False, block=1) -> dict[str, float]:
-    return interleaved(funcs, repeats, warmup=warmup, block=block).as_dict()["median"]

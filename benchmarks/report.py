@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._harness import Result, fmt_ms, fmt_ratio
+from ._harness import Result, Timings, fmt_ms, fmt_ratio
+from .case_gmrf import OPS
 
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
@@ -97,11 +98,11 @@ def headline(results: dict[str, Result]) -> tuple[list[dict], list[dict]]:
     ar1 = results.get("ar1")
     for which, goal in FLOOR_TARGETS.items():
         ratios = [
-            (t[k] / t[k.replace("ours", "floor")], f"{k.split()[1]} n = {int(n):,}")
+            (Timings(d["samples"]).ratio(k, k.replace("ours", "floor"))[0], f"{op} n = {int(n):,}")
             for n, d in (ar1.data.items() if ar1 else ())
-            for t in [d.get("median", {})]
-            for k in t
-            if k.startswith("ours") and k.endswith(which) and k.replace("ours", "floor") in t
+            for op in OPS[1:]
+            for k in [f"ours {op} {which}"]
+            if k.replace("ours", "floor") in d["samples"]
         ]
         if ratios:
             ratios.sort(reverse=True)
@@ -155,12 +156,11 @@ def write_report(out: Path, results: list[Result], info: dict, quick: bool, case
         lines += [ANALYSIS.read_text().strip(), ""]
     for res in results:
         case = cases[res.name]
-        lines += case_section(res, getattr(case, "doc", None) or case.__doc__ or "")
-        figure = getattr(case, "figure", None)
-        if figure is None or not res.data or any(n.startswith("failed") for n in res.notes):
+        lines += case_section(res, case.doc)
+        if case.figure is None or any(n.startswith("failed") for n in res.notes):
             continue
         try:
-            figure(res, out / f"{res.name}.png")
+            case.figure(res, out / f"{res.name}.png")
             lines += [f"![{res.title}]({res.name}.png)", ""]
         except Exception as exc:  # a figure never breaks the report
             lines += [f"(figure failed: {exc!r})", ""]

@@ -31,7 +31,7 @@ from ._harness import Result, machine_info, progress, run_case
 from .report import case_section, write_report
 
 CASES = {
-    getattr(c, "name", None) or c.NAME: c
+    c.name: c
     for c in (
         case_scaling.CASE,
         case_regression.CASE,
@@ -49,12 +49,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def run_one(name: str, quick: bool) -> Result:
     """One case; a failure is reported in its section and the other cases still run."""
     case = CASES[name]
-    progress(f"case {name}: {case.TITLE if hasattr(case, 'TITLE') else case.title}")
+    progress(f"case {name}: {case.title}")
     t0 = time.perf_counter()
     try:
-        res = case.run(quick=quick) if hasattr(case, "run") else run_case(case, quick)
+        res = run_case(case, quick)
     except Exception:
-        res = Result(name, getattr(case, "title", name))
+        res = Result(name, case.title)
         res.notes.append("failed:\n\n```\n" + traceback.format_exc() + "```")
         print(traceback.format_exc(), file=sys.stderr, flush=True)
     res.seconds = time.perf_counter() - t0
