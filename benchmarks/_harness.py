@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import time
+import traceback
 import tracemalloc
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -190,17 +191,27 @@ def key(param: Any) -> str:
 
 
 def run_case(case: Case, quick: bool) -> Result:
-    """Run a declared case: set-up, interleaved timings, memory, rows, for each parameter."""
+    """Run a declared case: set-up, interleaved timings, memory and rows, per parameter.
+
+    A failure is reported in the result's notes, with its traceback, and not raised: the
+    other cases of a run still run.
+    """
     res = Result(case.name, case.title, notes=list(case.notes))
-    for param in case.params(quick):
-        progress(f"  {case.name}: {key(param)}")
-        with case.context(param):
-            problem = case.setup(param)
-            t = interleaved(case.routes(param, problem), **case.timing(param, quick))
-            t.peaks = {k: peak_memory(f) for k, f in case.memory(param, problem).items()}
-            case.tabulate(res, param, problem, t)
-        res.data[key(param)] = t.as_dict()
-        del problem
+    t0 = time.perf_counter()
+    try:
+        for param in case.params(quick):
+            progress(f"  {case.name}: {key(param)}")
+            with case.context(param):
+                problem = case.setup(param)
+                t = interleaved(case.routes(param, problem), **case.timing(param, quick))
+                t.peaks = {k: peak_memory(f) for k, f in case.memory(param, problem).items()}
+                case.tabulate(res, param, problem, t)
+            res.data[key(param)] = t.as_dict()
+            del problem
+    except Exception:
+        res.notes.append("failed:\n\n```\n" + traceback.format_exc() + "```")
+        traceback.print_exc()
+    res.seconds = time.perf_counter() - t0
     return res
 
 

@@ -20,6 +20,7 @@ from woodbury_sparse.testing import ar1_precision, grid_precision
 
 from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
 from .case_gmrf import banded
+from .report import plot
 
 CONFIGS = [
     ("auto", "default"),
@@ -30,6 +31,7 @@ CONFIGS = [
     ("supernodal", "metis"),
     ("simplicial", "metis"),
 ]
+ROUTES = ("factorise", "solve")
 CAPTION = (
     "Median of the rounds: `sksparse.cholmod.cholesky(O, mode, ordering_method)` and one "
     "solve with the factor. *current* = what the factorisation layer asks for: simplicial "
@@ -86,21 +88,15 @@ def tabulate(res: Result, param, p, t: Timings) -> None:
 
 
 def figure(res: Result, path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(res.data), figsize=(11, 4.2))
-    for ax, (problem, data) in zip(np.atleast_1d(axes), res.data.items(), strict=True):
-        t = {k.split()[1]: v for k, v in data["median"].items() if k.startswith("factorise")}
-        ax.bar(range(len(t)), [v * 1e3 for v in t.values()])
-        ax.set_xticks(range(len(t)))
-        ax.set_xticklabels([c.replace("/", "\n") for c in t], fontsize=7)
-        label, n = problem.split("|")
-        ax.set_title(f"{label}, n = {int(n):,}: factorise O = I + Q")
-        ax.set_ylabel("ms")
-        ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    panels = []
+    for problem, d in res.data.items():
+        t, configs = d["median"], [k.split()[1] for k in d["median"] if "factorise" in k]
+        ticks = [f"{c.split('/')[0][:5]}\n{c.split('/')[1]}" for c in configs]
+        series = [
+            (w, ticks, [t[f"{w} {c}"] * 1e3 for c in configs], "o") for w in ("factorise", "solve")
+        ]
+        panels.append((problem.replace("|", ", n = ") + ": O = I + Q", series, []))
+    plot(path, panels, "mode / ordering", "median time (ms)", "linear")
 
 
 CASE = Case(

@@ -20,6 +20,7 @@ from woodbury_sparse._factor._sksparse import NATURAL_ORDER_BANDWIDTH, bandwidth
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
 from ._harness import Case, Result, Timings, fmt_mib, fmt_ms, fmt_ratio
+from .report import plot
 
 OPS = ("construct", "logpdf", "solve", "matvec", "slogdet", "draw")
 TIMES = (
@@ -166,31 +167,21 @@ _WHO = {"ours": ours, "floor": floor}
 
 def figure(res: Result, path) -> None:
     """Ratio to the CHOLMOD floor per operation and size, first and repeated calls."""
-    import matplotlib.pyplot as plt
+    ns = sorted(int(n) for n in res.data)
+    t = {n: Timings(res.data[str(n)]["samples"]) for n in ns}
 
-    sizes = sorted(int(k) for k in res.data)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, which, goal in zip(axes, ("first", "repeated"), (1.5, 1.3), strict=True):
-        for op in OPS[1:]:
-            pts = [
-                (n, Timings(s).ratio(f"ours {op} {which}", f"floor {op} {which}")[0])
-                for n in sizes
-                for s in [res.data[str(n)]["samples"]]
-            ]
-            pts = [(n, r) for n, r in pts if np.isfinite(r)]
-            if pts:
-                ax.semilogx(*zip(*pts, strict=True), "o-", label=op)
-        ax.axhline(goal, color="red", ls=":", label=f"target {goal}×")
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_title(f"{res.title.split(':')[0]}: {which} call / floor")
-        ax.set_xlabel("n")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("ours / bare CHOLMOD")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    def ratios(op, which):
+        return [t[n].ratio(f"ours {op} {which}", f"floor {op} {which}")[0] for n in ns]
+
+    panels = [
+        (
+            f"{res.name}: {which} call / floor",
+            [(op, ns, ratios(op, which), "o-") for op in OPS[1:]],
+            [(goal, f"target {goal}×"), (1.0, None)],
+        )
+        for which, goal in (("first", 1.5), ("repeated", 1.3))
+    ]
+    plot(path, panels, "n", "ours / bare CHOLMOD")
 
 
 def case(name, title, doc, make_q, repeats: dict, quick_n: int, ops, note: str) -> Case:

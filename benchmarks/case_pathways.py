@@ -19,6 +19,7 @@ from woodbury_sparse.testing import grid_precision
 from woodbury_sparse.updates import add_terms
 
 from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
+from .report import plot
 
 WHAT = {"prec": "updated precision × vector", "logpdf": "log density"}
 
@@ -85,23 +86,13 @@ def tabulate(res: Result, param, p, t: Timings) -> None:
 
 
 def figure(res: Result, path) -> None:
-    import matplotlib.pyplot as plt
-
-    samples = next(iter(res.data.values()))["samples"]
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for key, s in samples.items():
-        what, how = key.split("_")
-        label = f"{WHAT[what].split(' ×')[0]}: {'add one' if how == 'add' else 'rebuild'}"
-        ks = np.arange(2, 2 + len(s))
-        ax.plot(ks, np.cumsum(s) * 1e3, "-" if how == "add" else "--", label=label)
-    ax.set_xlabel("pathways k")
-    ax.set_ylabel("cumulative time (ms)")
-    ax.set_title("Sequential pathway arrivals")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    series = []
+    for k, s in next(iter(res.data.values()))["samples"].items():
+        what, how = k.split("_")
+        label, style = f"{WHAT[what]}: {how}", "-" if how == "add" else "--"
+        series.append((label, range(2, 2 + len(s)), np.cumsum(s) * 1e3, style))
+    panels = [("Sequential pathway arrivals", series, [])]
+    plot(path, panels, "pathways k", "cumulative time (ms)", "linear", "linear")
 
 
 CASE = Case(

@@ -106,33 +106,29 @@ def routes(n: int, p) -> dict:
     return out
 
 
-def tabulate(res: Result, n: int, p, t: Timings) -> None:
+def _row(n: int, t: Timings, other: str, name: str, value: float | None, ref: float) -> dict:
+    """Ours against one other route, first and repeated, and the log densities' difference."""
     row = {"n": f"{n:,}"}
     for which in ("first", "repeated"):
         row[f"ours {which} (ms)"] = fmt_ms(t.median(f"ours {which}"))
-    if n <= DENSE_MAX:
-        for which in ("first", "repeated"):
-            row[f"dense {which} (ms)"] = fmt_ms(t.median(f"dense {which}"))
-    else:  # projected from the smallest size, which always runs the dense route
+        row[f"{name} {which} (ms)"] = fmt_ms(t.median(f"{other} {which}"))
+    for which in ("first", "repeated"):
+        row[f"speed-up {which}"] = fmt_ratio(t.ratio(f"{other} {which}", f"ours {which}"))
+    row["rel. diff. of log density"] = (
+        "–" if value is None else f"{abs(value - ref) / abs(ref):.1e}"
+    )
+    return row
+
+
+def tabulate(res: Result, n: int, p, t: Timings) -> None:
+    row = _row(n, t, "dense", "dense", getattr(p, "dense_value", None), p.value)
+    if n > DENSE_MAX:  # projected from n = 2000, where the dense route always runs
         small = res.data.get("2000", {}).get("median", {}).get("dense first")
         cost = f"≈{small * (n / 2000) ** 3:,.0f} s, " if small else ""
         row["dense first (ms)"] = f"skipped ({cost}{8 * n * n / 2**30:,.1f} GiB)"
-        row["dense repeated (ms)"] = "–"
-    for which in ("first", "repeated"):
-        row[f"speed-up {which}"] = fmt_ratio(t.ratio(f"dense {which}", f"ours {which}"))
-    diff = abs(p.value - p.dense_value) / abs(p.dense_value) if n <= DENSE_MAX else None
-    row["rel. diff. of log density"] = f"{diff:.1e}" if diff is not None else "–"
     res.add(CAPTION, row)
-    if not p.peer:
-        return
-    row = {"n": f"{n:,}"}
-    for which in ("first", "repeated"):
-        row[f"ours {which} (ms)"] = fmt_ms(t.median(f"ours {which}"))
-        row[f"linear_operator {which} (ms)"] = fmt_ms(t.median(f"peer {which}"))
-    for which in ("first", "repeated"):
-        row[f"speed-up {which}"] = fmt_ratio(t.ratio(f"peer {which}", f"ours {which}"))
-    row["log density rel. diff."] = f"{abs(p.peer_value - p.value) / abs(p.value):.1e}"
-    res.add(PEER, row)
+    if p.peer:
+        res.add(PEER, _row(n, t, "peer", "linear_operator", p.peer_value, p.value))
 
 
 CASE = Case(

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 from woodbury_sparse import ggm
 
 from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
+from .report import plot
 
 D = 5
 SIZES = [50, 100, 200, 500, 1000, 2000, 5000]
@@ -111,28 +112,20 @@ def tabulate(res: Result, param, p, t: Timings) -> None:
 
 
 def figure(res: Result, path) -> None:
-    import matplotlib.pyplot as plt
-
-    raw = {int(k.split("|")[1]): v["median"] for k, v in res.data.items() if "default" in k}
-    Ns = sorted(raw)
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for key, label, style in (
-        ("direct", "direct inv(Σ + XXᵀ)", "o-"),
-        ("dense", "Woodbury dense update", "s-"),
-        ("lazy", "lazy operator: build + one solve", "^-"),
-        ("reused", "lazy operator: one more solve", "v-"),
-    ):
-        ax.loglog(Ns, [raw[N][key] * 1e3 for N in Ns], style, label=label)
-    ref = raw[Ns[-1]]["direct"] * 1e3 * (np.array(Ns, dtype=float) / Ns[-1]) ** 3
-    ax.loglog(Ns, ref, ":", color="grey", label="∝ N³")
-    ax.set_xlabel("N (genes)")
-    ax.set_ylabel("median time (ms)")
-    ax.set_title(f"Updated precision (Σ + XXᵀ)⁻¹, D = {D}, default threads")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    t = {int(k.split("|")[1]): v["median"] for k, v in res.data.items() if "default" in k}
+    Ns = sorted(t)
+    series = [
+        (label, Ns, [t[N][k] * 1e3 for N in Ns], style)
+        for k, label, style in (
+            ("direct", "direct inv(Σ + XXᵀ)", "o-"),
+            ("dense", "Woodbury dense update", "s-"),
+            ("lazy", "lazy operator: build + one solve", "^-"),
+            ("reused", "lazy operator: one more solve", "v-"),
+        )
+    ]
+    series.append(("∝ N³", Ns, [t[Ns[-1]]["direct"] * 1e3 * (N / Ns[-1]) ** 3 for N in Ns], ":"))
+    title = f"Updated precision (Σ + XXᵀ)⁻¹, D = {D}, default threads"
+    plot(path, [(title, series, [])], "N (genes)", "median time (ms)")
 
 
 CASE = Case(

@@ -15,19 +15,11 @@ import json
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
-from . import (
-    case_cholmod,
-    case_gmrf,
-    case_pathways,
-    case_regression,
-    case_scaling,
-    case_selinv,
-    case_sweep,
-)
+from . import case_cholmod, case_pathways, case_regression, case_scaling, case_selinv, case_sweep
 from ._harness import Result, machine_info, progress, run_case
+from .case_gmrf import AR1, GRID
 from .report import case_section, write_report
 
 CASES = {
@@ -35,8 +27,8 @@ CASES = {
     for c in (
         case_scaling.CASE,
         case_regression.CASE,
-        case_gmrf.AR1,
-        case_gmrf.GRID,
+        AR1,
+        GRID,
         case_sweep.CASE,
         case_pathways.CASE,
         case_selinv.CASE,
@@ -44,22 +36,6 @@ CASES = {
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def run_one(name: str, quick: bool) -> Result:
-    """One case; a failure is reported in its section and the other cases still run."""
-    case = CASES[name]
-    progress(f"case {name}: {case.title}")
-    t0 = time.perf_counter()
-    try:
-        res = run_case(case, quick)
-    except Exception:
-        res = Result(name, case.title)
-        res.notes.append("failed:\n\n```\n" + traceback.format_exc() + "```")
-        print(traceback.format_exc(), file=sys.stderr, flush=True)
-    res.seconds = time.perf_counter() - t0
-    print("\n".join(case_section(res, "")), flush=True)
-    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     blas = info["CHOLMOD's BLAS"]
     progress(f"thread pools: {info['thread pools']}; CHOLMOD's BLAS: {blas}")
     t0 = time.perf_counter()
-    results = [run_one(name, args.quick) for name in args.only or CASES]
+    results = []
+    for name in args.only or CASES:
+        progress(f"case {name}: {CASES[name].title}")
+        results.append(run_case(CASES[name], args.quick))
+        print("\n".join(case_section(results[-1], "")), flush=True)
     info["total seconds"] = time.perf_counter() - t0
     info["load average after"] = os.getloadavg()
     write_report(out, results, info, args.quick, CASES)
