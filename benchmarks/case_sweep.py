@@ -21,27 +21,13 @@ from woodbury_sparse.testing import ar1_precision
 from woodbury_sparse.updates import refactor
 
 from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
-from .case_gmrf import library_cholesky
+from .case_gmrf import setup
 
 ROUTES = {
     "refactor": "`updates.refactor` + `dwnorm`",
     "fresh": "fresh operator + `dwnorm`",
     "floor": "bare CHOLMOD numeric refactorisations (floor)",
 }
-
-
-def setup(param) -> SimpleNamespace:
-    n, _ = param
-    p = SimpleNamespace(n=n, eye=sparse.eye_array(n, format="csc"), values={})
-    p.x = np.random.default_rng(0).standard_normal(n)
-    Q0 = ar1_precision(n, 0.3)
-    p.W = ws.SymmetricWoodburyMatrix(Q0, p.eye)
-    ws.dwnorm(p.x, covariance=p.W, log=True)
-    p.fA, p.fO = (
-        library_cholesky(sparse.csc_matrix(Q0)),
-        library_cholesky(sparse.csc_matrix(p.eye + Q0)),
-    )
-    return p
 
 
 def steps(param):
@@ -54,6 +40,8 @@ def steps(param):
 
 
 def routes(param, p) -> dict:
+    p.values = {}
+
     def by_refactor(m):
         p.W = refactor(p.W, A=m.Q)
         p.values[m.rho, "refactor"] = ws.dwnorm(p.x, covariance=p.W, log=True)
@@ -98,7 +86,7 @@ CASE = Case(
     title="Parameter sweep: 20 values of ρ, same-pattern refactorisation vs fresh construction",
     doc=__doc__,
     params=lambda quick: [(10**4, 3) if quick else (10**6, 20)],
-    setup=setup,
+    setup=lambda param: setup(ar1_precision(param[0], 0.3)),
     routes=routes,
     timing=lambda param, quick: {"args": steps(param)},
     tabulate=tabulate,
