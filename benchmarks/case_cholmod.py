@@ -19,7 +19,7 @@ from sksparse.cholmod import cholesky
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
 from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
-from .case_gmrf import banded
+from .case_gmrf import library_settings
 from .report import plot
 
 CONFIGS = [
@@ -47,10 +47,9 @@ def setup(param) -> SimpleNamespace:
     p = SimpleNamespace(cap=sparse.csc_matrix(sparse.eye_array(n) + Q), n=n)
     p.cap.sort_indices()
     p.b = np.random.default_rng(0).standard_normal(n)
-    band = banded(p.cap)
-    p.current = ("simplicial", "natural") if band else ("auto", "default")
-    # a band of width √n in natural order: hopeless fill, not timed
-    p.configs = [c for c in CONFIGS if band or c[1] != "natural"]
+    p.current = library_settings(p.cap)
+    # natural order of a matrix that is not banded (a band of width √n): hopeless fill
+    p.configs = [c for c in CONFIGS if p.current[1] == "natural" or c[1] != "natural"]
     p.factors = {c: cholesky(p.cap, mode=c[0], ordering_method=c[1]) for c in p.configs}
     p.nnz = {  # L() of a supernodal factor converts it: on a copy, and not at n = 10⁶
         c: f.copy().L().nnz if c[0] != "supernodal" or n <= 300_000 else None

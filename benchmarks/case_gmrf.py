@@ -38,17 +38,17 @@ MEMORY = (
 )
 
 
-def banded(m) -> bool:
-    """Whether our factorisation layer factorises ``m`` in natural order (a band factor)."""
-    return bandwidth(m) <= NATURAL_ORDER_BANDWIDTH
+def library_settings(m) -> tuple[str, str]:
+    """The (mode, ordering) our factorisation layer asks CHOLMOD for: simplicial in natural
+    order for banded matrices (a band factor has no fill), else auto with the default."""
+    band = bandwidth(m) <= NATURAL_ORDER_BANDWIDTH
+    return ("simplicial", "natural") if band else ("auto", "default")
 
 
 def library_cholesky(m):
-    """CHOLMOD as our factorisation layer calls it: banded matrices in natural order and
-    simplicial mode, anything else in mode auto with CHOLMOD's default ordering."""
-    if banded(m):
-        return cholesky(m, mode="simplicial", ordering_method="natural")
-    return cholesky(m, mode="auto", ordering_method="default")
+    """CHOLMOD as our factorisation layer calls it."""
+    mode, ordering = library_settings(m)
+    return cholesky(m, mode=mode, ordering_method=ordering)
 
 
 def setup(Q) -> SimpleNamespace:
