@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import pytest
 from scipy import sparse
 
 import woodbury_sparse as ws
-from conftest import NAMES, case, rel_err
+from conftest import EPS, NAMES, case, rel_err
 from woodbury_sparse import testing
 from woodbury_sparse._factor import BACKEND, factorize
 
@@ -329,3 +330,50 @@ def test_invalid_backend_request_is_refused():
     )
     assert proc.returncode != 0
     assert "WOODBURY_SPARSE_BACKEND must be 'cholmod' or 'scipy', got 'umfpack'" in proc.stderr
+
+
+# -- the singularity test fits the block's kind ------------------------------------------------
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_wide_range_diagonal_blocks_are_not_refused(as_sparse, rng):
+    """``diag(1e-10, 1e10, …)`` is regular: a diagonal solve is exact to rounding.
+
+    Its condition number 1e20 used to make the ``n·eps`` test refuse it as singular.
+    Entry by entry ``x/d`` has a relative error of at most ``eps/2``, so ``W @ x`` and
+    ``slogdet`` keep the accuracy of the rest of the computation: ``c·n·eps·κ(W)``
+    against the dense reference (``κ(W)`` about 1e10 here).
+    """
+    n, p = 6, 3
+    a = np.array([1e-10, 1e10, 1.0, 2.0, 0.5, 3.0])
+    b = np.array([1e10, 1e-10, 4.0])
+    A = sparse.diags_array(a) if as_sparse else np.diag(a)
+    B = sparse.diags_array(b) if as_sparse else np.diag(b)
+    X = rng.standard_normal((n, p))
+    W = ws.WoodburyMatrix(A, B, X=X)
+    assert W._parts.A.kind == W._parts.B.kind == "diagonal"
+    reference = np.diag(1 / a) + X @ np.diag(1 / b) @ X.T
+    bound = 10 * n * EPS * np.linalg.cond(reference)
+    x = rng.standard_normal(n)
+    assert rel_err(W @ x, reference @ x) <= bound
+    # O = B + Xᵀ A X carries B's range: its condition number (~1e10) is worth the warning.
+    with pytest.warns(ws.IllConditionedWarning, match="capacitance"):
+        sign, logdet = W.slogdet()
+    ref_sign, ref_logdet = np.linalg.slogdet(reference)
+    assert sign == ref_sign
+    assert abs(logdet - ref_logdet) <= bound
+    np.testing.assert_array_equal(W._parts.A.factor.solve(x), x / a)
+
+
+@pytest.mark.parametrize(
+    ("d", "entry"), [([1.0, 0.0, 2.0], "1 is 0.0e+00"), ([1.0, 2.0, 1e-310], "2 is 1.0e-310")]
+)
+def test_diagonal_block_without_finite_inverse_is_singular(d, entry):
+    W = ws.WoodburyMatrix(sparse.diags_array(np.array(d)), np.eye(3))
+    with pytest.raises(
+        ws.SingularMatrixError,
+        match=re.escape(
+            f"`A` is singular to working precision: its diagonal entry {entry}, whose "
+            "reciprocal is not a finite float64"
+        ),
+    ) as info:
+        W @ np.ones(3)
+    assert info.value.block == "A"

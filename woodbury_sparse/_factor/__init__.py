@@ -95,14 +95,20 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
     SingularMatrixError
         When the matrix is singular to working precision: no factorisation exists, or
         the factor's reciprocal condition estimate (:meth:`Factor.rcond`) is below
-        ``n·eps``, where results would be noise.
+        ``n·eps``, where results would be noise. A diagonal matrix is singular only when
+        the reciprocal of one of its entries is not a finite number.
     """
     if kind == "identity" or n == 0:
         return IdentityFactor(n)
     factor: Factor | None
     if kind == "diagonal":
-        factor = DiagonalFactor(matrix) if np.all(matrix != 0) else None
-    elif kind == "dense":
+        # Solves with a diagonal are exact to rounding whatever its range (diag(1e-10,
+        # 1e10) included), so its condition number says nothing about their accuracy:
+        # it is singular only when some 1/dᵢ is not a finite number (dᵢ = 0, or a
+        # subnormal dᵢ whose reciprocal overflows). No condition test follows.
+        _check_diagonal(matrix, name)
+        return DiagonalFactor(matrix)
+    if kind == "dense":
         factor = DenseCholesky.attempt(matrix) if symmetric else None
         if factor is None:
             factor = DenseLU.attempt(matrix, symmetric)
@@ -146,6 +152,19 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
         return factorize(matrix, kind, n, symmetric, name)
     _check_rcond(factor, matrix, kind, n, name)
     return factor
+
+
+def _check_diagonal(d: np.ndarray, name: str) -> None:
+    """Raise ``SingularMatrixError`` unless every ``1/dᵢ`` is a finite number."""
+    with np.errstate(divide="ignore", over="ignore"):
+        bad = np.flatnonzero(~np.isfinite(1.0 / d))
+    if bad.size:
+        i = int(bad[0])
+        raise SingularMatrixError(
+            name,
+            f"{_what(name)} is singular to working precision: its diagonal entry {i} is "
+            f"{d[i]:.1e}, whose reciprocal is not a finite float64",
+        )
 
 
 def _what(name: str) -> str:
