@@ -36,9 +36,11 @@ __all__ = [
     "EPS",
     "Factor",
     "backend_info",
+    "checked",
     "factor_selected_inverse",
     "factorize",
     "refactorize",
+    "reuse_analysis",
     "sparse_one_norm",
 ]
 
@@ -131,8 +133,9 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
 
     ``matrix`` must have the sparsity pattern of the matrix ``donor`` factorised (the
     caller checks). Only a factor with a ``refactor`` method (CHOLMOD's) is reused; when
-    it has none, or the numeric refactorisation fails (new values not positive definite,
-    say), this is :func:`factorize`. The result passes the same singularity test.
+    it has none, the numeric refactorisation fails (new values not positive definite,
+    say), or its result fails the checks of :func:`factorize`, this is
+    :func:`factorize`: the result, or the error, is exactly a fresh factorisation's.
 
     Parameters
     ----------
@@ -146,11 +149,47 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
     SingularMatrixError
         As :func:`factorize`.
     """
+    factor = reuse_analysis(donor, matrix, kind, n, name)
+    return factor if factor is not None else factorize(matrix, kind, n, symmetric, name)
+
+
+def reuse_analysis(donor: Factor | None, matrix, kind: str, n: int, name: str) -> Factor | None:
+    """The numeric refactorisation of ``matrix`` on ``donor``'s analysis, or None.
+
+    None when ``donor`` has no reusable analysis (only CHOLMOD's is), CHOLMOD fails on
+    the new values, or the result fails the checks a fresh factorisation must pass
+    (:func:`checked`); the caller then factorises afresh (now or lazily), which raises
+    the fresh factorisation's error where there is one.
+    """
     refactor = getattr(donor, "refactor", None)
-    factor = refactor(matrix) if refactor is not None and kind == "sparse" else None
-    if factor is None:
-        return factorize(matrix, kind, n, symmetric, name)
-    _check_rcond(factor, matrix, kind, n, name)
+    if refactor is None or kind != "sparse":
+        return None
+    factor = refactor(matrix)
+    return None if factor is None else checked(factor, matrix, kind, n, name)
+
+
+def checked(factor: Factor, matrix, kind: str, n: int, name: str) -> Factor | None:
+    """``factor`` when it passes the checks :func:`factorize` makes, otherwise None.
+
+    For factorisations reached by another route than :func:`factorize` — a numeric
+    refactorisation, a rank update or downdate, a bordered extension — which must be
+    held to the same standard before they are used: a reciprocal condition estimate of
+    at least ``n·eps`` (for a diagonal, finite reciprocals).
+
+    Parameters
+    ----------
+    factor : Factor
+        A factorisation of ``matrix``.
+    matrix, kind, n, name
+        As for :func:`factorize`.
+    """
+    try:
+        if kind == "diagonal":
+            _check_diagonal(matrix, name)
+        else:
+            _check_rcond(factor, matrix, kind, n, name)
+    except SingularMatrixError:
+        return None
     return factor
 
 
