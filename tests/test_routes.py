@@ -23,7 +23,7 @@ from scipy import sparse
 import woodbury_sparse as ws
 from conftest import EPS, dense, rel_err
 from woodbury_sparse import testing
-from woodbury_sparse.updates import add_terms, refactor, with_blocks
+from woodbury_sparse.updates import add_terms, refactor, update_a, with_blocks
 
 #: The constant of the tolerance ``C · n · eps · κ`` (as in ``test_properties``).
 C = 10.0
@@ -164,3 +164,28 @@ def test_routes_that_do_not_cancel_still_reuse_their_factorisations():
         assert W4._parts.A.__dict__["factor"].analysis_reused
     ref = np.linalg.inv(dense(_near_intrinsic(0.7))) + np.eye(n)
     assert abs(W4.logdet() - np.linalg.slogdet(ref)[1]) <= C * n * EPS * np.linalg.cond(ref)
+
+
+@pytest.mark.parametrize("shrink", [0, 1, 2, 4, 8])
+def test_downdate_to_a_numerically_singular_a_is_refused_as_afresh(shrink):
+    """``Q − (0.75 − δ) e eᵀ`` for the AR(1) precision ``Q`` (ρ = 0.5), ``e`` its last unit vector.
+
+    ``Q``'s last pivot is ``1 − ρ² = 0.75``: the downdate leaves a pivot of a few ulps. A
+    fresh operator refuses it; the CHOLMOD downdate was installed unchecked and gave
+    products of size 1e16.
+    """
+    n = 30
+    A = testing.ar1_precision(n, 0.5)
+    W = ws.WoodburyMatrix(A, np.eye(n))
+    W.slogdet()
+    C = np.zeros((n, 1))
+    C[-1] = np.sqrt(0.75 * (1.0 - shrink * EPS))
+    route = update_a(W, C, downdate=True)
+    cs = sparse.csc_array(C)
+    fresh = ws.WoodburyMatrix(A - cs @ cs.T, np.eye(n))
+    b = np.ones(n)
+    with pytest.raises(ws.SingularMatrixError, match="`A` is singular") as info:
+        fresh @ b
+    with pytest.raises(ws.SingularMatrixError, match="`A` is singular") as again:
+        route @ b
+    assert str(again.value) == str(info.value)

@@ -211,9 +211,19 @@ def _what(name: str) -> str:
 
 
 def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
-    """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``."""
-    # ‖M‖₁ costs a pass over M; CHOLMOD's and the closed-form estimates ignore it.
-    rcond = factor.rcond(_one_norm(matrix, kind) if factor.rcond_needs_norm else np.nan)
+    """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``.
+
+    The capacitance ``O`` is tested with the factor's 1-norm estimate (:meth:`Factor.
+    rcond`), the given blocks with its screening estimate (CHOLMOD's free pivot ratio;
+    the same 1-norm estimate for the other factors).
+    """
+    estimate, needs_norm = (
+        (factor.rcond, factor.rcond_needs_norm)
+        if name == "O"
+        else (factor.screening_rcond, factor.screening_needs_norm)
+    )
+    # ‖M‖₁ costs a pass over M; CHOLMOD's pivot ratio and the closed forms ignore it.
+    rcond = estimate(_one_norm(matrix, kind) if needs_norm else np.nan)
     what = _what(name)
     if not rcond >= n * EPS:  # NaN too
         hint = " (an intrinsic GMRF needs `shift=`)" if name == "A" else ""

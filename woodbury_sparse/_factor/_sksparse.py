@@ -197,12 +197,16 @@ class CholmodHandle:
         pivots.flags.writeable = False  # shared by every caller
         return pivots
 
-    def rcond(self) -> float:
-        """CHOLMOD's pivot-ratio estimate of the reciprocal condition number; kept."""
-        return self._rcond
+    def pivot_ratio(self) -> float:
+        """CHOLMOD's cheap estimate of ``1/cond``: ``min|dᵢ| / max|dᵢ|`` over the pivots; kept.
+
+        Only an upper bound on ``1/cond₂`` for a positive definite matrix (every pivot
+        lies in ``[λ_min, λ_max]``), and no bound at all for an indefinite one.
+        """
+        return self._pivot_ratio
 
     @cached_property
-    def _rcond(self) -> float:
+    def _pivot_ratio(self) -> float:
         pivots = self.pivots()
         if pivots is None:
             return float(self._factor.rcond)  # a property in 0.5
