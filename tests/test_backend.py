@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -377,3 +378,63 @@ def test_diagonal_block_without_finite_inverse_is_singular(d, entry):
     ) as info:
         W @ np.ones(3)
     assert info.value.block == "A"
+
+
+# -- nothing is printed -------------------------------------------------------------------------
+def _flush_c_stdio() -> None:
+    """Flush C's stdio buffers: text printed by a C library reaches the descriptors now."""
+    ctypes.CDLL(None).fflush(None)
+
+
+def test_nothing_is_printed_on_failed_probes(capfd, rng):
+    """CHOLMOD (SuiteSparse 7) printed ``CHOLMOD warning: matrix not positive definite``
+    on stdout whenever an ``LLᵀ`` was tried on an indefinite block; the library tries one
+    first for every sparse symmetric block. Captured at the file descriptors, where a C
+    library writes, on every backend: not a byte may reach the terminal.
+    """
+    from woodbury_sparse.updates import refactor, update_a
+
+    n = 300
+    indefinite = testing.random_symmetric_indefinite(n, rng, density=0.01)
+    x = np.ones(n)
+    _flush_c_stdio()
+    capfd.readouterr()
+    W = ws.WoodburyMatrix(indefinite, sparse.eye_array(n))  # A indefinite, O = I + A too
+    W @ x, W.solve(x), W.slogdet()
+    assert W._parts.A.factor.method != "cholmod-llt"
+    W2 = ws.WoodburyMatrix(sparse.eye_array(n) * 0.5, indefinite)  # B indefinite
+    W2 @ x, W2.slogdet()
+    m = zero_pivot_matrix()
+    ws.WoodburyMatrix(m, sparse.eye_array(m.shape[0])).slogdet()  # LDLᵀ meets a zero pivot
+    singular = sparse.csc_array(
+        sparse.diags_array(np.logspace(0, -17, n))
+        + 1e-30 * (sparse.eye_array(n, k=1) + sparse.eye_array(n, k=-1))
+    )
+    with pytest.raises(ws.SingularMatrixError):  # numerically singular: refused
+        ws.WoodburyMatrix(singular, sparse.eye_array(n)).slogdet()
+    spd = testing.ar1_precision(n, 0.5)
+    W3 = ws.WoodburyMatrix(spd, sparse.eye_array(n))
+    W3.slogdet()
+    refactor(W3, A=(spd - 1.2 * sparse.eye_array(n)).tocsc()).slogdet()  # indefinite values
+    C = np.zeros((n, 1))
+    C[3] = 1.5
+    update_a(W3, C, downdate=True).slogdet()  # a downdate that loses definiteness
+    _flush_c_stdio()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_suitesparse_printing_is_restored_after_each_call():
+    """The silence is scoped: SuiteSparse's printf hook is as it was once a call returns."""
+    from woodbury_sparse._factor import _sksparse
+
+    lib = _sksparse._QUIET._lib
+    if lib is None:
+        assert not (_sksparse.API_05 and CHOLMOD)  # only scikit-sparse 0.5 needs the hook
+        return
+    before = lib.SuiteSparse_config_printf_func_get()
+    assert before  # SuiteSparse prints through printf by default
+    n = 50
+    indefinite = testing.random_symmetric_indefinite(n, np.random.default_rng(0), 0.05)
+    ws.WoodburyMatrix(indefinite, sparse.eye_array(n)).slogdet()
+    assert lib.SuiteSparse_config_printf_func_get() == before
