@@ -208,6 +208,9 @@ class _BlockDiagonalFactor(Factor):
     def rcond(self, anorm: float) -> float:
         return self._resolved.rcond(anorm)
 
+    def screening_rcond(self, anorm: float) -> float:
+        return self._resolved.screening_rcond(anorm)
+
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         return self._resolved.solve_sqrt_t(z)
 
