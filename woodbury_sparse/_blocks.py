@@ -13,7 +13,7 @@ from scipy import sparse
 from scipy.sparse import linalg as splinalg
 
 from . import _blas
-from ._cache import _LOCK_KEY, cached_property
+from ._cache import _LOCK_KEY, cached_property, weak_cached_property
 from ._factor import Factor, factorize, refactorize, sparse_one_norm
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
@@ -215,17 +215,26 @@ class Block:
     def is_square(self) -> bool:
         return self.shape[0] == self.shape[1]
 
-    @cached_property
+    @property
     def T(self) -> Block:
-        """The transpose, sharing storage and factorisation."""
+        """The transpose, sharing storage and factorisation.
+
+        A symmetric block is its own transpose (not cached: a block holding itself would
+        be a reference cycle); a transposed block holds its original, which holds its
+        transpose weakly only.
+        """
         if self.symmetric or self.kind in ("identity", "diagonal"):
             return self
+        if self._transpose_of is not None:
+            return self._transpose_of
+        return self._transposed
+
+    @weak_cached_property
+    def _transposed(self) -> Block:
         data = self.data.T
         if self.kind == "sparse":
             data = freeze_sparse(sparse.csc_array(data))
-        out = Block(self.kind, self.shape[::-1], data, False, self.name, transpose_of=self)
-        out.__dict__["T"] = self
-        return out
+        return Block(self.kind, self.shape[::-1], data, False, self.name, transpose_of=self)
 
     def toarray(self) -> np.ndarray:
         """A new dense ndarray holding the block."""
@@ -388,7 +397,7 @@ class Block:
         state = dict(self.__dict__)
         state.pop("factor", None)
         state.pop(ANALYSIS_DONOR, None)  # a CHOLMOD factor: not picklable, and only a hint
-        state.pop("T", None)
+        state.pop("_transposed", None)  # a weak reference
         state.pop(_LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
         if self._transpose_of is not None:  # rebuilt from the original: pickled once
             state["data"] = None

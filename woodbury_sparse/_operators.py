@@ -12,7 +12,7 @@ from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
-from ._cache import cached_property
+from ._cache import cached_property, weak_cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
 from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
@@ -565,19 +565,19 @@ class WoodburyMatrix(_RealOperator):
     def _backward(self, x: np.ndarray) -> np.ndarray:
         return self.T._apply(x)
 
-    @cached_property
+    @weak_cached_property
     def _transposed(self) -> WoodburyMatrix:
-        if self._transpose_of is not None:
-            return self._transpose_of
         p = self._parts
         parts = Parts(p.A.T, p.B.T, p.V.T, p.U.T, False)
         return WoodburyMatrix._from_parts(parts, transpose_of=self)
 
     def _transpose(self):
+        # Wᵀ holds W (it uses W's caches); W holds Wᵀ weakly: no reference cycle.
+        if self._transpose_of is not None:
+            return self._transpose_of
         return self._transposed
 
-    def _adjoint(self):
-        return self._transposed
+    _adjoint = _transpose
 
     # -- linear algebra -----------------------------------------------------------------
     def solve(self, b, refine: int = 0) -> np.ndarray:
@@ -877,7 +877,7 @@ class WoodburyMatrix(_RealOperator):
         """
         return self._inverse
 
-    @cached_property
+    @weak_cached_property
     def _inverse(self) -> WoodburyInverse:
         return WoodburyInverse(self)
 
@@ -1041,9 +1041,10 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
     def _VA(self) -> Block:
         return self._AU.T
 
-    @cached_property
-    def _transposed(self) -> SymmetricWoodburyMatrix:
-        return self
+    def _transpose(self):
+        return self  # not cached: an operator holding itself would be a reference cycle
+
+    _adjoint = _transpose
 
     def as_covariance(self):
         """``W`` as a :class:`scipy.stats.Covariance`, for ``scipy.stats`` distributions.
@@ -1051,7 +1052,8 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         Returns
         -------
         woodbury_sparse.stats.WoodburyCovariance
-            Exact whitening and colouring maps; built once and cached.
+            Exact whitening and colouring maps; the same object while it is in use
+            (``W`` holds it weakly: it holds ``W``).
 
         Raises
         ------
@@ -1077,7 +1079,7 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         """
         return self._covariance_object
 
-    @cached_property
+    @weak_cached_property
     def _covariance_object(self):
         from .stats import WoodburyCovariance
 
@@ -1088,7 +1090,8 @@ class WoodburyInverse(_RealOperator):
     """``W⁻¹`` for a :class:`WoodburyMatrix` ``W``, applied through ``W.solve``.
 
     Obtain it with :meth:`WoodburyMatrix.inv`. Immutable, like ``W``: its operand ``W``
-    cannot be replaced (the operator is cached by ``W``, and handed out again).
+    cannot be replaced. ``W`` holds it weakly and hands out the same object while it is in
+    use; it holds ``W``, so no reference cycle keeps either alive (nor their factorisations).
 
     Attributes
     ----------
@@ -1239,17 +1242,15 @@ class _OperatorCache:
 
 
 def _factorised_blocks(op: WoodburyMatrix) -> list[str]:
-    """Which of ``A``, ``B`` and ``O`` ``op`` (or its transpose) has factorised."""
-    ops = [op, op.__dict__.get("_transposed")]
+    """Which of ``A``, ``B`` and ``O`` ``op`` has factorised.
+
+    Its transpose factorises nothing of its own: its blocks' factorisations are ``op``'s.
+    """
     names = []
     for name in ("A", "B", "O"):
-        for one in ops:
-            if one is None:
-                continue
-            block = one.__dict__.get("_O") if name == "O" else getattr(one._parts, name)
-            if block is not None and "factor" in block.__dict__:
-                names.append(name)
-                break
+        block = op.__dict__.get("_O") if name == "O" else getattr(op._parts, name)
+        if block is not None and "factor" in block.__dict__:
+            names.append(name)
     return names
 
 
