@@ -100,3 +100,39 @@ class weak_cached_property(cached_property):
         # A data descriptor, so that reading the attribute always dereferences the weak
         # reference (a plain cached_property is read straight from ``__dict__``).
         raise AttributeError(f"{self.attrname} is a cache and cannot be set")
+
+
+def seed(obj: Any, name: str, value: Any) -> None:
+    """Give ``obj``'s cache ``name`` its value at construction (``obj`` being built).
+
+    For values a new object receives from the one it was derived from (a factorisation
+    whose analysis was reused, a product that did not change): its constructor seeds
+    them, and nothing writes into an object's caches after it has been handed out.
+    """
+    if value is not None:
+        obj.__dict__[name] = value
+
+
+def peek(obj: Any, name: str) -> Any:
+    """``obj``'s cache ``name`` when it has been built, else ``None`` (builds nothing)."""
+    return obj.__dict__.get(name)
+
+
+class Handover:
+    """A value handed over once: whoever takes it holds it; this no longer does.
+
+    A hint from an old object to a new one (a factorisation whose symbolic analysis the
+    new one may reuse) that must not keep the old object's memory alive once used.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def take(self) -> Any:
+        value, self._value = self._value, None
+        return value
+
+    def __reduce__(self):
+        return (Handover, (None,))  # only a hint: not pickled (CHOLMOD's cannot be)

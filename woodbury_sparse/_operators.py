@@ -5,22 +5,35 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
-from ._cache import cached_property, weak_cached_property
+from ._blocks import Block, all_finite, same_sparse_pattern
+from ._cache import Handover, cached_property, peek, seed, weak_cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
 from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
 
-#: Key, in an operator's ``__dict__``, of another operator's factorised capacitance block
-#: whose symbolic analysis this operator's capacitance may reuse (see ``_O``).
-CAPACITANCE_DONOR = "_capacitance_donor"
+
+class Reuse(NamedTuple):
+    """What an update hands the operator it builds, from the operator it updates.
+
+    ``AU``, ``VA`` and ``O`` (with its factorisation, when built) are the new operator's
+    own values, computed from the old one's; ``capacitance_donor`` is the old operator's
+    factorised capacitance, whose symbolic analysis the new capacitance's factorisation
+    reuses when it has the same sparsity pattern (held until then only).
+    """
+
+    AU: Block | None = None
+    VA: Block | None = None
+    O: Block | None = None  # noqa: E741 (the capacitance is O throughout)
+    capacitance_donor: Block | None = None
+
 
 #: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
 #: results may have lost half their digits: an ``IllConditionedWarning`` says so.
@@ -318,6 +331,9 @@ class WoodburyMatrix(_RealOperator):
     True
     """
 
+    #: The old capacitance an update handed over (see :class:`Reuse`); taken by ``_O``.
+    _capacitance_donor: Handover | None = None
+
     def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
         symmetric = symmetric_flag(symmetric)
         if cls is SymmetricWoodburyMatrix:
@@ -334,13 +350,18 @@ class WoodburyMatrix(_RealOperator):
 
     @classmethod
     def _from_parts(
-        cls, parts: Parts, transpose_of: WoodburyMatrix | None = None, token: str | None = None
+        cls,
+        parts: Parts,
+        transpose_of: WoodburyMatrix | None = None,
+        token: str | None = None,
+        reuse: Reuse | None = None,
     ):
         """Build an operator from validated parts (no checks, no copies).
 
         ``token`` identifies the operator across processes (see :func:`_restore`): a new
         one for a new operator, the parent's with ``.T`` appended for a transpose, the
-        pickled one for a restored operator.
+        pickled one for a restored operator. ``reuse`` is what an update computed for the
+        new operator from the old one (see :class:`Reuse`).
         """
         if token is None:
             token = f"{transpose_of._token}.T" if transpose_of is not None else uuid.uuid4().hex
@@ -348,6 +369,12 @@ class WoodburyMatrix(_RealOperator):
         object.__setattr__(self, "_parts", parts)
         object.__setattr__(self, "_transpose_of", transpose_of)
         object.__setattr__(self, "_token", token)
+        if reuse is not None:
+            seed(self, "_AU", reuse.AU)
+            seed(self, "_VA", reuse.VA)
+            seed(self, "_O", reuse.O)
+            if reuse.capacitance_donor is not None:
+                object.__setattr__(self, "_capacitance_donor", Handover(reuse.capacitance_donor))
         LinearOperator.__init__(self, dtype=np.float64, shape=parts.A.shape)
         object.__setattr__(self, "_frozen", True)
         return self
@@ -465,11 +492,11 @@ class WoodburyMatrix(_RealOperator):
             o = Block(o.kind, o.shape, o.data, True)
         o = o.symmetrized() if parts.symmetric else o
         o = o.renamed("O")
-        # updates.refactor/with_blocks leave the old operator's capacitance here: when the
+        # updates.refactor/with_blocks hand over the old operator's capacitance: when the
         # new O has its sparsity pattern, O's factorisation reuses its symbolic analysis.
-        donor = self.__dict__.pop(CAPACITANCE_DONOR, None)
+        donor = None if self._capacitance_donor is None else self._capacitance_donor.take()
         if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
-            o.__dict__[ANALYSIS_DONOR] = donor.factor
+            o = o.with_factor(analysis_donor=donor.factor)
         return o
 
     def capacitance_rcond(self) -> float:
@@ -501,20 +528,22 @@ class WoodburyMatrix(_RealOperator):
 
     def _capacitance_factor(self):
         """``O``'s factorisation; warns (once per operator) when ``O`` is ill-conditioned."""
+        return self._checked_capacitance_factor
+
+    @cached_property
+    def _checked_capacitance_factor(self):
+        # Cached once checked: the warning is part of building the value, hence given once.
         factor = self._O.factor
-        if "_warned_ill_conditioned" not in self.__dict__:
-            rcond = self._capacitance_rcond
-            # A cache entry like any other: the operator's value does not change.
-            self.__dict__["_warned_ill_conditioned"] = rcond < RCOND_WARNING
-            if rcond < RCOND_WARNING:
-                warn(
-                    f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
-                    f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
-                    "log-determinants may have lost half their digits or more; "
-                    "solve(b, refine=k) can restore accuracy when W itself is "
-                    "well-conditioned",
-                    IllConditionedWarning,
-                )
+        rcond = self._capacitance_rcond
+        if rcond < RCOND_WARNING:
+            warn(
+                f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
+                f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
+                "log-determinants may have lost half their digits or more; "
+                "solve(b, refine=k) can restore accuracy when W itself is "
+                "well-conditioned",
+                IllConditionedWarning,
+            )
         return factor
 
     @property
@@ -792,19 +821,23 @@ class WoodburyMatrix(_RealOperator):
             and parts.A.factor.positive_definite
             and parts.B.factor.positive_definite
             and not factor_o.positive_definite
-            and "_warned_lu" not in self.__dict__
         ):
-            self.__dict__["_warned_lu"] = True
-            warn(
-                "the capacitance O = B + Xᵀ A X is positive definite in exact arithmetic "
-                "(A and B are), but its Cholesky factorisation failed in floating point: O "
-                "is numerically singular, and log|det O| comes from an LU factorisation",
-                IllConditionedWarning,
-            )
+            _ = self._lu_capacitance_warned  # warns the first time only
         sign = sign_o * sign_a * sign_b
         if sign == 0:
             return 0.0, -np.inf
         return sign, log_o - log_a - log_b
+
+    @cached_property
+    def _lu_capacitance_warned(self) -> bool:
+        # Warning once per operator: the warning is part of building this cached value.
+        warn(
+            "the capacitance O = B + Xᵀ A X is positive definite in exact arithmetic "
+            "(A and B are), but its Cholesky factorisation failed in floating point: O "
+            "is numerically singular, and log|det O| comes from an LU factorisation",
+            IllConditionedWarning,
+        )
+        return True
 
     @cached_property
     def _n_side(self):
@@ -1248,8 +1281,8 @@ def _factorised_blocks(op: WoodburyMatrix) -> list[str]:
     """
     names = []
     for name in ("A", "B", "O"):
-        block = op.__dict__.get("_O") if name == "O" else getattr(op._parts, name)
-        if block is not None and "factor" in block.__dict__:
+        block = peek(op, "_O") if name == "O" else getattr(op._parts, name)
+        if block is not None and peek(block, "factor") is not None:
             names.append(name)
     return names
 

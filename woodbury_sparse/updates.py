@@ -53,12 +53,12 @@ import numpy as np
 from scipy import sparse
 
 from ._blocks import Block
-from ._cache import cached_property
+from ._cache import cached_property, peek
 from ._exceptions import FactorizationError
 from ._factor import Factor, checked, factorize, reuse_analysis
 from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
-from ._operators import CAPACITANCE_DONOR, SymmetricWoodburyMatrix, WoodburyMatrix
+from ._operators import Reuse, SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import (
     Parts,
     _as_list,
@@ -224,7 +224,7 @@ def _combined_b(old: Block, new: Block) -> Block:
         return new.renamed("B")
     out = _block_diag([old, new], "B")
     if out.kind in ("dense", "sparse"):
-        out.__dict__["factor"] = _BlockDiagonalFactor(old, new, out)
+        out = out.with_factor(_BlockDiagonalFactor(old, new, out))
     return out
 
 
@@ -294,19 +294,18 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
     v_all = u_all.T if symmetric else _stack([old.V, v_new], 0, "V")
     parts = Parts(old.A, b_all, u_all, v_all, symmetric)
     cls = SymmetricWoodburyMatrix if symmetric else WoodburyMatrix
-    out = cls._from_parts(parts)
 
-    cache = W.__dict__
-    if W.p > 0 and "_O" not in cache:
-        return out  # no capacitance built yet: nothing to extend, the new operator is lazy
+    if W.p > 0 and peek(W, "_O") is None:
+        # No capacitance built yet: nothing to extend, the new operator is lazy.
+        return cls._from_parts(parts)
     au_new = old.A.times(u_new)
     au_all = _stack([W._AU, au_new], 1)
-    out.__dict__["_AU"] = au_all
     if symmetric:
         va_new = au_new.T
+        va_all = None
     else:
         va_new = v_new.times(old.A)
-        out.__dict__["_VA"] = _stack([W._VA, va_new], 0)
+        va_all = _stack([W._VA, va_new], 0)
     o_old = W._O
     c12 = _dense(old.V.times(au_new))  # V A U₂   (p×k)
     c21 = c12.T if symmetric else _dense(va_new.times(old.U))  # V₂ A U   (k×p)
@@ -325,16 +324,14 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
     # singular, raises SingularMatrixError as a freshly built operator does).
     o_block = Block.from_matrix(o_data, symmetric=symmetric, name="O").densified()
     if not o_block.is_finite():
-        return out
-    f11 = IdentityFactor(0) if W.p == 0 else o_old.__dict__.get("factor")
+        return cls._from_parts(parts, reuse=Reuse(AU=au_all, VA=va_all))
+    f11 = IdentityFactor(0) if W.p == 0 else peek(o_old, "factor")
     if f11 is not None:
         factor = extend_factor(f11, c12, c21, d22, symmetric)
         if factor is not None:
             factor = checked(factor, o_block.data, o_block.kind, o_block.shape[0], "O")
-        if factor is not None:
-            o_block.__dict__["factor"] = factor
-    out.__dict__["_O"] = o_block
-    return out
+        o_block = o_block.with_factor(factor)
+    return cls._from_parts(parts, reuse=Reuse(AU=au_all, VA=va_all, O=o_block))
 
 
 def same_pattern(old, new) -> bool:
@@ -392,16 +389,15 @@ def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
     return blk
 
 
-def _reuse_analysis(old: Block, new: Block) -> None:
-    """Give ``new`` a numeric refactorisation of ``old``'s cached factor, when possible.
+def _reuse_analysis(old: Block, new: Block) -> Block:
+    """``new`` with a numeric refactorisation of ``old``'s cached factor, when possible.
 
     Only a refactorisation that passes the checks of a fresh factorisation is kept;
     otherwise ``new`` is factorised afresh when first needed, and fails (or not) exactly
     as in a freshly built operator.
     """
-    factor = reuse_analysis(old.__dict__.get("factor"), new.data, new.kind, new.shape[0], new.name)
-    if factor is not None:
-        new.__dict__["factor"] = factor
+    factor = reuse_analysis(peek(old, "factor"), new.data, new.kind, new.shape[0], new.name)
+    return new.with_factor(factor)
 
 
 def _replace(W: WoodburyMatrix, A, B, strict: bool) -> WoodburyMatrix:
@@ -417,7 +413,7 @@ def _replace(W: WoodburyMatrix, A, B, strict: bool) -> WoodburyMatrix:
             continue
         blk = _new_square(W, value, old_block, name)
         if same_pattern(old_block, blk):
-            _reuse_analysis(old_block, blk)
+            blk = _reuse_analysis(old_block, blk)
         elif strict:
             raise ValueError(
                 f"the new `{name}` ({_describe_pattern(blk)}) does not have the sparsity "
@@ -426,17 +422,17 @@ def _replace(W: WoodburyMatrix, A, B, strict: bool) -> WoodburyMatrix:
             )
         new_blocks[name] = blk
     parts = Parts(new_blocks["A"], new_blocks["B"], old.U, old.V, old.symmetric)
-    out = type(W)._from_parts(parts)
-    o_old = W.__dict__.get("_O")
-    if o_old is not None and hasattr(o_old.__dict__.get("factor"), "refactor"):
+    o_old = peek(W, "_O")
+    donor = None
+    if o_old is not None and hasattr(peek(o_old, "factor"), "refactor"):
         # U and V are W's: when the new capacitance B + V A U keeps the old one's sparsity
         # pattern (checked when it is built), its factorisation reuses the old analysis.
-        out.__dict__[CAPACITANCE_DONOR] = o_old
-    if A is None and "_AU" in W.__dict__:
-        out.__dict__["_AU"] = W._AU
-        if not old.symmetric:
-            out.__dict__["_VA"] = W._VA
-    return out
+        donor = o_old
+    au = va = None
+    if A is None and peek(W, "_AU") is not None:
+        au = W._AU
+        va = None if old.symmetric else W._VA
+    return type(W)._from_parts(parts, reuse=Reuse(AU=au, VA=va, capacitance_donor=donor))
 
 
 def refactor(W: WoodburyMatrix, A=None, B=None) -> WoodburyMatrix:
@@ -579,14 +575,13 @@ def update_a(W: WoodburyMatrix, C, *, downdate: bool = False) -> WoodburyMatrix:
     a_block = as_block(new_a, "A", square=True)
     if old.symmetric:
         a_block = a_block.symmetrized().renamed("A")
-    cached = old.A.__dict__.get("factor")
+    cached = peek(old.A, "factor")
     updatable = cached is not None and cached.positive_definite and hasattr(cached, "updown")
     if updatable and a_block.kind == "sparse":
         # CHOLMOD: update/downdate a copy; kept only if positive definite and regular.
         factor = cached.updown(sparse.csc_array(c_op), subtract=downdate)
         if factor is not None:
             factor = checked(factor, a_block.data, "sparse", W.n, "A")
-        if factor is not None:
-            a_block.__dict__["factor"] = factor
+        a_block = a_block.with_factor(factor)
     parts = Parts(a_block, old.B, old.U, old.V, old.symmetric)
     return type(W)._from_parts(parts)
