@@ -1,4 +1,4 @@
-"""The package's structure, checked the way anyone can check it from a shell.
+"""The package's structure: no writes into other objects' ``__dict__``, no import cycle.
 
 No module writes into an object's ``__dict__`` except the cache helper
 (``woodbury_sparse/_cache.py``): a value an object receives from another (a reused
@@ -7,10 +7,15 @@ The same check from a shell::
 
     grep -nE '__dict__(\\[[^]]*\\] *=[^=]|\\.(update|setdefault|pop|clear|__setitem__)\\()' \\
         -r woodbury_sparse --include='*.py' | grep -v '^woodbury_sparse/_cache.py'
+
+The import graph of the package (``ast``, run-time imports only) is acyclic, and no
+function body imports a package module: the layers depend in one direction, as the
+README's layout section draws them.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -53,3 +58,116 @@ def test_no_dict_writes_outside_the_cache_helper():
             if DICT_WRITE.search(line):
                 writes.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}")
     assert writes == []
+
+
+# -- the import graph -----------------------------------------------------------------------
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {_module_name(path): path for path in _sources()}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _targets(module: str, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The package modules an import statement of ``module`` imports."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in MODULES}
+    if node.level == 0:
+        base = node.module or ""
+    else:
+        package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{node.module}" if node.module else package
+    found = {f"{base}.{alias.name}" for alias in node.names} & MODULES.keys()
+    return found or ({base} & MODULES.keys())
+
+
+def _imports(module: str) -> tuple[set[str], list[str]]:
+    """``module``'s run-time imports of package modules, and those made in function bodies."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    edges: set[str] = set()
+    in_functions: list[str] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue  # annotations only: not imported at run time
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                targets = _targets(module, child)
+                edges.update(targets)
+                if in_function and targets:
+                    in_functions.append(f"{module}:{child.lineno} imports {sorted(targets)}")
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            visit(child, inner)
+
+    visit(tree, False)
+    edges.discard(module)
+    return edges, in_functions
+
+
+GRAPH = {module: _imports(module)[0] for module in MODULES}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph``, or ``None`` when it is acyclic (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_function_imports_a_package_module():
+    assert [line for module in MODULES for line in _imports(module)[1]] == []
+
+
+def test_the_import_graph_is_acyclic():
+    graph = {
+        module: {t for t in targets if not module.startswith(t + ".")}  # parent packages
+        for module, targets in GRAPH.items()
+    }
+    assert _cycle(graph) is None
+
+
+def test_the_core_imports_none_of_its_users():
+    """Statistics, updates, ggm and dask use the operators; the operators use none of them."""
+    users = {f"woodbury_sparse.{name}" for name in ("stats", "updates", "ggm", "dask")}
+    below = "woodbury_sparse._operators"
+    reachable, todo = set(), [below]
+    while todo:
+        for target in GRAPH[todo.pop()]:
+            if target not in reachable:
+                reachable.add(target)
+                todo.append(target)
+    assert reachable & users == set()
+    assert "woodbury_sparse._factor" in reachable

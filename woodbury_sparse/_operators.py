@@ -5,34 +5,21 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
+from . import _updating
 from ._blocks import Block, all_finite, same_sparse_pattern
 from ._cache import Handover, cached_property, peek, seed, weak_cached_property
+from ._covariance import WoodburyCovariance
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
+from ._updating import Reuse
 from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
-
-
-class Reuse(NamedTuple):
-    """What an update hands the operator it builds, from the operator it updates.
-
-    ``AU``, ``VA`` and ``O`` (with its factorisation, when built) are the new operator's
-    own values, computed from the old one's; ``capacitance_donor`` is the old operator's
-    factorised capacitance, whose symbolic analysis the new capacitance's factorisation
-    reuses when it has the same sparsity pattern (held until then only).
-    """
-
-    AU: Block | None = None
-    VA: Block | None = None
-    O: Block | None = None  # noqa: E741 (the capacitance is O throughout)
-    capacitance_donor: Block | None = None
 
 
 #: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
@@ -929,9 +916,9 @@ class WoodburyMatrix(_RealOperator):
         array([[3., 1.],
                [1., 3.]])
         """
-        from .updates import add_terms
-
-        return add_terms(self, B, X=X, U=U, V=V)
+        parts, reuse = _updating.add_terms(self, B, X=X, U=U, V=V)
+        cls = SymmetricWoodburyMatrix if parts.symmetric else WoodburyMatrix
+        return cls._from_parts(parts, reuse=reuse)
 
     def refactor(self, A=None, B=None) -> WoodburyMatrix:
         """New values of ``A``/``B`` with the same sparsity pattern, reusing the analysis.
@@ -948,9 +935,8 @@ class WoodburyMatrix(_RealOperator):
         array([[3., 0.],
                [0., 3.]])
         """
-        from .updates import refactor
-
-        return refactor(self, A=A, B=B)
+        parts, reuse = _updating.replace(self, A, B, strict=True)
+        return type(self)._from_parts(parts, reuse=reuse)
 
     def with_blocks(self, A=None, B=None) -> WoodburyMatrix:
         """New values of ``A``/``B``; reuses the analysis where the pattern is unchanged.
@@ -965,9 +951,8 @@ class WoodburyMatrix(_RealOperator):
         >>> W.with_blocks(A=np.array([[2.0, 1.0], [1.0, 2.0]])).shape
         (2, 2)
         """
-        from .updates import with_blocks
-
-        return with_blocks(self, A=A, B=B)
+        parts, reuse = _updating.replace(self, A, B, strict=False)
+        return type(self)._from_parts(parts, reuse=reuse)
 
     def __repr__(self) -> str:
         parts = self._parts
@@ -1114,8 +1099,6 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
 
     @weak_cached_property
     def _covariance_object(self):
-        from .stats import WoodburyCovariance
-
         return WoodburyCovariance(self)
 
 
