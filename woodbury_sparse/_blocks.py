@@ -9,7 +9,7 @@ cached factorisation; the transpose of a block shares it.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
 from . import _blas
@@ -395,6 +395,21 @@ class Block:
         if self.kind == "dense":
             return _dense_asymmetry(self.data)
         return _sparse_asymmetry(self.data)
+
+    def positive_count(self) -> int | None:
+        """Number of positive eigenvalues of a symmetric block, or None when unknown cheaply.
+
+        Read off the diagonal, a positive definite factorisation, the eigenvalues of a
+        dense block, or the factorisation's own inertia (see ``Factor.positive_count``).
+        """
+        if self.kind in ("identity", "diagonal"):
+            return int(np.count_nonzero(self.diagonal() > 0))
+        factor = self.factor
+        if factor.positive_definite:
+            return self.shape[0]
+        if self.kind == "dense":
+            return int(np.count_nonzero(linalg.eigvalsh(self.data) > 0))
+        return factor.positive_count()
 
     def is_finite(self) -> bool:
         """Whether every stored entry is finite."""

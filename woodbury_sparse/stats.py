@@ -34,17 +34,14 @@ import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import linalg
 
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
-from ._factor._sparse import CholmodFactor, SuperLUFactor
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
 
-    from ._blocks import Block
 
 __all__ = ["WoodburyCovariance", "WoodburyNormal", "dwnorm", "mahalanobis", "rwnorm"]
 
@@ -138,25 +135,6 @@ def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
     return np.einsum("ij,ij->j", dev.T, sol)
 
 
-def _positive_count(block: Block) -> int | None:
-    """Number of positive eigenvalues of a symmetric block, or None when unknown cheaply."""
-    n = block.shape[0]
-    if block.kind in ("identity", "diagonal"):
-        return int(np.count_nonzero(block.diagonal() > 0))
-    factor = block.factor
-    if factor.positive_definite:
-        return n
-    if block.kind == "dense":
-        return int(np.count_nonzero(linalg.eigvalsh(block.data) > 0))
-    # Sylvester's law of inertia: an LDLᵀ with 1×1 pivots has the inertia of its D.
-    if isinstance(factor, CholmodFactor):
-        pivots = factor.handle.pivots()
-        return None if pivots is None else int(np.count_nonzero(pivots > 0))
-    if isinstance(factor, SuperLUFactor) and factor._symmetric_pivoting:
-        return int(np.count_nonzero(factor._pivots > 0))
-    return None
-
-
 def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
     """Raise unless ``W`` is positive definite.
 
@@ -168,7 +146,7 @@ def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
     parts = W._parts
     if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
         return
-    counts = [_positive_count(b) for b in (parts.A, parts.B, W._O)]
+    counts = [b.positive_count() for b in (parts.A, parts.B, W._O)]
     if any(c is None for c in counts):
         raise FactorizationError(
             "W",
