@@ -21,12 +21,11 @@ from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
 from ._validation import (
     Parts,
-    _as_list,
     _block_diag,
-    _side_block,
     _term_names,
     as_block,
     require_symmetric,
+    term_blocks,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,24 +73,8 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
             "`X` cannot be combined with `U` or `V`: give `X` for symmetric terms "
             "X B⁻¹ Xᵀ, or `U` and `V` for general terms U B⁻¹ V"
         )
-    a = W._parts.A
-    n = W.n
-    lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
-    if lists["B"] is None:
-        raise TypeError("`B` is required")
-    count = max(len(v) for v in lists.values() if v is not None)
-    names = {key: _term_names(key, count) for key in lists}
-    side = "X" if lists["X"] is not None else "U"
-    b_blocks, u_blocks, v_blocks = [], [], []
-    for i in range(count):
-        b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
-        p = b.shape[0]
-        u = _side_block(lists, side, i, names, n, p, b, a)
-        v = u.T if side == "X" else _side_block(lists, "V", i, names, n, p, b, a, rows=False)
-        b_blocks.append(b)
-        u_blocks.append(u)
-        v_blocks.append(v)
-    symmetric = W._parts.symmetric and side == "X"
+    b_blocks, u_blocks, v_blocks = term_blocks(W._parts.A, B, U, V, X)
+    symmetric = W._parts.symmetric and X is not None
     if symmetric:
         require_symmetric(
             b_blocks,
