@@ -69,8 +69,8 @@ class CholmodFactor(Factor):
     ``dwnorm`` of the AR(1)+noise benchmark at 10⁶ went from 604 to 705 ms. It is
     therefore spent on the capacitance ``O`` (its condition drives the warning and the
     singularity test of the one matrix the library forms itself), while the given
-    blocks ``A`` and ``B`` are
-    screened with the free pivot ratio (:meth:`screening_rcond`).
+    blocks ``A`` and ``B`` are screened with the free pivot ratio
+    (:meth:`screening_rcond`).
     """
 
     symmetric = True
