@@ -70,7 +70,8 @@ class CholmodFactor(Factor):
     therefore spent on the capacitance ``O`` (its condition drives the warning and the
     singularity test of the one matrix the library forms itself), while the given
     blocks ``A`` and ``B`` are screened with the free pivot ratio
-    (:meth:`screening_rcond`).
+    (:meth:`screening_rcond`), confirmed by the estimate only when the ratio is below
+    ``√eps`` or the factor indefinite (``_factor.SCREENING_TRUSTED``).
     """
 
     symmetric = True
