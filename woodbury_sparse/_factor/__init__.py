@@ -210,20 +210,34 @@ def _what(name: str) -> str:
     return "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
 
 
+#: A given block's free singularity screen (CHOLMOD's pivot ratio ``min dᵢ / max dᵢ``,
+#: which every ``1/cond₂`` lies below for a positive definite matrix) is taken as it is
+#: only above ``√eps``; below it the Hager–Higham estimate (a few solves) decides.
+SCREENING_TRUSTED: float = float(np.sqrt(EPS))
+
+
 def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
     """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``.
 
     The capacitance ``O`` is tested with the factor's 1-norm estimate (:meth:`Factor.
     rcond`), the given blocks with its screening estimate (CHOLMOD's free pivot ratio;
-    the same 1-norm estimate for the other factors).
+    the same 1-norm estimate for the other factors), confirmed by the 1-norm estimate
+    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite.
     """
-    estimate, needs_norm = (
-        (factor.rcond, factor.rcond_needs_norm)
-        if name == "O"
-        else (factor.screening_rcond, factor.screening_needs_norm)
-    )
+
     # ‖M‖₁ costs a pass over M; CHOLMOD's pivot ratio and the closed forms ignore it.
-    rcond = estimate(_one_norm(matrix, kind) if needs_norm else np.nan)
+    def estimate(method, needs_norm: bool) -> float:
+        return method(_one_norm(matrix, kind) if needs_norm else np.nan)
+
+    if name == "O":
+        rcond = estimate(factor.rcond, factor.rcond_needs_norm)
+    else:
+        rcond = estimate(factor.screening_rcond, factor.screening_needs_norm)
+        # The free screen only bounds 1/cond₂ from above, and only for a positive definite
+        # factor: below SCREENING_TRUSTED, or for an indefinite one, the 1-norm estimate
+        # decides (a singular I − c cᵀ/cᵀc passed with a pivot ratio of 7.3e-14).
+        if not (rcond >= SCREENING_TRUSTED and factor.positive_definite):
+            rcond = min(rcond, estimate(factor.rcond, factor.rcond_needs_norm))
     what = _what(name)
     if not rcond >= n * EPS:  # NaN too
         hint = " (an intrinsic GMRF needs `shift=`)" if name == "A" else ""

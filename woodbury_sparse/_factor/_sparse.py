@@ -61,15 +61,17 @@ class CholmodFactor(Factor):
     above for a positive definite matrix (every pivot lies in ``[λ_min, λ_max]``) and
     says nothing for an indefinite one; it was 1,598 times optimistic on a near-unit-root
     AR(1) capacitance and hid its ill-conditioning. Cost, measured with scikit-sparse
-    0.4, one BLAS thread, on a loaded 2-core machine (``/tmp/routes/cost2.py``, two runs):
-    4–6 solves, 0.66–0.69× the factorisation of a tridiagonal matrix of order 10⁶ (102–120
-    ms against 147–183 ms: a banded factor costs about as much to solve with as to
-    compute) and 0.10–0.17× that of a 2-D grid of order 2.5·10⁵ (~300 ms against 1.8–3.1
-    s); the first ``dwnorm`` of the AR(1)+noise benchmark at 10⁶ went from 604 to 705 ms.
-    It is therefore spent on the
-    capacitance ``O`` (its condition drives the warning and the singularity test of the
-    one matrix the library forms itself), while the given blocks ``A`` and ``B`` are
-    screened with the free pivot ratio (:meth:`screening_rcond`).
+    0.4 and one BLAS thread on a loaded 2-core machine (best of two factorisations
+    against ``inverse_one_norm`` on a fresh factor, two sessions): 4–6 solves, 0.66–0.69×
+    the factorisation of a tridiagonal matrix of order 10⁶ (102–120 ms against 147–183
+    ms: a banded factor costs about as much to solve with as to compute) and 0.10–0.17×
+    that of a 2-D grid of order 2.5·10⁵ (~300 ms against 1.8–3.1 s); the first
+    ``dwnorm`` of the AR(1)+noise benchmark at 10⁶ went from 604 to 705 ms. It is
+    therefore spent on the capacitance ``O`` (its condition drives the warning and the
+    singularity test of the one matrix the library forms itself), while the given
+    blocks ``A`` and ``B`` are screened with the free pivot ratio
+    (:meth:`screening_rcond`), confirmed by the estimate only when the ratio is below
+    ``√eps`` or the factor indefinite (``_factor.SCREENING_TRUSTED``).
     """
 
     symmetric = True
