@@ -52,6 +52,11 @@ def _check_dtype(dtype: np.dtype, name: str) -> None:
         raise TypeError(
             f"`{name}` is complex ({dtype}); woodbury_sparse supports real matrices only"
         )
+    require_real(dtype, name)
+
+
+def require_real(dtype: np.dtype, name: str) -> None:
+    """Raise ``TypeError`` unless ``dtype`` holds real numbers (booleans and integers too)."""
     if dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
 

@@ -77,6 +77,7 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
 
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
+from ._validation import require_real
 from .stats import _as_count, _check_cov, _mean_vector, _short_repr, dwnorm, rwnorm
 
 __all__ = [
@@ -267,8 +268,7 @@ def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array
         raise ValueError(f"`how` must be one of {sorted(_HOW)}, got {how!r}")
     if not isinstance(b, da.Array):
         b = da.asarray(b)
-    if b.dtype.kind not in "biuf":
-        raise TypeError(f"`b` must hold real numbers, got dtype {b.dtype}")
+    require_real(b.dtype, "b")
     if b.ndim not in (1, 2) or b.shape[0] != W.n:
         raise ValueError(
             f"`b` must have shape ({W.n},) or ({W.n}, k) for the {W.n}×{W.n} operator, "
@@ -580,8 +580,7 @@ def logpdf_grid(
     array([-3.031024, -3.474171])
     """
     x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"`x` must hold real numbers, got dtype {x.dtype}")
+    require_real(x.dtype, "x")
     x = x.astype(np.float64)
     if x.ndim not in (1, 2):
         raise ValueError(f"`x` must have shape (n,) or (k, n), got shape {x.shape}")

@@ -38,6 +38,7 @@ import numpy as np
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
+from ._validation import require_real
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -67,8 +68,7 @@ def _mean_vector(mean, n: int, name: str) -> np.ndarray:
     if mean is None:
         return np.zeros(n)
     arr = np.asarray(mean)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must hold real numbers, got dtype {arr.dtype}")
+    require_real(arr.dtype, name)
     arr = arr.astype(np.float64)
     if arr.ndim == 0:
         return np.full(n, float(arr))
@@ -84,8 +84,7 @@ def _mean_vector(mean, n: int, name: str) -> np.ndarray:
 def _points(x, n: int) -> np.ndarray:
     """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
     arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`x` must hold real numbers, got dtype {arr.dtype}")
+    require_real(arr.dtype, "x")
     arr = arr.astype(np.float64)
     if arr.ndim not in (1, 2) or arr.shape[-1] != n:
         raise ValueError(
