@@ -19,6 +19,7 @@ import pytest
 from scipy import sparse
 
 import woodbury_sparse as ws
+from woodbury_sparse._cache import peek
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
 N, P = 300, 4
@@ -61,8 +62,9 @@ def _everything(op) -> Iterator[object]:
     for one in (op, op.__dict__.get("W")):
         if not isinstance(one, ws.WoodburyMatrix):
             continue
+        yield one._state
         parts = one._parts
-        cached = [one.__dict__.get("_O"), one.__dict__.get("_AU")]
+        cached = [peek(one._state, "O"), peek(one._state, "AU")]
         blocks = [parts.A, parts.B, parts.U, parts.V, *cached]
         for block in blocks:
             if block is None:

@@ -194,7 +194,7 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> tuple[Parts, Reus
     v_all = u_all.T if symmetric else _stack([old.V, v_new], 0, "V")
     parts = Parts(old.A, b_all, u_all, v_all, symmetric)
 
-    if W.p > 0 and peek(W, "_O") is None:
+    if W.p > 0 and peek(W._state, "O") is None:
         # No capacitance built yet: nothing to extend, the new operator is lazy.
         return parts, None
     au_new = old.A.times(u_new)
@@ -320,14 +320,14 @@ def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
             )
         new_blocks[name] = blk
     parts = Parts(new_blocks["A"], new_blocks["B"], old.U, old.V, old.symmetric)
-    o_old = peek(W, "_O")
+    o_old = peek(W._state, "O")
     donor = None
     if o_old is not None and hasattr(peek(o_old, "factor"), "refactor"):
         # U and V are W's: when the new capacitance B + V A U keeps the old one's sparsity
         # pattern (checked when it is built), its factorisation reuses the old analysis.
         donor = o_old
     au = va = None
-    if A is None and peek(W, "_AU") is not None:
+    if A is None and peek(W._state, "AU") is not None:
         au = W._AU
         va = None if old.symmetric else W._VA
     return parts, Reuse(AU=au, VA=va, capacitance_donor=donor)
