@@ -159,15 +159,21 @@ def test_the_import_graph_is_acyclic():
     assert _cycle(graph) is None
 
 
-def test_the_core_imports_none_of_its_users():
-    """Statistics, updates, ggm and dask use the operators; the operators use none of them."""
-    users = {f"woodbury_sparse.{name}" for name in ("stats", "updates", "ggm", "dask")}
-    below = "woodbury_sparse._operators"
-    reachable, todo = set(), [below]
+def _reachable(module: str) -> set[str]:
+    reachable, todo = set(), [module]
     while todo:
         for target in GRAPH[todo.pop()]:
             if target not in reachable:
                 reachable.add(target)
                 todo.append(target)
-    assert reachable & users == set()
-    assert "woodbury_sparse._factor" in reachable
+    return reachable
+
+
+def test_the_core_imports_none_of_its_users():
+    """Statistics, updates, ggm and dask use the operators; the operators use none of them,
+    and the state (``_core``) uses no operator."""
+    users = {f"woodbury_sparse.{name}" for name in ("stats", "updates", "ggm", "dask")}
+    assert _reachable("woodbury_sparse._operators") & users == set()
+    assert "woodbury_sparse._core" in _reachable("woodbury_sparse._operators")
+    assert "woodbury_sparse._operators" not in _reachable("woodbury_sparse._core")
+    assert "woodbury_sparse._factor" in _reachable("woodbury_sparse._core")

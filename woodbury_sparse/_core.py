@@ -275,7 +275,7 @@ class State:
         """
         parts = self.parts
         A, B, U, V = parts.A, parts.B, parts.U, parts.V
-        factor = self.O.factor  # factorised (and checked) by _solve_once already
+        factor = self.O.factor  # factorised (and checked) by solve_once already
         tiny = np.finfo(np.float64).tiny
 
         def m_inverse(r):  # M⁻¹ r = r − U O⁻¹ V A r

@@ -216,7 +216,7 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> tuple[Parts, Reus
             o_data = sparse.bmat([[o_old.data, c12], [c21, d22]], format="csc")
         else:
             o_data = np.block([[_dense(o_old), c12], [c21, d22]])
-    # Kind and checks as the constructor's capacitance (see WoodburyMatrix._O): an
+    # Kind and checks as the constructor's capacitance (see State.O in _core): an
     # overflowed O' is left for the lazy path to report, a bordered factor is kept only
     # when it passes a fresh factorisation's singularity test on O' — else O' is
     # factorised the ordinary way, with the ordinary outcome (a cancelled term, Σ − u uᵀ
