@@ -375,6 +375,16 @@ class State:
             return None
         return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
+    def low_rank_inverse(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(L, R)`` with ``W⁻¹ = A − L R``: ``L = A U`` (``n×p``), ``R = O⁻¹ V A`` (``p×n``).
+
+        Dense, for reading ``W⁻¹`` a few rows or its diagonal at a time (``ggm``).
+        """
+        if self.p == 0:
+            return np.zeros((self.n, 0)), np.zeros((0, self.n))
+        left = self.AU.toarray() if self.AU.kind != "dense" else self.AU.data
+        return left, self.O.factor.solve(self.VA.toarray())
+
     def inverse_array(self) -> np.ndarray:
         """``W⁻¹`` as a dense ndarray (see ``WoodburyInverse.toarray``)."""
         parts = self.parts
