@@ -176,4 +176,5 @@ def test_the_core_imports_none_of_its_users():
     assert _reachable("woodbury_sparse._operators") & users == set()
     assert "woodbury_sparse._core" in _reachable("woodbury_sparse._operators")
     assert "woodbury_sparse._operators" not in _reachable("woodbury_sparse._core")
+    assert "woodbury_sparse._updating" not in _reachable("woodbury_sparse._core")
     assert "woodbury_sparse._factor" in _reachable("woodbury_sparse._core")

@@ -13,12 +13,14 @@ README's formulas:
 
 The public operators (``_operators``) are thin shells over one state; an update
 (``_updating``) builds the new state from the old one's parts and caches, handing over
-what it may reuse (:class:`~woodbury_sparse._updating.Reuse`) as constructor arguments. A
+what it may reuse (:class:`Reuse`) as constructor arguments. A
 transposed state holds its original (whose caches it reads); the original holds it
 weakly, so no reference cycle keeps factorisations alive.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -27,7 +29,6 @@ from scipy.linalg.blas import idamax as _idamax
 from ._blocks import Block, all_finite, same_sparse_pattern
 from ._cache import Handover, cached_property, seed, weak_cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
-from ._updating import Reuse
 from ._validation import Parts
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "N_SIDE_LIMIT",
     "N_SIDE_RCOND",
     "RCOND_WARNING",
+    "Reuse",
     "State",
 ]
 
@@ -72,6 +74,21 @@ _TINY = float(np.finfo(np.float64).tiny)
 def _dense_operand(x):
     """Sparse right-hand sides become dense float64 arrays; anything else is left alone."""
     return x.toarray() if sparse.issparse(x) else x
+
+
+class Reuse(NamedTuple):
+    """What an update hands the operator it builds, from the operator it updates.
+
+    ``AU``, ``VA`` and ``O`` (with its factorisation, when built) are the new operator's
+    own values, computed from the old one's; ``capacitance_donor`` is the old operator's
+    factorised capacitance, whose symbolic analysis the new capacitance's factorisation
+    reuses when it has the same sparsity pattern (held until then only).
+    """
+
+    AU: Block | None = None
+    VA: Block | None = None
+    O: Block | None = None  # noqa: E741 (the capacitance is O throughout)
+    capacitance_donor: Block | None = None
 
 
 class State:

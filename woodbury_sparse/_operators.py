@@ -13,11 +13,11 @@ from ._blocks import Block
 from ._cache import weak_cached_property
 from ._core import (
     RCOND_WARNING,
+    Reuse,
     State,
 )
 from ._covariance import WoodburyCovariance
 from ._process_cache import OPERATOR_CACHE
-from ._updating import Reuse
 from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]

@@ -8,13 +8,14 @@ module notes of :mod:`woodbury_sparse.updates` describe the algorithms.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
 from ._blocks import Block
 from ._cache import cached_property, peek
+from ._core import Reuse
 from ._exceptions import FactorizationError
 from ._factor import Factor, checked, factorize, reuse_analysis
 from ._factor._bordered import extend_factor
@@ -31,22 +32,7 @@ from ._validation import (
 if TYPE_CHECKING:  # pragma: no cover
     from ._operators import WoodburyMatrix
 
-__all__ = ["Reuse", "add_terms", "replace", "same_pattern", "update_a"]
-
-
-class Reuse(NamedTuple):
-    """What an update hands the operator it builds, from the operator it updates.
-
-    ``AU``, ``VA`` and ``O`` (with its factorisation, when built) are the new operator's
-    own values, computed from the old one's; ``capacitance_donor`` is the old operator's
-    factorised capacitance, whose symbolic analysis the new capacitance's factorisation
-    reuses when it has the same sparsity pattern (held until then only).
-    """
-
-    AU: Block | None = None
-    VA: Block | None = None
-    O: Block | None = None  # noqa: E741 (the capacitance is O throughout)
-    capacitance_donor: Block | None = None
+__all__ = ["add_terms", "replace", "same_pattern", "update_a"]
 
 
 # -- block helpers --------------------------------------------------------------------
