@@ -22,11 +22,11 @@ from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
 from ._validation import (
     Parts,
-    _block_diag,
-    _term_names,
     as_block,
+    block_diag,
     require_symmetric,
     term_blocks,
+    term_names,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,7 +68,7 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
             "general term)",
         )
         b_blocks = [blk.symmetrized() for blk in b_blocks]
-    b_new = _block_diag(b_blocks, "B")
+    b_new = block_diag(b_blocks, "B")
     u_new = _stack(u_blocks, 1, "U")
     v_new = u_new.T if symmetric else _stack(v_blocks, 0, "V")
     return b_new, u_new, v_new, symmetric
@@ -163,7 +163,7 @@ def _combined_b(old: Block, new: Block) -> Block:
     """``blockdiag(old, new)`` sharing the factorisation of ``old`` (and of ``new``)."""
     if old.shape[0] == 0:
         return new.renamed("B")
-    out = _block_diag([old, new], "B")
+    out = block_diag([old, new], "B")
     if out.kind in ("dense", "sparse"):
         out = out.with_factor(_BlockDiagonalFactor(old, new, out))
     return out
@@ -260,8 +260,8 @@ def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
     if isinstance(value, (list, tuple)):
         if len(value) == 0:
             raise ValueError(f"`{name}` is an empty list; give at least one matrix")
-        names = _term_names(name, len(value))
-        blk = _block_diag(
+        names = term_names(name, len(value))
+        blk = block_diag(
             [as_block(v, nm, square=True) for v, nm in zip(value, names, strict=True)], name
         )
     else:

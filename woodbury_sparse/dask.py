@@ -75,10 +75,11 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
         "woodbury_sparse.dask needs Dask: pip install 'woodbury-sparse[dask]'"
     ) from exc
 
+from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
-from ._validation import require_real
-from .stats import _as_count, _check_cov, _mean_vector, _short_repr, dwnorm, rwnorm
+from ._validation import as_count, require_real, short_repr
+from .stats import dwnorm, rwnorm
 
 __all__ = [
     "apply",
@@ -296,7 +297,7 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
         )
     expected = (
         "`seed` must be None, a non-negative int, a sequence of non-negative ints or a "
-        f"numpy.random.SeedSequence; got {_short_repr(seed)}"
+        f"numpy.random.SeedSequence; got {short_repr(seed)}"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
         raise TypeError(expected)
@@ -334,9 +335,9 @@ def _integer_argument(value, name: str, what: str, minimum: int) -> int:
     A non-integer is a TypeError (a float is not truncated, a string not parsed, a bool
     not counted); an integer below ``minimum`` a ValueError.
     """
-    count = _as_count(value)
+    count = as_count(value)
     if count is None:
-        raise TypeError(f"`{name}` must be {what} integer, got {_short_repr(value)}")
+        raise TypeError(f"`{name}` must be {what} integer, got {short_repr(value)}")
     if count < minimum:
         raise ValueError(f"`{name}` must be {what} integer, got {count}")
     return count
@@ -345,16 +346,16 @@ def _integer_argument(value, name: str, what: str, minimum: int) -> int:
 def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tuple[int, ...]:
     if chunks is None:
         chunks = block_size
-    count = _as_count(chunks)
+    count = as_count(chunks)
     if count is not None:
         if count <= 0:
             raise ValueError(f"`{name}` must be positive, got {count}")
         full, rest = divmod(size, count)
         return (count,) * full + ((rest,) if rest else ())
-    expected = f"`{name}` must be an int or a tuple of ints, got {_short_repr(chunks)}"
+    expected = f"`{name}` must be an int or a tuple of ints, got {short_repr(chunks)}"
     if not isinstance(chunks, (tuple, list)):
         raise TypeError(expected)
-    counts = [_as_count(c) for c in chunks]
+    counts = [as_count(c) for c in chunks]
     if any(c is None for c in counts):
         raise TypeError(expected)
     sizes = tuple(counts)
@@ -430,12 +431,12 @@ def sample(
     ...     bool(np.array_equal(x.compute(), y.compute()))
     True
     """
-    W = _check_cov(W, "W")
+    W = check_covariance(W, "W")
     size = _integer_argument(size, "size", "a non-negative", minimum=0)
     if block_size is None:
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
     block_size = _integer_argument(block_size, "block_size", "a positive", minimum=1)
-    mean = _mean_vector(mean, W.n, "mean")
+    mean = mean_vector(mean, W.n, "mean")
     root = _seed_sequence(seed)
     if root.n_children_spawned:
         raise ValueError(

@@ -46,10 +46,10 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import _dense_asymmetry, _sparse_asymmetry
+from ._blocks import dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
-from ._validation import SYMMETRY_RTOL, _check_dtype, _check_finite, as_block, require_symmetric
+from ._validation import SYMMETRY_RTOL, as_block, check_dtype, check_finite, require_symmetric
 from .updates import add_terms
 
 __all__ = [
@@ -231,20 +231,20 @@ class _Precision:
         ):
             raise ValueError(_GENERAL_OPERATOR.format(name=name))
         elif isinstance(precision, LinearOperator):
-            _check_dtype(np.dtype(precision.dtype), name)
+            check_dtype(np.dtype(precision.dtype), name)
             self.operator = precision
         elif sparse.issparse(precision):
-            _check_dtype(precision.dtype, name)
+            check_dtype(precision.dtype, name)
             # a copy: summing duplicates must not touch the caller's matrix
             m = sparse.csr_array(precision, dtype=np.float64, copy=True)
             m.sum_duplicates()
-            _check_finite(m.data, name)
+            check_finite(m.data, name)
             self.sparse = m
         else:
             arr = np.asarray(precision)
-            _check_dtype(arr.dtype, name)
+            check_dtype(arr.dtype, name)
             self.dense = arr.astype(np.float64, copy=False)
-            _check_finite(self.dense, name)
+            check_finite(self.dense, name)
         shape = precision.shape
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"`{name}` must be a square matrix, got shape {tuple(shape)}")
@@ -263,9 +263,9 @@ class _Precision:
             m = self.sparse  # its CSR arrays are the canonical CSC arrays of Mᵀ
             t = sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape)
             t.has_canonical_format = True
-            asym = _sparse_asymmetry(t)
+            asym = sparse_asymmetry(t)
         elif self.dense is not None:
-            asym = _dense_asymmetry(np.ascontiguousarray(self.dense))
+            asym = dense_asymmetry(np.ascontiguousarray(self.dense))
         elif self.lazy is not None or isinstance(self.operator, SymmetricWoodburyMatrix):
             return
         else:
@@ -296,7 +296,7 @@ class _Precision:
 
     def _checked(self, values: np.ndarray) -> np.ndarray:
         """``values`` computed from an operator, refused if any is NaN or infinite."""
-        _check_finite(values, self.name)
+        check_finite(values, self.name)
         return values
 
     # the lazy form  P = A − (A U) O⁻¹ (V A)

@@ -28,17 +28,16 @@ vector centre along the wrong axis of a matrix ``x``).
 
 from __future__ import annotations
 
-import operator
-import reprlib
 import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._arguments import check_covariance, mean_vector
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
-from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
-from ._validation import require_real
+from ._operators import SymmetricWoodburyMatrix
+from ._validation import as_count, require_real, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -50,37 +49,6 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # -- argument handling ---------------------------------------------------------------------
-def _check_cov(cov, name: str) -> SymmetricWoodburyMatrix:
-    if cov is None:
-        raise TypeError(f"`{name}` is required: a SymmetricWoodburyMatrix")
-    if isinstance(cov, SymmetricWoodburyMatrix):
-        return cov
-    if isinstance(cov, WoodburyMatrix):
-        raise ValueError(
-            f"`{name}` must be a SymmetricWoodburyMatrix (a covariance is symmetric), "
-            "got a general WoodburyMatrix; build it with `X=` or `symmetric=True`"
-        )
-    raise TypeError(f"`{name}` must be a SymmetricWoodburyMatrix, got {type(cov).__name__}")
-
-
-def _mean_vector(mean, n: int, name: str) -> np.ndarray:
-    """``mean`` as a float64 vector of length ``n`` (``None`` → zeros, scalar → constant)."""
-    if mean is None:
-        return np.zeros(n)
-    arr = np.asarray(mean)
-    require_real(arr.dtype, name)
-    arr = arr.astype(np.float64)
-    if arr.ndim == 0:
-        return np.full(n, float(arr))
-    if arr.ndim == 2 and 1 in arr.shape and arr.size == n:  # R's n×1 column matrices
-        arr = arr.ravel()
-    if arr.shape != (n,):
-        raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values")
-    return arr
-
-
 def _points(x, n: int) -> np.ndarray:
     """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
     arr = np.asarray(x)
@@ -94,10 +62,6 @@ def _points(x, n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("`x` contains NaN or infinite values")
     return arr
-
-
-def _short_repr(value) -> str:
-    return reprlib.repr(value)
 
 
 def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.random.RandomState:
@@ -114,13 +78,13 @@ def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.
         "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{expected}; got {_short_repr(seed)}")
+        raise TypeError(f"{expected}; got {short_repr(seed)}")
     try:
         return np.random.default_rng(seed)
     except TypeError:
-        raise TypeError(f"{expected}; got {_short_repr(seed)}") from None
+        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
     except ValueError:
-        raise ValueError(f"{expected}; got {_short_repr(seed)}") from None
+        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
 
 
 # -- the numerical kernels -----------------------------------------------------------------
@@ -214,16 +178,6 @@ def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
     return mean + _colour(W, white.T).T
 
 
-def _as_count(value) -> int | None:
-    """``value`` as a Python int when it is an integer (not a bool), else ``None``."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
-
-
 def _size_shape(size, name: str = "size") -> tuple[int, ...]:
     """``size`` (None, an int, or a tuple / list / 1-D array of ints) as a shape tuple.
 
@@ -232,29 +186,29 @@ def _size_shape(size, name: str = "size") -> tuple[int, ...]:
     """
     if size is None:
         return ()
-    count = _as_count(size)
+    count = as_count(size)
     if count is not None:
         shape: tuple[int, ...] = (count,)
     elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
-        counts = [_as_count(s) for s in size]
+        counts = [as_count(s) for s in size]
         if any(c is None for c in counts):
             raise TypeError(
-                f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)} "
+                f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
                 "(an entry is not an integer)"
             )
         shape = tuple(counts)
     else:
-        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)}")
+        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
     if any(s < 0 for s in shape):
-        raise ValueError(f"`{name}` must be non-negative, got {_short_repr(size)}")
+        raise ValueError(f"`{name}` must be non-negative, got {short_repr(size)}")
     return shape
 
 
 def _draw_count(n, name: str = "n") -> int:
     """A number of draws: a non-negative integer (TypeError for other types)."""
-    count = _as_count(n)
+    count = as_count(n)
     if count is None:
-        raise TypeError(f"`{name}` must be a non-negative integer, got {_short_repr(n)}")
+        raise TypeError(f"`{name}` must be a non-negative integer, got {short_repr(n)}")
     if count < 0:
         raise ValueError(f"`{name}` must be a non-negative integer, got {count}")
     return count
@@ -298,8 +252,8 @@ def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> floa
     >>> ws.mahalanobis(np.array([[1.0, 1.0], [2.0, 0.0]]), 0.0, W)
     array([1., 2.])
     """
-    W = _check_cov(cov, "cov")
-    dev = _points(x, W.n) - _mean_vector(center, W.n, "center")
+    W = check_covariance(cov, "cov")
+    dev = _points(x, W.n) - mean_vector(center, W.n, "center")
     return _maha(W, dev)
 
 
@@ -349,8 +303,8 @@ def dwnorm(
     >>> round(ws.dwnorm(np.ones(2), covariance=W, log=True), 6)
     -3.031024
     """
-    W = _check_cov(covariance, "covariance")
-    dev = _points(x, W.n) - _mean_vector(mean, W.n, "mean")
+    W = check_covariance(covariance, "covariance")
+    dev = _points(x, W.n) - mean_vector(mean, W.n, "mean")
     logp = _logpdf(W, dev)
     return logp if log else _pdf_from_log(logp)
 
@@ -401,10 +355,10 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     >>> ws.rwnorm(1, np.zeros(3), W, random_state=0).shape
     (3,)
     """
-    W = _check_cov(covariance, "covariance")
+    W = check_covariance(covariance, "covariance")
     count = _draw_count(n)
     rng = _random_state(random_state)
-    out = _draw(W, _mean_vector(mean, W.n, "mean"), count, rng)
+    out = _draw(W, mean_vector(mean, W.n, "mean"), count, rng)
     return out[0] if count == 1 else out
 
 
@@ -459,9 +413,9 @@ class WoodburyNormal:
     """
 
     def __init__(self, mean: ArrayLike | None = None, cov=None, seed=None) -> None:
-        W = _check_cov(cov, "cov")
+        W = check_covariance(cov, "cov")
         self._W = W
-        self._mean = _mean_vector(mean, W.n, "mean")
+        self._mean = mean_vector(mean, W.n, "mean")
         self._mean.flags.writeable = False
         self._random_state = _random_state(seed, "seed")
 
