@@ -228,3 +228,21 @@ def test_the_private_import_finder_finds_them():
 def test_no_module_imports_a_siblings_private_name():
     found = {item for module in MODULES for item in _private_imports(module)}
     assert found - DECLARED_PRIVATE_IMPORTS == set()
+
+
+# -- one integer check -------------------------------------------------------------------------
+#: The spellings of "is this an integer?"; only ``_validation`` (``as_count``,
+#: ``require_integer``) may use them, so every argument is held to the same rule: NumPy
+#: integers count, a bool does not, a float is not truncated.
+INTEGER_CHECK = re.compile(r"operator\.index\(|np\.integer\b|numbers\.Integral|\bIntegral\b")
+
+
+def test_integers_are_checked_in_one_place():
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+        for path in _sources()
+        if path.name != "_validation.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if INTEGER_CHECK.search(line)
+    ]
+    assert found == []

@@ -78,6 +78,21 @@ def as_count(value) -> int | None:
         return None
 
 
+def require_integer(value, name: str, what: str = "a non-negative", minimum: int = 0) -> int:
+    """``value`` as a Python int ``≥ minimum``, else an error naming ``name``.
+
+    A non-integer is a ``TypeError`` (a float is not truncated, a string not parsed, a
+    bool not counted; NumPy integers are integers), an integer below ``minimum`` a
+    ``ValueError``: "`name` must be <what> integer, got …".
+    """
+    count = as_count(value)
+    if count is None:
+        raise TypeError(f"`{name}` must be {what} integer, got {short_repr(value)}")
+    if count < minimum:
+        raise ValueError(f"`{name}` must be {what} integer, got {count}")
+    return count
+
+
 def check_finite(values: np.ndarray, name: str) -> None:
     # A finite sum proves every entry finite (NaN and ±inf propagate through it) without
     # an n-sized temporary; only a sum that overflowed needs the entry-wise look.

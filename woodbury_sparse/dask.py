@@ -78,7 +78,7 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
 from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
-from ._validation import as_count, require_real, short_repr
+from ._validation import as_count, require_integer, require_real, short_repr
 from .stats import dwnorm, rwnorm
 
 __all__ = [
@@ -329,20 +329,6 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
     return np.concatenate(pieces, axis=0)
 
 
-def _integer_argument(value, name: str, what: str, minimum: int) -> int:
-    """``value`` as an int ``≥ minimum``.
-
-    A non-integer is a TypeError (a float is not truncated, a string not parsed, a bool
-    not counted); an integer below ``minimum`` a ValueError.
-    """
-    count = as_count(value)
-    if count is None:
-        raise TypeError(f"`{name}` must be {what} integer, got {short_repr(value)}")
-    if count < minimum:
-        raise ValueError(f"`{name}` must be {what} integer, got {count}")
-    return count
-
-
 def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tuple[int, ...]:
     if chunks is None:
         chunks = block_size
@@ -432,10 +418,10 @@ def sample(
     True
     """
     W = check_covariance(W, "W")
-    size = _integer_argument(size, "size", "a non-negative", minimum=0)
+    size = require_integer(size, "size", "a non-negative", minimum=0)
     if block_size is None:
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
-    block_size = _integer_argument(block_size, "block_size", "a positive", minimum=1)
+    block_size = require_integer(block_size, "block_size", "a positive", minimum=1)
     mean = mean_vector(mean, W.n, "mean")
     root = _seed_sequence(seed)
     if root.n_children_spawned:
@@ -470,7 +456,7 @@ def _batches(grid, batch_size: int | None) -> list[list]:
     grid = list(grid)
     if batch_size is None:  # about a hundred tasks
         batch_size = max(1, math.ceil(len(grid) / 100))
-    batch_size = _integer_argument(batch_size, "batch_size", "a positive", minimum=1)
+    batch_size = require_integer(batch_size, "batch_size", "a positive", minimum=1)
     return [grid[i : i + batch_size] for i in range(0, len(grid), batch_size)]
 
 

@@ -37,7 +37,7 @@ from ._arguments import check_covariance, mean_vector
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
-from ._validation import as_count, require_real, short_repr
+from ._validation import as_count, require_integer, require_real, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -204,16 +204,6 @@ def _size_shape(size, name: str = "size") -> tuple[int, ...]:
     return shape
 
 
-def _draw_count(n, name: str = "n") -> int:
-    """A number of draws: a non-negative integer (TypeError for other types)."""
-    count = as_count(n)
-    if count is None:
-        raise TypeError(f"`{name}` must be a non-negative integer, got {short_repr(n)}")
-    if count < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {count}")
-    return count
-
-
 # -- R-compatible functions ----------------------------------------------------------------
 def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> float | np.ndarray:
     """Squared Mahalanobis distance ``(x − center)ᵀ W⁻¹ (x − center)``, as R computes it.
@@ -356,7 +346,7 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     (3,)
     """
     W = check_covariance(covariance, "covariance")
-    count = _draw_count(n)
+    count = require_integer(n, "n")
     rng = _random_state(random_state)
     out = _draw(W, mean_vector(mean, W.n, "mean"), count, rng)
     return out[0] if count == 1 else out
