@@ -246,3 +246,38 @@ def test_integers_are_checked_in_one_place():
         if INTEGER_CHECK.search(line)
     ]
     assert found == []
+
+
+# -- the core's interface ------------------------------------------------------------------
+#: The private attributes of an operator its users may read: its state (``_core.State``,
+#: whose public methods are the core's interface) and the constructor from parts.
+OPERATOR_INTERFACE = {"_state", "_from_parts"}
+
+#: The modules that reach operators only through that interface.
+THROUGH_THE_STATE = ("ggm", "dask", "updates", "_arguments")
+
+
+def _foreign_private_attributes(module: str) -> list[str]:
+    """``module``'s reads of another object's underscore attributes (not ``self``/``cls``)."""
+    found = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") or (
+            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        ):
+            continue
+        if isinstance(node.value, ast.Name) and f"woodbury_sparse.{node.value.id}" in MODULES:
+            continue  # a private module's name, e.g. ``_updating.update_a``
+        found.append(f"{module}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_users_of_the_core_read_only_its_interface():
+    found = [
+        line
+        for name in THROUGH_THE_STATE
+        for line in _foreign_private_attributes(f"woodbury_sparse.{name}")
+        if line.rpartition(".")[2] not in OPERATOR_INTERFACE
+    ]
+    assert found == []

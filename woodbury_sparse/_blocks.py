@@ -479,3 +479,52 @@ class Block:
         if self.kind in ("dense", "diagonal"):
             return (self.data,)
         return ()
+
+    def row_reader(self) -> RowReader:
+        """The block in a form that reads rows and entries cheaply (see :class:`RowReader`)."""
+        return RowReader(self)
+
+
+class RowReader:
+    """Rows and entries of a square block, read a slice at a time.
+
+    Made once for many reads: a sparse block is converted to CSR (rows slice in time
+    proportional to their entries), a dense one is read in place, a diagonal one (the
+    identity included) is kept as its diagonal.
+
+    Parameters
+    ----------
+    block : Block
+        The square block to read.
+    """
+
+    def __init__(self, block: Block) -> None:
+        self.n = block.shape[0]
+        if block.kind == "sparse":
+            self._rows = sparse.csr_array(block.data)
+        elif block.kind == "dense":
+            self._rows = block.data
+        else:
+            self._rows = block.diagonal()
+
+    def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:``, as a new dense array."""
+        a = self._rows
+        if sparse.issparse(a):
+            return a[r0:r1, c0:].toarray()
+        if a.ndim == 2:
+            return np.array(a[r0:r1, c0:])
+        out = np.zeros((r1 - r0, self.n - c0))
+        rows = np.arange(r0, r1)
+        keep = rows >= c0
+        out[np.flatnonzero(keep), rows[keep] - c0] = a[r0:r1][keep]
+        return out
+
+    def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The entries ``(i[k], j[k])`` as a 1-D array."""
+        a = self._rows
+        if sparse.issparse(a):
+            return np.asarray(a[i, j]).ravel()
+        if a.ndim == 2:
+            return a[i, j]
+        return np.where(i == j, a[i], 0.0)

@@ -9,7 +9,8 @@ README's formulas:
 * ``W x = A⁻¹ x + U B⁻¹ V x`` (:meth:`State.apply`);
 * ``W⁻¹ b = A b − (A U) O⁻¹ (V A b)`` (:meth:`State.solve`), refined where it cancels;
 * ``det W = det O / (det A · det B)`` (:meth:`State.slogdet`);
-* ``W⁻¹ = A − (A U) O⁻¹ (V A)`` as a dense array (:meth:`State.inverse_array`).
+* ``W⁻¹ = A − (A U) O⁻¹ (V A)`` as a dense array (:meth:`State.inverse_array`), or read
+  a few rows or entries at a time (:meth:`State.inverse_reader`, for ``ggm``).
 
 The public operators (``_operators``) are thin shells over one state; an update
 (``_updating``) builds the new state from the old one's parts and caches, handing over
@@ -26,7 +27,7 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import idamax as _idamax
 
-from ._blocks import Block, all_finite, same_sparse_pattern
+from ._blocks import Block, RowReader, all_finite, same_sparse_pattern
 from ._cache import Handover, cached_property, seed, weak_cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
 from ._validation import Parts
@@ -37,6 +38,7 @@ __all__ = [
     "N_SIDE_LIMIT",
     "N_SIDE_RCOND",
     "RCOND_WARNING",
+    "InverseReader",
     "Reuse",
     "State",
 ]
@@ -402,6 +404,10 @@ class State:
         left = self.AU.toarray() if self.AU.kind != "dense" else self.AU.data
         return left, self.O.factor.solve(self.VA.toarray())
 
+    def inverse_reader(self) -> InverseReader:
+        """``W⁻¹ = A − L R`` read a few rows, entries or its diagonal at a time (``ggm``)."""
+        return InverseReader(self.parts.A, *self.low_rank_inverse())
+
     def inverse_array(self) -> np.ndarray:
         """``W⁻¹`` as a dense ndarray (see ``WoodburyInverse.toarray``)."""
         parts = self.parts
@@ -433,6 +439,42 @@ class State:
         if np.any(cancelled):
             out[:, cancelled] = self.refined(np.eye(self.n)[:, cancelled])
         return out
+
+
+class InverseReader:
+    """``W⁻¹ = A − L R`` (``L = A U``, ``R = O⁻¹ V A``, dense) read by rows and entries.
+
+    Holds ``A`` in a row-sliceable form and the two dense factors: ``O(n p)`` memory,
+    never the ``n×n`` inverse.
+
+    Parameters
+    ----------
+    a : Block
+        ``A``.
+    left, right : ndarray
+        ``L`` (``n×p``) and ``R`` (``p×n``).
+    """
+
+    def __init__(self, a: Block, left: np.ndarray, right: np.ndarray) -> None:
+        self._a = a
+        self.left = left
+        self.right = right
+
+    @cached_property
+    def _a_rows(self) -> RowReader:  # made on the first read of rows or entries only
+        return self._a.row_reader()
+
+    def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:`` of ``W⁻¹``, as a new dense array."""
+        return self._a_rows.rows(r0, r1, c0) - self.left[r0:r1] @ self.right[:, c0:]
+
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``W⁻¹``."""
+        return self._a.diagonal() - np.einsum("ij,ji->i", self.left, self.right)
+
+    def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The entries ``(i[k], j[k])`` of ``W⁻¹`` as a 1-D array."""
+        return self._a_rows.entries(i, j) - np.einsum("ij,ji->i", self.left[i], self.right[:, j])
 
 
 def _finite(result: np.ndarray, what: str) -> np.ndarray:

@@ -48,6 +48,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
+from ._core import InverseReader
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._validation import SYMMETRY_RTOL, as_block, check_dtype, check_finite, require_symmetric
 from .updates import add_terms
@@ -299,32 +300,10 @@ class _Precision:
         check_finite(values, self.name)
         return values
 
-    # the lazy form  P = A − (A U) O⁻¹ (V A)
+    # the lazy form  P = A − (A U) O⁻¹ (V A), read through the state of W
     @cached_property
-    def _low_rank(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.lazy.W._state.low_rank_inverse()
-
-    @cached_property
-    def _a_rows(self):
-        """``A`` in a row-sliceable form (csr, ndarray or a 1-D diagonal)."""
-        a = self.lazy.W._parts.A
-        if a.kind == "sparse":
-            return sparse.csr_array(a.data)
-        if a.kind == "dense":
-            return a.data
-        return a.diagonal()
-
-    def _a_block(self, r0: int, r1: int, c0: int) -> np.ndarray:
-        a = self._a_rows
-        if sparse.issparse(a):
-            return a[r0:r1, c0:].toarray()
-        if a.ndim == 2:
-            return np.array(a[r0:r1, c0:])
-        out = np.zeros((r1 - r0, self.n - c0))
-        rows = np.arange(r0, r1)
-        keep = rows >= c0
-        out[np.flatnonzero(keep), rows[keep] - c0] = a[r0:r1][keep]
-        return out
+    def _inverse(self) -> InverseReader:
+        return self.lazy.W._state.inverse_reader()
 
     def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
         """Rows ``r0:r1``, columns ``c0:``, as a new dense array."""
@@ -333,8 +312,7 @@ class _Precision:
         if self.sparse is not None:
             return self.sparse[r0:r1, c0:].toarray()
         if self.lazy is not None:
-            left, right = self._low_rank
-            return self._checked(self._a_block(r0, r1, c0) - left[r0:r1] @ right[:, c0:])
+            return self._checked(self._inverse.rows(r0, r1, c0))
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
         cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
@@ -347,8 +325,7 @@ class _Precision:
         if self.sparse is not None:
             return np.asarray(self.sparse.diagonal())
         if self.lazy is not None:
-            left, right = self._low_rank
-            return self.lazy.W._parts.A.diagonal() - np.einsum("ij,ji->i", left, right)
+            return self._inverse.diagonal()
         return np.concatenate([np.diagonal(r, offset=r0) for r0, r in self.iter_rows()])
 
     def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -357,15 +334,7 @@ class _Precision:
         if self.sparse is not None:
             return np.asarray(self.sparse[i, j]).ravel()
         if self.lazy is not None:
-            left, right = self._low_rank
-            a = self._a_rows
-            if sparse.issparse(a):
-                base = np.asarray(a[i, j]).ravel()
-            elif a.ndim == 2:
-                base = a[i, j]
-            else:
-                base = np.where(i == j, a[i], 0.0)
-            return base - np.einsum("ij,ji->i", left[i], right[:, j])
+            return self._inverse.entries(i, j)
         return np.array([self.rows(a, a + 1)[0, b] for a, b in zip(i, j, strict=True)])
 
     def block_size(self, block_size: int | None) -> int:
