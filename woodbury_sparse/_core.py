@@ -29,7 +29,13 @@ from scipy.linalg.blas import idamax as _idamax
 
 from ._blocks import Block, RowReader, all_finite, same_sparse_pattern
 from ._cache import Handover, cached_property, seed, weak_cached_property
-from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
+from ._exceptions import (
+    FactorizationError,
+    IllConditionedWarning,
+    NotPositiveDefiniteError,
+    SingularMatrixError,
+    warn,
+)
 from ._validation import Parts
 
 __all__ = [
@@ -394,6 +400,46 @@ class State:
             return None
         return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
+    # -- symmetric states: inertia and a square root -------------------------------------
+    def positive_count(self) -> int | None:
+        """The number of positive eigenvalues of a symmetric ``W``, or ``None`` if unknown.
+
+        With ``H = [[A, A X], [Xᵀ A, O]]`` the two Schur complements give
+        ``In(A) + In(B) = In(O) + In(W⁻¹)`` (Haynsworth), so
+        ``n₊(W) = n₊(A) + n₊(B) − n₊(O)``: ``n`` when ``A`` and ``B`` are positive
+        definite, otherwise the inertia of the three factorised blocks decides (``None``
+        when a factorisation does not reveal it).
+        """
+        parts = self.parts
+        if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
+            return self.n
+        counts = [b.positive_count() for b in (parts.A, parts.B, self.O)]
+        if any(c is None for c in counts):
+            return None
+        return counts[0] + counts[1] - counts[2]
+
+    def colour(self, z: np.ndarray) -> np.ndarray:
+        """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
+
+        ``z`` has shape ``(n + p, k)``; ``A = R_A R_Aᵀ`` and ``B = R_B R_Bᵀ`` are Cholesky
+        factorisations (with the fill-reducing permutation applied). Raises
+        ``NotPositiveDefiniteError`` unless both are positive definite.
+        """
+        parts = self.parts
+        n, p = self.n, self.p
+        for name, block in (("A", parts.A), ("B", parts.B)):
+            if not block.factor.positive_definite:
+                raise NotPositiveDefiniteError(
+                    name,
+                    f"sampling N(μ, W) needs `{name}` positive definite (a draw with covariance "
+                    f"{name}⁻¹), but its factorisation ({block.factor.method}) shows it is not",
+                )
+        out = np.array(parts.A.factor.solve_sqrt_t(z[:n]))
+        if p:
+            out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
+        return out
+
+    # -- W⁻¹ ------------------------------------------------------------------------------
     def low_rank_inverse(self) -> tuple[np.ndarray, np.ndarray]:
         """``(L, R)`` with ``W⁻¹ = A − L R``: ``L = A U`` (``n×p``), ``R = O⁻¹ V A`` (``p×n``).
 

@@ -99,24 +99,18 @@ def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
 
 
 def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
-    """Raise unless ``W`` is positive definite.
+    """Raise unless ``W`` is positive definite: all ``n`` of its eigenvalues positive.
 
-    With ``H = [[A, A X], [Xᵀ A, O]]`` the two Schur complements give
-    ``In(A) + In(B) = In(O) + In(W⁻¹)`` (Haynsworth), so
-    ``n₊(W) = n₊(A) + n₊(B) − n₊(O)``: ``W`` is positive definite when ``A`` and ``B``
-    are, and otherwise the inertia of the three factorised blocks decides.
+    The count comes from the inertia of ``A``, ``B`` and ``O`` (Haynsworth; see
+    ``_core.State.positive_count``); nothing forms or factorises ``W``.
     """
-    parts = W._parts
-    if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
-        return
-    counts = [b.positive_count() for b in (parts.A, parts.B, W._O)]
-    if any(c is None for c in counts):
+    positive = W._state.positive_count()
+    if positive is None:
         raise FactorizationError(
             "W",
             "cannot establish that the covariance W is positive definite: the "
             "factorisations of A, B and O do not reveal their inertia",
         )
-    positive = counts[0] + counts[1] - counts[2]
     if positive < W.n:
         raise NotPositiveDefiniteError(
             "W",
@@ -151,31 +145,10 @@ def _pdf_from_log(logp):
     return float(out) if np.ndim(out) == 0 else out
 
 
-def _colour(W: SymmetricWoodburyMatrix, z: np.ndarray) -> np.ndarray:
-    """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
-
-    ``z`` has shape ``(n + p, k)``; ``A = R_A R_Aᵀ`` and ``B = R_B R_Bᵀ`` are Cholesky
-    factorisations (with the fill-reducing permutation applied).
-    """
-    parts = W._parts
-    n, p = W.n, W.p
-    for name, block in (("A", parts.A), ("B", parts.B)):
-        if not block.factor.positive_definite:
-            raise NotPositiveDefiniteError(
-                name,
-                f"sampling N(μ, W) needs `{name}` positive definite (a draw with covariance "
-                f"{name}⁻¹), but its factorisation ({block.factor.method}) shows it is not",
-            )
-    out = np.array(parts.A.factor.solve_sqrt_t(z[:n]))
-    if p:
-        out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
-    return out
-
-
 def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
     """``count`` draws as a ``(count, n)`` array, from the generator ``rng``."""
     white = rng.standard_normal((count, W.n + W.p))
-    return mean + _colour(W, white.T).T
+    return mean + W._state.colour(white.T).T
 
 
 def _size_shape(size, name: str = "size") -> tuple[int, ...]:
