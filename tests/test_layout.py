@@ -254,7 +254,16 @@ def test_integers_are_checked_in_one_place():
 OPERATOR_INTERFACE = {"_state", "_from_parts"}
 
 #: The modules that reach operators only through that interface.
-THROUGH_THE_STATE = ("ggm", "dask", "updates", "stats", "_arguments")
+THROUGH_THE_STATE = (
+    "ggm",
+    "dask",
+    "updates",
+    "stats",
+    "_arguments",
+    "_covariance",
+    "_updating",
+    "_process_cache",
+)
 
 
 def _foreign_private_attributes(module: str) -> list[str]:
