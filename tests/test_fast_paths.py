@@ -25,7 +25,7 @@ from scipy.sparse import linalg as splinalg
 
 import woodbury_sparse as ws
 from woodbury_sparse import _blocks
-from woodbury_sparse._blocks import Block, _sparse_asymmetry, _sparse_diagonal_matrix
+from woodbury_sparse._blocks import Block, _sparse_diagonal_matrix, sparse_asymmetry
 from woodbury_sparse._factor import BACKEND, _sksparse, sparse_one_norm
 from woodbury_sparse._factor._sksparse import API_05, _as_cholmod_input, bandwidth
 from woodbury_sparse._validation import SYMMETRY_RTOL, _is_diagonal_csc, as_block
@@ -104,7 +104,7 @@ def plain_sparse_asymmetry(m) -> float:
 def test_sparse_asymmetry_matches_formula(parts, symmetric, index, canonical):
     m = build(parts, symmetric=symmetric, index=index, canonical=canonical)
     expected = plain_asymmetry(m)
-    got = _sparse_asymmetry(m)
+    got = sparse_asymmetry(m)
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
     # The previous implementation went wrong (NaN, or 0) for a subnormal largest entry,
     # where SciPy's division multiplies by 1/peak = inf; compare elsewhere.
@@ -132,19 +132,19 @@ def test_block_asymmetry_after_normalisation(parts, symmetric, use_int64):
 
 
 def test_sparse_asymmetry_edge_cases():
-    assert _sparse_asymmetry(sparse.csc_array((0, 0))) == 0.0
-    assert _sparse_asymmetry(sparse.csc_array((5, 5))) == 0.0
+    assert sparse_asymmetry(sparse.csc_array((0, 0))) == 0.0
+    assert sparse_asymmetry(sparse.csc_array((5, 5))) == 0.0
     zeros = sparse.csc_array((np.zeros(2), np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2))
-    assert _sparse_asymmetry(zeros) == 0.0
+    assert sparse_asymmetry(zeros) == 0.0
     # An explicit zero mirrored by a missing entry is still symmetric.
     explicit = sparse.csc_array(
         (np.array([1.0, 0.0, 1.0]), np.array([0, 1, 1]), np.array([0, 2, 3])), shape=(2, 2)
     )
-    assert _sparse_asymmetry(explicit) == pytest.approx(plain_asymmetry(explicit), abs=1e-15)
+    assert sparse_asymmetry(explicit) == pytest.approx(plain_asymmetry(explicit), abs=1e-15)
     # Extreme scales: neither overflow nor underflow spoils the ratio.
     for scale in (1e-300, 1e300):
         m = sparse.csc_array(np.array([[1.0, 2.0], [3.0, 1.0]]) * scale)
-        assert _sparse_asymmetry(m) == pytest.approx(plain_asymmetry(m), rel=1e-12)
+        assert sparse_asymmetry(m) == pytest.approx(plain_asymmetry(m), rel=1e-12)
 
 
 def test_asymmetric_sparse_input_still_refused():
@@ -236,7 +236,7 @@ def test_capacitance_plus_identity_is_exact_sum(b, rng):
     expected = sparse.csc_array(B) + sparse.csc_array(q)
     assert o.symmetric
     assert (o.data != expected).nnz == 0
-    assert _sparse_asymmetry(o.data) == 0.0
+    assert sparse_asymmetry(o.data) == 0.0
     fresh = sparse.csc_array((o.data.data, o.data.indices, o.data.indptr), shape=o.shape)
     assert fresh.has_canonical_format  # the flag set after the addition is true
 

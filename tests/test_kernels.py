@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from conftest import EPS
 from woodbury_sparse import _blas, _blocks
-from woodbury_sparse._blocks import _dense_asymmetry
-from woodbury_sparse._validation import _check_finite, _is_diagonal
+from woodbury_sparse._blocks import dense_asymmetry
+from woodbury_sparse._validation import _is_diagonal, check_finite
 
 
 def _layout(m: np.ndarray, order: str) -> np.ndarray:
@@ -106,7 +106,7 @@ def test_tiled_asymmetry_equals_the_whole_matrix_formula(n, log_scale, perturbat
     if n > 1:
         m[0, n - 1] += perturbation
     m *= 10.0**log_scale
-    got = _dense_asymmetry(np.ascontiguousarray(m))
+    got = dense_asymmetry(np.ascontiguousarray(m))
     want = _reference_asymmetry(m)
     # Both compute r = ‖D‖_F / ‖M‖_F, D = M − Mᵀ, from the same stored M. The reference
     # rounds every entry when it divides by the peak, so each entry of its D is off by up to
@@ -126,14 +126,14 @@ def test_asymmetry_does_not_depend_on_the_tile(tile, monkeypatch):
     rng = np.random.default_rng(2)
     m = rng.standard_normal((50, 50))
     monkeypatch.setattr(_blocks, "_TILE", tile)
-    assert _dense_asymmetry(m) == pytest.approx(_reference_asymmetry(m), rel=1e-12)
+    assert dense_asymmetry(m) == pytest.approx(_reference_asymmetry(m), rel=1e-12)
 
 
 def test_exactly_symmetric_matrix_has_zero_asymmetry():
     rng = np.random.default_rng(3)
     m = rng.standard_normal((300, 300))
-    assert _dense_asymmetry(m + m.T) == 0.0
-    assert _dense_asymmetry(np.zeros((4, 4))) == 0.0
+    assert dense_asymmetry(m + m.T) == 0.0
+    assert dense_asymmetry(np.zeros((4, 4))) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -148,12 +148,12 @@ def test_exactly_symmetric_matrix_has_zero_asymmetry():
 )
 def test_check_finite_finds_every_non_finite_entry(values):
     with pytest.raises(ValueError, match="`M` contains NaN or infinite values"):
-        _check_finite(np.array(values), "M")
+        check_finite(np.array(values), "M")
 
 
 def test_check_finite_accepts_entries_whose_sum_overflows():
-    _check_finite(np.array([1e308, 1e308, -1e308]), "M")  # no error, no warning
-    _check_finite(np.zeros(0), "M")
+    check_finite(np.array([1e308, 1e308, -1e308]), "M")  # no error, no warning
+    check_finite(np.zeros(0), "M")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,10 @@ The same check from a shell::
 The import graph of the package (``ast``, run-time imports only) is acyclic, and no
 function body imports a package module: the layers depend in one direction, as the
 README's layout section draws them.
+
+No module imports an underscore name from a sibling module: what modules share is an
+unprefixed name of a private module (``from ._validation import as_count``); the few
+exceptions are declared, with their reasons, in ``DECLARED_PRIVATE_IMPORTS``.
 """
 
 from __future__ import annotations
@@ -178,3 +182,111 @@ def test_the_core_imports_none_of_its_users():
     assert "woodbury_sparse._operators" not in _reachable("woodbury_sparse._core")
     assert "woodbury_sparse._updating" not in _reachable("woodbury_sparse._core")
     assert "woodbury_sparse._factor" in _reachable("woodbury_sparse._core")
+
+
+# -- private names ----------------------------------------------------------------------------
+#: The underscore names a package module may import from a sibling, each with its reason.
+#: Everything else a module shares with its siblings is an unprefixed name of a private
+#: module (``_validation.as_count``, ``_core.State``): the underscore on a module marks it
+#: internal to the package; an underscore on a name inside it, internal to that module.
+DECLARED_PRIVATE_IMPORTS = {
+    # stats re-exports the covariance's unpickling function: pickles written before
+    # _covariance existed name it woodbury_sparse.stats._covariance_of.
+    ("woodbury_sparse.stats", "woodbury_sparse._covariance", "_covariance_of"),
+}
+
+
+def _private_imports(module: str) -> list[tuple[str, str, str]]:
+    """``(module, source, name)`` for every underscore name ``module`` imports from a
+    sibling package module (importing a private submodule itself is not such a name)."""
+    found = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        for alias in node.names:
+            if not alias.name.startswith("_") or alias.name.startswith("__"):
+                continue
+            targets = _targets(
+                module, ast.ImportFrom(module=node.module, names=[alias], level=node.level)
+            )
+            source = next(iter(targets), None)
+            if source is None or source.endswith("." + alias.name):
+                continue  # not a package module, or a submodule
+            if not node.module and any(MODULES[source].parent.glob(alias.name + ".*")):
+                continue  # a compiled submodule (``from . import _takahashi``)
+            found.append((module, source, alias.name))
+    return found
+
+
+def test_the_private_import_finder_finds_them():
+    assert ("woodbury_sparse.stats", "woodbury_sparse._covariance", "_covariance_of") in (
+        _private_imports("woodbury_sparse.stats")
+    )
+    assert _private_imports("woodbury_sparse.updates") == []  # `from . import _updating`
+
+
+def test_no_module_imports_a_siblings_private_name():
+    found = {item for module in MODULES for item in _private_imports(module)}
+    assert found - DECLARED_PRIVATE_IMPORTS == set()
+
+
+# -- one integer check -------------------------------------------------------------------------
+#: The spellings of "is this an integer?"; only ``_validation`` (``as_count``,
+#: ``require_integer``) may use them, so every argument is held to the same rule: NumPy
+#: integers count, a bool does not, a float is not truncated.
+INTEGER_CHECK = re.compile(r"operator\.index\(|np\.integer\b|numbers\.Integral|\bIntegral\b")
+
+
+def test_integers_are_checked_in_one_place():
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}: {line.strip()}"
+        for path in _sources()
+        if path.name != "_validation.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if INTEGER_CHECK.search(line)
+    ]
+    assert found == []
+
+
+# -- the core's interface ------------------------------------------------------------------
+#: The private attributes of an operator its users may read: its state (``_core.State``,
+#: whose public methods are the core's interface) and the constructor from parts.
+OPERATOR_INTERFACE = {"_state", "_from_parts"}
+
+#: The modules that reach operators only through that interface.
+THROUGH_THE_STATE = (
+    "ggm",
+    "dask",
+    "updates",
+    "stats",
+    "_arguments",
+    "_covariance",
+    "_updating",
+    "_process_cache",
+)
+
+
+def _foreign_private_attributes(module: str) -> list[str]:
+    """``module``'s reads of another object's underscore attributes (not ``self``/``cls``)."""
+    found = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") or (
+            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        ):
+            continue
+        if isinstance(node.value, ast.Name) and f"woodbury_sparse.{node.value.id}" in MODULES:
+            continue  # a private module's name, e.g. ``_updating.update_a``
+        found.append(f"{module}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_users_of_the_core_read_only_its_interface():
+    found = [
+        line
+        for name in THROUGH_THE_STATE
+        for line in _foreign_private_attributes(f"woodbury_sparse.{name}")
+        if line.rpartition(".")[2] not in OPERATOR_INTERFACE
+    ]
+    assert found == []

@@ -9,7 +9,6 @@ from scipy import sparse, stats
 import woodbury_sparse as ws
 from woodbury_sparse import testing
 from woodbury_sparse._factor import factorize
-from woodbury_sparse.stats import _colour
 
 CATALOGUE = testing.catalogue(seed=3)
 PD = [name for name, pr in CATALOGUE.items() if "pd" in pr.tags]
@@ -74,7 +73,7 @@ def test_functions_match_dense_scipy(pd_problem):
 
 def test_sampler_map_reproduces_w(pd_problem):
     W, dense = pd_problem
-    G = _colour(W, np.eye(W.n + W.p))
+    G = W._state.colour(np.eye(W.n + W.p))  # the map rwnorm draws with
     np.testing.assert_allclose(G @ G.T, dense, rtol=0, atol=_tol(dense) * np.abs(dense).max())
 
 

@@ -13,7 +13,7 @@ from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
 from . import _blas
-from ._cache import _LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
+from ._cache import LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
 from ._factor import Factor, factorize, refactorize, sparse_one_norm
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
@@ -92,7 +92,7 @@ def _sparse_diagonal_matrix(d: np.ndarray) -> sparse.csc_array:
     return out
 
 
-def _sparse_asymmetry(m: sparse.csc_array) -> float:
+def sparse_asymmetry(m: sparse.csc_array) -> float:
     """``‖M − Mᵀ‖_F / ‖M‖_F`` of a square CSC array with sorted indices.
 
     The CSC arrays of ``Mᵀ`` come from one O(nnz) transposition (a counting sort). The
@@ -131,7 +131,7 @@ def _sparse_asymmetry(m: sparse.csc_array) -> float:
 _TILE = 128
 
 
-def _dense_asymmetry(m: np.ndarray) -> float:
+def dense_asymmetry(m: np.ndarray) -> float:
     """``‖M − Mᵀ‖_F / ‖M‖_F`` of a square C-contiguous ndarray, tile by tile.
 
     Comparing ``_TILE × _TILE`` tiles with the transposed tiles across the diagonal keeps
@@ -393,8 +393,8 @@ class Block:
         if self.kind in ("identity", "diagonal"):
             return 0.0
         if self.kind == "dense":
-            return _dense_asymmetry(self.data)
-        return _sparse_asymmetry(self.data)
+            return dense_asymmetry(self.data)
+        return sparse_asymmetry(self.data)
 
     def positive_count(self) -> int | None:
         """Number of positive eigenvalues of a symmetric block, or None when unknown cheaply.
@@ -459,7 +459,7 @@ class Block:
         state.pop("factor", None)
         state.pop("_analysis_donor", None)  # a CHOLMOD factor: not picklable; only a hint
         state.pop("_transposed", None)  # a weak reference
-        state.pop(_LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
+        state.pop(LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
         if self._transpose_of is not None:  # rebuilt from the original: pickled once
             state["data"] = None
         return state
@@ -479,3 +479,52 @@ class Block:
         if self.kind in ("dense", "diagonal"):
             return (self.data,)
         return ()
+
+    def row_reader(self) -> RowReader:
+        """The block in a form that reads rows and entries cheaply (see :class:`RowReader`)."""
+        return RowReader(self)
+
+
+class RowReader:
+    """Rows and entries of a square block, read a slice at a time.
+
+    Made once for many reads: a sparse block is converted to CSR (rows slice in time
+    proportional to their entries), a dense one is read in place, a diagonal one (the
+    identity included) is kept as its diagonal.
+
+    Parameters
+    ----------
+    block : Block
+        The square block to read.
+    """
+
+    def __init__(self, block: Block) -> None:
+        self.n = block.shape[0]
+        if block.kind == "sparse":
+            self._rows = sparse.csr_array(block.data)
+        elif block.kind == "dense":
+            self._rows = block.data
+        else:
+            self._rows = block.diagonal()
+
+    def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:``, as a new dense array."""
+        a = self._rows
+        if sparse.issparse(a):
+            return a[r0:r1, c0:].toarray()
+        if a.ndim == 2:
+            return np.array(a[r0:r1, c0:])
+        out = np.zeros((r1 - r0, self.n - c0))
+        rows = np.arange(r0, r1)
+        keep = rows >= c0
+        out[np.flatnonzero(keep), rows[keep] - c0] = a[r0:r1][keep]
+        return out
+
+    def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The entries ``(i[k], j[k])`` as a 1-D array."""
+        a = self._rows
+        if sparse.issparse(a):
+            return np.asarray(a[i, j]).ravel()
+        if a.ndim == 2:
+            return a[i, j]
+        return np.where(i == j, a[i], 0.0)

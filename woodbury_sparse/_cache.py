@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import Any
 
-_LOCK_KEY = "_cache_lock"
+LOCK_KEY = "_cache_lock"
 _LOCK_CREATION = threading.Lock()
 
 
@@ -37,10 +37,10 @@ class _CacheLock:
 
 def _object_lock(obj: Any) -> _CacheLock:
     state = obj.__dict__
-    lock = state.get(_LOCK_KEY)
+    lock = state.get(LOCK_KEY)
     if lock is None:
         with _LOCK_CREATION:
-            lock = state.setdefault(_LOCK_KEY, _CacheLock())
+            lock = state.setdefault(LOCK_KEY, _CacheLock())
     return lock
 
 

@@ -9,7 +9,8 @@ README's formulas:
 * ``W x = A⁻¹ x + U B⁻¹ V x`` (:meth:`State.apply`);
 * ``W⁻¹ b = A b − (A U) O⁻¹ (V A b)`` (:meth:`State.solve`), refined where it cancels;
 * ``det W = det O / (det A · det B)`` (:meth:`State.slogdet`);
-* ``W⁻¹ = A − (A U) O⁻¹ (V A)`` as a dense array (:meth:`State.inverse_array`).
+* ``W⁻¹ = A − (A U) O⁻¹ (V A)`` as a dense array (:meth:`State.inverse_array`), or read
+  a few rows or entries at a time (:meth:`State.inverse_reader`, for ``ggm``).
 
 The public operators (``_operators``) are thin shells over one state; an update
 (``_updating``) builds the new state from the old one's parts and caches, handing over
@@ -26,9 +27,15 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import idamax as _idamax
 
-from ._blocks import Block, all_finite, same_sparse_pattern
+from ._blocks import Block, RowReader, all_finite, same_sparse_pattern
 from ._cache import Handover, cached_property, seed, weak_cached_property
-from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
+from ._exceptions import (
+    FactorizationError,
+    IllConditionedWarning,
+    NotPositiveDefiniteError,
+    SingularMatrixError,
+    warn,
+)
 from ._validation import Parts
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "N_SIDE_LIMIT",
     "N_SIDE_RCOND",
     "RCOND_WARNING",
+    "InverseReader",
     "Reuse",
     "State",
 ]
@@ -392,6 +400,46 @@ class State:
             return None
         return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
+    # -- symmetric states: inertia and a square root -------------------------------------
+    def positive_count(self) -> int | None:
+        """The number of positive eigenvalues of a symmetric ``W``, or ``None`` if unknown.
+
+        With ``H = [[A, A X], [Xᵀ A, O]]`` the two Schur complements give
+        ``In(A) + In(B) = In(O) + In(W⁻¹)`` (Haynsworth), so
+        ``n₊(W) = n₊(A) + n₊(B) − n₊(O)``: ``n`` when ``A`` and ``B`` are positive
+        definite, otherwise the inertia of the three factorised blocks decides (``None``
+        when a factorisation does not reveal it).
+        """
+        parts = self.parts
+        if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
+            return self.n
+        counts = [b.positive_count() for b in (parts.A, parts.B, self.O)]
+        if any(c is None for c in counts):
+            return None
+        return counts[0] + counts[1] - counts[2]
+
+    def colour(self, z: np.ndarray) -> np.ndarray:
+        """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
+
+        ``z`` has shape ``(n + p, k)``; ``A = R_A R_Aᵀ`` and ``B = R_B R_Bᵀ`` are Cholesky
+        factorisations (with the fill-reducing permutation applied). Raises
+        ``NotPositiveDefiniteError`` unless both are positive definite.
+        """
+        parts = self.parts
+        n, p = self.n, self.p
+        for name, block in (("A", parts.A), ("B", parts.B)):
+            if not block.factor.positive_definite:
+                raise NotPositiveDefiniteError(
+                    name,
+                    f"sampling N(μ, W) needs `{name}` positive definite (a draw with covariance "
+                    f"{name}⁻¹), but its factorisation ({block.factor.method}) shows it is not",
+                )
+        out = np.array(parts.A.factor.solve_sqrt_t(z[:n]))
+        if p:
+            out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
+        return out
+
+    # -- W⁻¹ ------------------------------------------------------------------------------
     def low_rank_inverse(self) -> tuple[np.ndarray, np.ndarray]:
         """``(L, R)`` with ``W⁻¹ = A − L R``: ``L = A U`` (``n×p``), ``R = O⁻¹ V A`` (``p×n``).
 
@@ -401,6 +449,10 @@ class State:
             return np.zeros((self.n, 0)), np.zeros((0, self.n))
         left = self.AU.toarray() if self.AU.kind != "dense" else self.AU.data
         return left, self.O.factor.solve(self.VA.toarray())
+
+    def inverse_reader(self) -> InverseReader:
+        """``W⁻¹ = A − L R`` read a few rows, entries or its diagonal at a time (``ggm``)."""
+        return InverseReader(self.parts.A, *self.low_rank_inverse())
 
     def inverse_array(self) -> np.ndarray:
         """``W⁻¹`` as a dense ndarray (see ``WoodburyInverse.toarray``)."""
@@ -433,6 +485,42 @@ class State:
         if np.any(cancelled):
             out[:, cancelled] = self.refined(np.eye(self.n)[:, cancelled])
         return out
+
+
+class InverseReader:
+    """``W⁻¹ = A − L R`` (``L = A U``, ``R = O⁻¹ V A``, dense) read by rows and entries.
+
+    Holds ``A`` in a row-sliceable form and the two dense factors: ``O(n p)`` memory,
+    never the ``n×n`` inverse.
+
+    Parameters
+    ----------
+    a : Block
+        ``A``.
+    left, right : ndarray
+        ``L`` (``n×p``) and ``R`` (``p×n``).
+    """
+
+    def __init__(self, a: Block, left: np.ndarray, right: np.ndarray) -> None:
+        self._a = a
+        self.left = left
+        self.right = right
+
+    @cached_property
+    def _a_rows(self) -> RowReader:  # made on the first read of rows or entries only
+        return self._a.row_reader()
+
+    def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:`` of ``W⁻¹``, as a new dense array."""
+        return self._a_rows.rows(r0, r1, c0) - self.left[r0:r1] @ self.right[:, c0:]
+
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``W⁻¹``."""
+        return self._a.diagonal() - np.einsum("ij,ji->i", self.left, self.right)
+
+    def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The entries ``(i[k], j[k])`` of ``W⁻¹`` as a 1-D array."""
+        return self._a_rows.entries(i, j) - np.einsum("ij,ji->i", self.left[i], self.right[:, j])
 
 
 def _finite(result: np.ndarray, what: str) -> np.ndarray:

@@ -53,7 +53,7 @@ class WoodburyCovariance(Covariance):
     """
 
     def __init__(self, W: SymmetricWoodburyMatrix) -> None:
-        parts = W._parts
+        parts = W._state.parts
         a = parts.A
         if not a.factor.positive_definite:
             raise NotPositiveDefiniteError(

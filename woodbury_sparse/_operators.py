@@ -18,7 +18,7 @@ from ._core import (
 )
 from ._covariance import WoodburyCovariance
 from ._process_cache import OPERATOR_CACHE
-from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
+from ._validation import Parts, as_count, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
 
@@ -553,13 +553,14 @@ class WoodburyMatrix(_RealOperator):
         >>> W.solve(np.ones(2))
         array([1.e-08, 1.e-08])
         """
-        if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
+        steps = as_count(refine)
+        if steps is None or steps < 0:  # a ValueError either way, as always
             raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
         rhs = as_rhs(b, self.n)
         if rhs.dtype.kind == "c":  # W is real: the real and imaginary parts in one solve
             return _real_linear(lambda real: self.solve(real, refine), rhs)
         x = self._solve(rhs)
-        for _ in range(int(refine)):
+        for _ in range(steps):
             x = x + self._solve_once(rhs - self._apply(x))[0]
         return x
 

@@ -84,7 +84,7 @@ def _factorised_blocks(op: WoodburyMatrix) -> list[str]:
     """
     names = []
     for name in ("A", "B", "O"):
-        block = peek(op._state, "O") if name == "O" else getattr(op._parts, name)
+        block = peek(op._state, "O") if name == "O" else getattr(op._state.parts, name)
         if block is not None and peek(block, "factor") is not None:
             names.append(name)
     return names

@@ -22,11 +22,11 @@ from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
 from ._validation import (
     Parts,
-    _block_diag,
-    _term_names,
     as_block,
+    block_diag,
     require_symmetric,
     term_blocks,
+    term_names,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,8 +59,8 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
             "`X` cannot be combined with `U` or `V`: give `X` for symmetric terms "
             "X B⁻¹ Xᵀ, or `U` and `V` for general terms U B⁻¹ V"
         )
-    b_blocks, u_blocks, v_blocks = term_blocks(W._parts.A, B, U, V, X)
-    symmetric = W._parts.symmetric and X is not None
+    b_blocks, u_blocks, v_blocks = term_blocks(W._state.parts.A, B, U, V, X)
+    symmetric = W._state.parts.symmetric and X is not None
     if symmetric:
         require_symmetric(
             b_blocks,
@@ -68,7 +68,7 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
             "general term)",
         )
         b_blocks = [blk.symmetrized() for blk in b_blocks]
-    b_new = _block_diag(b_blocks, "B")
+    b_new = block_diag(b_blocks, "B")
     u_new = _stack(u_blocks, 1, "U")
     v_new = u_new.T if symmetric else _stack(v_blocks, 0, "V")
     return b_new, u_new, v_new, symmetric
@@ -163,7 +163,7 @@ def _combined_b(old: Block, new: Block) -> Block:
     """``blockdiag(old, new)`` sharing the factorisation of ``old`` (and of ``new``)."""
     if old.shape[0] == 0:
         return new.renamed("B")
-    out = _block_diag([old, new], "B")
+    out = block_diag([old, new], "B")
     if out.kind in ("dense", "sparse"):
         out = out.with_factor(_BlockDiagonalFactor(old, new, out))
     return out
@@ -173,7 +173,7 @@ def _combined_b(old: Block, new: Block) -> Block:
 def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> tuple[Parts, Reuse | None]:
     """The parts of ``W + U₂ B₂⁻¹ V₂`` and what they reuse (see :func:`updates.add_terms`)."""
     b_new, u_new, v_new, term_symmetric = _validate_terms(W, B, U, V, X)
-    old = W._parts
+    old = W._state.parts
     symmetric = old.symmetric and term_symmetric
     b_all = _combined_b(old.B, b_new)
     u_all = _stack([old.U, u_new], 1, "X" if symmetric else "U")
@@ -184,14 +184,14 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> tuple[Parts, Reus
         # No capacitance built yet: nothing to extend, the new operator is lazy.
         return parts, None
     au_new = old.A.times(u_new)
-    au_all = _stack([W._AU, au_new], 1)
+    au_all = _stack([W._state.AU, au_new], 1)
     if symmetric:
         va_new = au_new.T
         va_all = None
     else:
         va_new = v_new.times(old.A)
-        va_all = _stack([W._VA, va_new], 0)
-    o_old = W._O
+        va_all = _stack([W._state.VA, va_new], 0)
+    o_old = W._state.O
     c12 = _dense(old.V.times(au_new))  # V A U₂   (p×k)
     c21 = c12.T if symmetric else _dense(va_new.times(old.U))  # V₂ A U   (k×p)
     d22 = _dense(b_new.plus(v_new.times(au_new)))  # B₂ + V₂ A U₂
@@ -260,15 +260,15 @@ def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
     if isinstance(value, (list, tuple)):
         if len(value) == 0:
             raise ValueError(f"`{name}` is an empty list; give at least one matrix")
-        names = _term_names(name, len(value))
-        blk = _block_diag(
+        names = term_names(name, len(value))
+        blk = block_diag(
             [as_block(v, nm, square=True) for v, nm in zip(value, names, strict=True)], name
         )
     else:
         blk = as_block(value, name, square=True)
     if blk.shape != old.shape:
         raise ValueError(f"`{name}` has shape {blk.shape}, but the operator's is {old.shape}")
-    if W._parts.symmetric:
+    if W._state.parts.symmetric:
         require_symmetric([blk], "the operator is symmetric")
         blk = blk.symmetrized().renamed(name)
     return blk
@@ -289,7 +289,7 @@ def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
     """The parts of ``W`` with new ``A``/``B`` and what they reuse (see ``updates``)."""
     if A is None and B is None:
         raise TypeError("give a new `A`, a new `B`, or both")
-    old = W._parts
+    old = W._state.parts
     new_blocks = {}
     for name, value, old_block in (("A", A, old.A), ("B", B, old.B)):
         if value is None:
@@ -314,14 +314,14 @@ def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
         donor = o_old
     au = va = None
     if A is None and peek(W._state, "AU") is not None:
-        au = W._AU
-        va = None if old.symmetric else W._VA
+        au = W._state.AU
+        va = None if old.symmetric else W._state.VA
     return parts, Reuse(AU=au, VA=va, capacitance_donor=donor)
 
 
 def update_a(W: WoodburyMatrix, C, downdate: bool) -> Parts:
     """The parts of ``W`` with ``A ± C Cᵀ`` (see :func:`updates.update_a`)."""
-    old = W._parts
+    old = W._state.parts
     c = as_block(C, "C")
     if c.shape[0] != W.n:
         raise ValueError(f"`C` has shape {c.shape}, but `A` is {W.n}×{W.n}: expected {W.n} rows")

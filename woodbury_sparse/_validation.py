@@ -7,6 +7,8 @@ blocks. Input is copied, converted to float64, checked, and never modified.
 
 from __future__ import annotations
 
+import operator
+import reprlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +49,7 @@ def _describe(value) -> str:
     return type(value).__module__.split(".")[0] + "." + type(value).__name__
 
 
-def _check_dtype(dtype: np.dtype, name: str) -> None:
+def check_dtype(dtype: np.dtype, name: str) -> None:
     if dtype.kind == "c":
         raise TypeError(
             f"`{name}` is complex ({dtype}); woodbury_sparse supports real matrices only"
@@ -61,7 +63,37 @@ def require_real(dtype: np.dtype, name: str) -> None:
         raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
 
 
-def _check_finite(values: np.ndarray, name: str) -> None:
+def short_repr(value) -> str:
+    """``value``'s repr, abbreviated for an error message (``reprlib``)."""
+    return reprlib.repr(value)
+
+
+def as_count(value) -> int | None:
+    """``value`` as a Python int when it is an integer (not a bool), else ``None``."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def require_integer(value, name: str, what: str = "a non-negative", minimum: int = 0) -> int:
+    """``value`` as a Python int ``≥ minimum``, else an error naming ``name``.
+
+    A non-integer is a ``TypeError`` (a float is not truncated, a string not parsed, a
+    bool not counted; NumPy integers are integers), an integer below ``minimum`` a
+    ``ValueError``: "`name` must be <what> integer, got …".
+    """
+    count = as_count(value)
+    if count is None:
+        raise TypeError(f"`{name}` must be {what} integer, got {short_repr(value)}")
+    if count < minimum:
+        raise ValueError(f"`{name}` must be {what} integer, got {count}")
+    return count
+
+
+def check_finite(values: np.ndarray, name: str) -> None:
     # A finite sum proves every entry finite (NaN and ±inf propagate through it) without
     # an n-sized temporary; only a sum that overflowed needs the entry-wise look.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -86,28 +118,28 @@ def as_block(value, name: str, *, square: bool = False) -> Block:
     if isinstance(value, LinearOperator):
         raise TypeError(f"`{name}` must be an explicit matrix, got a LinearOperator")
     if sparse.issparse(value):
-        _check_dtype(value.dtype, name)
+        check_dtype(value.dtype, name)
         if value.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got a {value.ndim}-D sparse array")
         d = _stored_diagonal(value)
         if d is not None:  # the identity (B = I, say): no copy of the whole matrix
-            _check_finite(d, name)
+            check_finite(d, name)
             if np.all(d == 1.0):
                 return Block.identity(d.size, name)
             return Block("diagonal", value.shape, freeze(d), True, name)
         m = sparse.csc_array(value, dtype=np.float64, copy=True)
         m.sum_duplicates()
-        _check_finite(m.data, name)
+        check_finite(m.data, name)
     else:
         try:
             arr = np.asarray(value)
         except Exception as exc:  # e.g. ragged nested lists
             raise TypeError(f"`{name}` must be a matrix, got {_describe(value)}") from exc
-        _check_dtype(arr.dtype, name)
+        check_dtype(arr.dtype, name)
         if arr.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got an array of shape {arr.shape}")
         m = np.array(arr, dtype=np.float64, order="C", copy=True)
-        _check_finite(m, name)
+        check_finite(m, name)
     shape = m.shape
     if square and shape[0] != shape[1]:
         raise ValueError(f"`{name}` must be square, got shape {shape}")
@@ -215,7 +247,7 @@ def as_vectors(x, n: int, name: str, *, axis: int = 0) -> np.ndarray:
         got = f"length {arr.shape[0]}" if arr.ndim == 1 else f"{arr.shape[axis]} {what}"
         wanted = f"length {n}" if arr.ndim == 1 else f"{n} {what}"
         raise ValueError(f"`{name}` has {got} but the matrix is {n}×{n}; expected {wanted}")
-    _check_finite(arr, name)
+    check_finite(arr, name)
     return arr
 
 
@@ -270,7 +302,7 @@ def _is_matrix_like(item) -> bool:
     return np.ndim(item) >= 2 if hasattr(item, "__array__") else False
 
 
-def _term_names(name: str, count: int) -> list[str]:
+def term_names(name: str, count: int) -> list[str]:
     return [name] if count == 1 else [f"{name}[{i}]" for i in range(count)]
 
 
@@ -339,7 +371,7 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
         a = a.symmetrized()
         b_blocks = [blk.symmetrized() for blk in b_blocks]
 
-    b_all = _block_diag(b_blocks, "B")
+    b_all = block_diag(b_blocks, "B")
     u_all = _hstack(u_blocks, "X" if X is not None else "U")
     if is_symmetric:
         return Parts(a, b_all, u_all, u_all.T, True)
@@ -360,7 +392,7 @@ def term_blocks(a: Block, B, U, V, X) -> tuple[list[Block], list[Block], list[Bl
     if lists["B"] is None:
         raise TypeError("`B` is required")
     count = max(len(v) for v in lists.values() if v is not None)
-    names = {key: _term_names(key, count) for key in lists}
+    names = {key: term_names(key, count) for key in lists}
     side = "X" if lists["X"] is not None else "U"
     b_blocks, u_blocks, v_blocks = [], [], []
     for i in range(count):
@@ -421,7 +453,7 @@ def _side_block(lists, key, i, names, n, p, b, a, rows=True) -> Block:
     return blk
 
 
-def _block_diag(blocks: list[Block], name: str) -> Block:
+def block_diag(blocks: list[Block], name: str) -> Block:
     if len(blocks) == 1:
         return blocks[0].renamed(name)
     p = sum(blk.shape[0] for blk in blocks)

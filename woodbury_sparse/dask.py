@@ -75,10 +75,11 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
         "woodbury_sparse.dask needs Dask: pip install 'woodbury-sparse[dask]'"
     ) from exc
 
+from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
-from ._validation import require_real
-from .stats import _as_count, _check_cov, _mean_vector, _short_repr, dwnorm, rwnorm
+from ._validation import as_count, require_integer, require_real, short_repr
+from .stats import dwnorm, rwnorm
 
 __all__ = [
     "apply",
@@ -296,7 +297,7 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
         )
     expected = (
         "`seed` must be None, a non-negative int, a sequence of non-negative ints or a "
-        f"numpy.random.SeedSequence; got {_short_repr(seed)}"
+        f"numpy.random.SeedSequence; got {short_repr(seed)}"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
         raise TypeError(expected)
@@ -328,33 +329,19 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
     return np.concatenate(pieces, axis=0)
 
 
-def _integer_argument(value, name: str, what: str, minimum: int) -> int:
-    """``value`` as an int ``≥ minimum``.
-
-    A non-integer is a TypeError (a float is not truncated, a string not parsed, a bool
-    not counted); an integer below ``minimum`` a ValueError.
-    """
-    count = _as_count(value)
-    if count is None:
-        raise TypeError(f"`{name}` must be {what} integer, got {_short_repr(value)}")
-    if count < minimum:
-        raise ValueError(f"`{name}` must be {what} integer, got {count}")
-    return count
-
-
 def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tuple[int, ...]:
     if chunks is None:
         chunks = block_size
-    count = _as_count(chunks)
+    count = as_count(chunks)
     if count is not None:
         if count <= 0:
             raise ValueError(f"`{name}` must be positive, got {count}")
         full, rest = divmod(size, count)
         return (count,) * full + ((rest,) if rest else ())
-    expected = f"`{name}` must be an int or a tuple of ints, got {_short_repr(chunks)}"
+    expected = f"`{name}` must be an int or a tuple of ints, got {short_repr(chunks)}"
     if not isinstance(chunks, (tuple, list)):
         raise TypeError(expected)
-    counts = [_as_count(c) for c in chunks]
+    counts = [as_count(c) for c in chunks]
     if any(c is None for c in counts):
         raise TypeError(expected)
     sizes = tuple(counts)
@@ -430,12 +417,12 @@ def sample(
     ...     bool(np.array_equal(x.compute(), y.compute()))
     True
     """
-    W = _check_cov(W, "W")
-    size = _integer_argument(size, "size", "a non-negative", minimum=0)
+    W = check_covariance(W, "W")
+    size = require_integer(size, "size", "a non-negative", minimum=0)
     if block_size is None:
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
-    block_size = _integer_argument(block_size, "block_size", "a positive", minimum=1)
-    mean = _mean_vector(mean, W.n, "mean")
+    block_size = require_integer(block_size, "block_size", "a positive", minimum=1)
+    mean = mean_vector(mean, W.n, "mean")
     root = _seed_sequence(seed)
     if root.n_children_spawned:
         raise ValueError(
@@ -469,7 +456,7 @@ def _batches(grid, batch_size: int | None) -> list[list]:
     grid = list(grid)
     if batch_size is None:  # about a hundred tasks
         batch_size = max(1, math.ceil(len(grid) / 100))
-    batch_size = _integer_argument(batch_size, "batch_size", "a positive", minimum=1)
+    batch_size = require_integer(batch_size, "batch_size", "a positive", minimum=1)
     return [grid[i : i + batch_size] for i in range(0, len(grid), batch_size)]
 
 

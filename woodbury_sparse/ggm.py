@@ -46,10 +46,11 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import _dense_asymmetry, _sparse_asymmetry
+from ._blocks import dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
+from ._core import InverseReader
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
-from ._validation import SYMMETRY_RTOL, _check_dtype, _check_finite, as_block, require_symmetric
+from ._validation import SYMMETRY_RTOL, as_block, check_dtype, check_finite, require_symmetric
 from .updates import add_terms
 
 __all__ = [
@@ -231,20 +232,20 @@ class _Precision:
         ):
             raise ValueError(_GENERAL_OPERATOR.format(name=name))
         elif isinstance(precision, LinearOperator):
-            _check_dtype(np.dtype(precision.dtype), name)
+            check_dtype(np.dtype(precision.dtype), name)
             self.operator = precision
         elif sparse.issparse(precision):
-            _check_dtype(precision.dtype, name)
+            check_dtype(precision.dtype, name)
             # a copy: summing duplicates must not touch the caller's matrix
             m = sparse.csr_array(precision, dtype=np.float64, copy=True)
             m.sum_duplicates()
-            _check_finite(m.data, name)
+            check_finite(m.data, name)
             self.sparse = m
         else:
             arr = np.asarray(precision)
-            _check_dtype(arr.dtype, name)
+            check_dtype(arr.dtype, name)
             self.dense = arr.astype(np.float64, copy=False)
-            _check_finite(self.dense, name)
+            check_finite(self.dense, name)
         shape = precision.shape
         if len(shape) != 2 or shape[0] != shape[1]:
             raise ValueError(f"`{name}` must be a square matrix, got shape {tuple(shape)}")
@@ -263,9 +264,9 @@ class _Precision:
             m = self.sparse  # its CSR arrays are the canonical CSC arrays of Mᵀ
             t = sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape)
             t.has_canonical_format = True
-            asym = _sparse_asymmetry(t)
+            asym = sparse_asymmetry(t)
         elif self.dense is not None:
-            asym = _dense_asymmetry(np.ascontiguousarray(self.dense))
+            asym = dense_asymmetry(np.ascontiguousarray(self.dense))
         elif self.lazy is not None or isinstance(self.operator, SymmetricWoodburyMatrix):
             return
         else:
@@ -296,35 +297,13 @@ class _Precision:
 
     def _checked(self, values: np.ndarray) -> np.ndarray:
         """``values`` computed from an operator, refused if any is NaN or infinite."""
-        _check_finite(values, self.name)
+        check_finite(values, self.name)
         return values
 
-    # the lazy form  P = A − (A U) O⁻¹ (V A)
+    # the lazy form  P = A − (A U) O⁻¹ (V A), read through the state of W
     @cached_property
-    def _low_rank(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.lazy.W._state.low_rank_inverse()
-
-    @cached_property
-    def _a_rows(self):
-        """``A`` in a row-sliceable form (csr, ndarray or a 1-D diagonal)."""
-        a = self.lazy.W._parts.A
-        if a.kind == "sparse":
-            return sparse.csr_array(a.data)
-        if a.kind == "dense":
-            return a.data
-        return a.diagonal()
-
-    def _a_block(self, r0: int, r1: int, c0: int) -> np.ndarray:
-        a = self._a_rows
-        if sparse.issparse(a):
-            return a[r0:r1, c0:].toarray()
-        if a.ndim == 2:
-            return np.array(a[r0:r1, c0:])
-        out = np.zeros((r1 - r0, self.n - c0))
-        rows = np.arange(r0, r1)
-        keep = rows >= c0
-        out[np.flatnonzero(keep), rows[keep] - c0] = a[r0:r1][keep]
-        return out
+    def _inverse(self) -> InverseReader:
+        return self.lazy.W._state.inverse_reader()
 
     def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
         """Rows ``r0:r1``, columns ``c0:``, as a new dense array."""
@@ -333,8 +312,7 @@ class _Precision:
         if self.sparse is not None:
             return self.sparse[r0:r1, c0:].toarray()
         if self.lazy is not None:
-            left, right = self._low_rank
-            return self._checked(self._a_block(r0, r1, c0) - left[r0:r1] @ right[:, c0:])
+            return self._checked(self._inverse.rows(r0, r1, c0))
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
         cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
@@ -347,8 +325,7 @@ class _Precision:
         if self.sparse is not None:
             return np.asarray(self.sparse.diagonal())
         if self.lazy is not None:
-            left, right = self._low_rank
-            return self.lazy.W._parts.A.diagonal() - np.einsum("ij,ji->i", left, right)
+            return self._inverse.diagonal()
         return np.concatenate([np.diagonal(r, offset=r0) for r0, r in self.iter_rows()])
 
     def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -357,15 +334,7 @@ class _Precision:
         if self.sparse is not None:
             return np.asarray(self.sparse[i, j]).ravel()
         if self.lazy is not None:
-            left, right = self._low_rank
-            a = self._a_rows
-            if sparse.issparse(a):
-                base = np.asarray(a[i, j]).ravel()
-            elif a.ndim == 2:
-                base = a[i, j]
-            else:
-                base = np.where(i == j, a[i], 0.0)
-            return base - np.einsum("ij,ji->i", left[i], right[:, j])
+            return self._inverse.entries(i, j)
         return np.array([self.rows(a, a + 1)[0, b] for a, b in zip(i, j, strict=True)])
 
     def block_size(self, block_size: int | None) -> int:

@@ -28,17 +28,16 @@ vector centre along the wrong axis of a matrix ``x``).
 
 from __future__ import annotations
 
-import operator
-import reprlib
 import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._arguments import check_covariance, mean_vector
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
-from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
-from ._validation import require_real
+from ._operators import SymmetricWoodburyMatrix
+from ._validation import as_count, require_integer, require_real, short_repr
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -50,37 +49,6 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # -- argument handling ---------------------------------------------------------------------
-def _check_cov(cov, name: str) -> SymmetricWoodburyMatrix:
-    if cov is None:
-        raise TypeError(f"`{name}` is required: a SymmetricWoodburyMatrix")
-    if isinstance(cov, SymmetricWoodburyMatrix):
-        return cov
-    if isinstance(cov, WoodburyMatrix):
-        raise ValueError(
-            f"`{name}` must be a SymmetricWoodburyMatrix (a covariance is symmetric), "
-            "got a general WoodburyMatrix; build it with `X=` or `symmetric=True`"
-        )
-    raise TypeError(f"`{name}` must be a SymmetricWoodburyMatrix, got {type(cov).__name__}")
-
-
-def _mean_vector(mean, n: int, name: str) -> np.ndarray:
-    """``mean`` as a float64 vector of length ``n`` (``None`` → zeros, scalar → constant)."""
-    if mean is None:
-        return np.zeros(n)
-    arr = np.asarray(mean)
-    require_real(arr.dtype, name)
-    arr = arr.astype(np.float64)
-    if arr.ndim == 0:
-        return np.full(n, float(arr))
-    if arr.ndim == 2 and 1 in arr.shape and arr.size == n:  # R's n×1 column matrices
-        arr = arr.ravel()
-    if arr.shape != (n,):
-        raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values")
-    return arr
-
-
 def _points(x, n: int) -> np.ndarray:
     """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
     arr = np.asarray(x)
@@ -94,10 +62,6 @@ def _points(x, n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("`x` contains NaN or infinite values")
     return arr
-
-
-def _short_repr(value) -> str:
-    return reprlib.repr(value)
 
 
 def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.random.RandomState:
@@ -114,13 +78,13 @@ def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.
         "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{expected}; got {_short_repr(seed)}")
+        raise TypeError(f"{expected}; got {short_repr(seed)}")
     try:
         return np.random.default_rng(seed)
     except TypeError:
-        raise TypeError(f"{expected}; got {_short_repr(seed)}") from None
+        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
     except ValueError:
-        raise ValueError(f"{expected}; got {_short_repr(seed)}") from None
+        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
 
 
 # -- the numerical kernels -----------------------------------------------------------------
@@ -135,24 +99,18 @@ def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
 
 
 def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
-    """Raise unless ``W`` is positive definite.
+    """Raise unless ``W`` is positive definite: all ``n`` of its eigenvalues positive.
 
-    With ``H = [[A, A X], [Xᵀ A, O]]`` the two Schur complements give
-    ``In(A) + In(B) = In(O) + In(W⁻¹)`` (Haynsworth), so
-    ``n₊(W) = n₊(A) + n₊(B) − n₊(O)``: ``W`` is positive definite when ``A`` and ``B``
-    are, and otherwise the inertia of the three factorised blocks decides.
+    The count comes from the inertia of ``A``, ``B`` and ``O`` (Haynsworth; see
+    ``_core.State.positive_count``); nothing forms or factorises ``W``.
     """
-    parts = W._parts
-    if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
-        return
-    counts = [b.positive_count() for b in (parts.A, parts.B, W._O)]
-    if any(c is None for c in counts):
+    positive = W._state.positive_count()
+    if positive is None:
         raise FactorizationError(
             "W",
             "cannot establish that the covariance W is positive definite: the "
             "factorisations of A, B and O do not reveal their inertia",
         )
-    positive = counts[0] + counts[1] - counts[2]
     if positive < W.n:
         raise NotPositiveDefiniteError(
             "W",
@@ -187,41 +145,10 @@ def _pdf_from_log(logp):
     return float(out) if np.ndim(out) == 0 else out
 
 
-def _colour(W: SymmetricWoodburyMatrix, z: np.ndarray) -> np.ndarray:
-    """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
-
-    ``z`` has shape ``(n + p, k)``; ``A = R_A R_Aᵀ`` and ``B = R_B R_Bᵀ`` are Cholesky
-    factorisations (with the fill-reducing permutation applied).
-    """
-    parts = W._parts
-    n, p = W.n, W.p
-    for name, block in (("A", parts.A), ("B", parts.B)):
-        if not block.factor.positive_definite:
-            raise NotPositiveDefiniteError(
-                name,
-                f"sampling N(μ, W) needs `{name}` positive definite (a draw with covariance "
-                f"{name}⁻¹), but its factorisation ({block.factor.method}) shows it is not",
-            )
-    out = np.array(parts.A.factor.solve_sqrt_t(z[:n]))
-    if p:
-        out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
-    return out
-
-
 def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
     """``count`` draws as a ``(count, n)`` array, from the generator ``rng``."""
     white = rng.standard_normal((count, W.n + W.p))
-    return mean + _colour(W, white.T).T
-
-
-def _as_count(value) -> int | None:
-    """``value`` as a Python int when it is an integer (not a bool), else ``None``."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
+    return mean + W._state.colour(white.T).T
 
 
 def _size_shape(size, name: str = "size") -> tuple[int, ...]:
@@ -232,32 +159,22 @@ def _size_shape(size, name: str = "size") -> tuple[int, ...]:
     """
     if size is None:
         return ()
-    count = _as_count(size)
+    count = as_count(size)
     if count is not None:
         shape: tuple[int, ...] = (count,)
     elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
-        counts = [_as_count(s) for s in size]
+        counts = [as_count(s) for s in size]
         if any(c is None for c in counts):
             raise TypeError(
-                f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)} "
+                f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
                 "(an entry is not an integer)"
             )
         shape = tuple(counts)
     else:
-        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {_short_repr(size)}")
+        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
     if any(s < 0 for s in shape):
-        raise ValueError(f"`{name}` must be non-negative, got {_short_repr(size)}")
+        raise ValueError(f"`{name}` must be non-negative, got {short_repr(size)}")
     return shape
-
-
-def _draw_count(n, name: str = "n") -> int:
-    """A number of draws: a non-negative integer (TypeError for other types)."""
-    count = _as_count(n)
-    if count is None:
-        raise TypeError(f"`{name}` must be a non-negative integer, got {_short_repr(n)}")
-    if count < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer, got {count}")
-    return count
 
 
 # -- R-compatible functions ----------------------------------------------------------------
@@ -298,8 +215,8 @@ def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> floa
     >>> ws.mahalanobis(np.array([[1.0, 1.0], [2.0, 0.0]]), 0.0, W)
     array([1., 2.])
     """
-    W = _check_cov(cov, "cov")
-    dev = _points(x, W.n) - _mean_vector(center, W.n, "center")
+    W = check_covariance(cov, "cov")
+    dev = _points(x, W.n) - mean_vector(center, W.n, "center")
     return _maha(W, dev)
 
 
@@ -349,8 +266,8 @@ def dwnorm(
     >>> round(ws.dwnorm(np.ones(2), covariance=W, log=True), 6)
     -3.031024
     """
-    W = _check_cov(covariance, "covariance")
-    dev = _points(x, W.n) - _mean_vector(mean, W.n, "mean")
+    W = check_covariance(covariance, "covariance")
+    dev = _points(x, W.n) - mean_vector(mean, W.n, "mean")
     logp = _logpdf(W, dev)
     return logp if log else _pdf_from_log(logp)
 
@@ -401,10 +318,10 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     >>> ws.rwnorm(1, np.zeros(3), W, random_state=0).shape
     (3,)
     """
-    W = _check_cov(covariance, "covariance")
-    count = _draw_count(n)
+    W = check_covariance(covariance, "covariance")
+    count = require_integer(n, "n")
     rng = _random_state(random_state)
-    out = _draw(W, _mean_vector(mean, W.n, "mean"), count, rng)
+    out = _draw(W, mean_vector(mean, W.n, "mean"), count, rng)
     return out[0] if count == 1 else out
 
 
@@ -459,9 +376,9 @@ class WoodburyNormal:
     """
 
     def __init__(self, mean: ArrayLike | None = None, cov=None, seed=None) -> None:
-        W = _check_cov(cov, "cov")
+        W = check_covariance(cov, "cov")
         self._W = W
-        self._mean = _mean_vector(mean, W.n, "mean")
+        self._mean = mean_vector(mean, W.n, "mean")
         self._mean.flags.writeable = False
         self._random_state = _random_state(seed, "seed")
 
