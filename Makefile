@@ -100,10 +100,17 @@ test-explore: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VPY) examples/run_all.py
 
+# The pre-commit hook's ruff must be the ruff that lints here (the extra `dev` pins it).
 lint: $(STAMP)
 	rc=0; \
 	$(VENV)/bin/ruff check . || rc=1; \
 	$(VENV)/bin/ruff format --check . || rc=1; \
+	hook=$$(awk '/ruff-pre-commit/ { found = 1 } found && $$1 == "rev:" { sub(/^v/, "", $$2); \
+	  print $$2; exit }' .pre-commit-config.yaml); \
+	here=$$($(VENV)/bin/ruff --version | awk '{ print $$2 }'); \
+	if [ "$$hook" != "$$here" ]; then \
+	  echo "error: .pre-commit-config.yaml runs ruff $$hook, make lint runs ruff $$here" >&2; rc=1; \
+	fi; \
 	exit $$rc
 
 bench-quick: $(STAMP)

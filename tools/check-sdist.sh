@@ -5,7 +5,8 @@
 #      benchmarks), and no junk (caches, compiled files) even when such junk lies in the tree;
 #   2. its test suite can run: unpacked in a directory of its own, every test module and doctest
 #      is collected (conftest.py, tests/, examples/ are there) and the package imported is the
-#      unpacked one.
+#      unpacked one;
+#   3. the version written in CITATION.cff is woodbury_sparse.__version__ (the one the build uses).
 #
 # usage: tools/check-sdist.sh
 # environment: BUILD_PYTHON  an interpreter with check-sdist and build (default .venv/bin/python of
@@ -19,6 +20,15 @@ BUILD_PYTHON=${BUILD_PYTHON:-$root/.venv/bin/python}
 TEST_PYTHON=${TEST_PYTHON:-$BUILD_PYTHON}
 bindir=$(dirname "$BUILD_PYTHON")
 cd "$root"
+
+version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' woodbury_sparse/__init__.py)
+cff_version=$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' CITATION.cff)
+if [ -z "$version" ] || [ "$version" != "$cff_version" ]; then
+  echo "tools/check-sdist.sh: woodbury_sparse.__version__ is '$version' but CITATION.cff says" \
+    "'$cff_version'" >&2
+  exit 1
+fi
+echo "==> version $version (woodbury_sparse/__init__.py, CITATION.cff)"
 
 echo "==> check-sdist $("$bindir/check-sdist" --version 2>/dev/null || true) --inject-junk"
 "$bindir/check-sdist" --inject-junk --installer pip 2>&1 \
@@ -39,4 +49,4 @@ print("==> the tests import", ws.__file__)'
 MPLBACKEND=Agg "$TEST_PYTHON" -m pytest --collect-only -q -p no:cacheprovider >"$work/collect.log" 2>&1 \
   || { cat "$work/collect.log"; echo "tools/check-sdist.sh: collection failed in the sdist" >&2; exit 1; }
 tail -n 1 "$work/collect.log"
-echo "==> check-sdist: the sdist matches the repository and its tests collect"
+echo "==> check-sdist: the sdist matches the repository, its tests collect, the versions agree"

@@ -13,8 +13,9 @@
 #   SuiteSparse 7.4), and this checkout installed editable (--no-deps; its C kernel compiled).
 #   In `newest` scikit-sparse is optional: when it does not build the environment keeps the
 #   SciPy backend alone (said loudly). In `oldest` it must build.
-#   DIR/venv is rebuilt only when pyproject.toml, these tools, the interpreter or the system's
-#   SuiteSparse change; a second call installs nothing.
+#   DIR/venv is rebuilt only when the requirements these take from pyproject.toml, this script,
+#   the interpreter or the system's SuiteSparse change; a second call installs nothing (but
+#   reinstalls the checkout, in seconds, when pyproject.toml is newer than that installation).
 # exit status: 0 ready; 3 no interpreter of the wanted version on this machine; other: failure.
 # environment: OLDEST_PYTHON, NEWEST_PYTHON  interpreter to use (default: python3.X on PATH, then
 #   $PYENV_ROOT or ~/.pyenv /versions/3.X.*, then /usr/bin, /usr/local/bin)
@@ -83,15 +84,23 @@ constraints=()
 if [ "$kind" = oldest ]; then
   mapfile -t constraints < <("$host_py" "$root/tools/requirements.py" --floors --extra cholmod)
   if ! grep -qx 'scikit-sparse<0.5' <<<"$sksparse_constraint"; then
-    # SuiteSparse >= 7.4: the 0.4 floor cannot build; the oldest release that can is 0.5.0.
+    # SuiteSparse >= 7.4: the 0.4 floor cannot build; the oldest release that can is 0.5.0, and it
+    # asks for numpy > 2.0, so NumPy's floor moves to the next release, 2.0.1.
     constraints=("${constraints[@]/#scikit-sparse==*/scikit-sparse==0.5.0}")
+    constraints=("${constraints[@]/#numpy==2.0/numpy==2.0.1}")
   fi
 fi
+extras=(--extra test)
+[ "$kind" = newest ] && extras+=(--extra dask)
+mapfile -t reqs < <("$host_py" "$root/tools/requirements.py" "${extras[@]}" --exclude scikit-sparse)
+mapfile -t cholmod < <("$host_py" "$root/tools/requirements.py" --no-base --extra cholmod)
+# What decides the environment's contents (not the rest of pyproject.toml, so that a change of,
+# say, the ruff settings rebuilds nothing).
 key=$(
   {
     echo "$kind $want $("$py" -c 'import sys; print(sys.version)') $py"
-    cat "$root/pyproject.toml" "$root/tools/dep-env.sh" "$root/tools/requirements.py"
-    echo "$sksparse_constraint"
+    printf '%s\n' "${constraints[@]}" "${reqs[@]}" "${cholmod[@]}" "$sksparse_constraint"
+    cat "$root/tools/dep-env.sh"
   } | sha256sum | cut -c1-16
 )
 
@@ -117,13 +126,8 @@ if ((fresh)); then
     echo "$sksparse_constraint"
   } >"$cfile"
   sed -n 's/^\([^#].*\)/    constraint: \1/p' "$cfile" >&2
-  extras=(--extra test)
-  [ "$kind" = newest ] && extras+=(--extra dask)
-  mapfile -t reqs < <("$host_py" "$root/tools/requirements.py" "${extras[@]}" \
-    --exclude scikit-sparse)
   log "installing ${reqs[*]}"
   "$vpy" -m pip install -q -c "$cfile" "${reqs[@]}" >&2
-  mapfile -t cholmod < <("$host_py" "$root/tools/requirements.py" --no-base --extra cholmod)
   log "building ${cholmod[*]} from source against the system's SuiteSparse"
   if ! "$vpy" -m pip install -q -c "$cfile" "${cholmod[@]}" >&2; then
     if [ "$kind" = oldest ]; then
