@@ -60,7 +60,7 @@ help:
 	@echo "make test-explore     hypothesis tests only, fresh random examples (300 per test;"
 	@echo "                      HYPOTHESIS_PROFILE=thorough for 1500), to hunt for bugs"
 	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
-	@echo "make lint             ruff check + ruff format --check"
+	@echo "make lint             ruff check + ruff format --check + codespell"
 	@echo "make check-install    build the sdist and wheel; install them into fresh venvs as a"
 	@echo "                      user would: plain (SciPy backend), [cholmod], sdist without a compiler"
 	@echo "make check-sdist      the sdist holds exactly the repository's files it should, and its"
@@ -82,7 +82,9 @@ $(VPY):
 $(STAMP): pyproject.toml | $(VPY)
 	tools/sysdeps.sh --build
 	tools/sksparse-constraint.sh > $(VENV)/pip-constraints.txt
-	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[cholmod,test,examples,dask,bench,dev]'
+	reqs=$$($(VPY) tools/requirements.py --no-base --group dev); mapfile -t dev <<< "$$reqs"; \
+	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[cholmod,examples,dask,bench]' \
+	  "$${dev[@]}"
 	$(VPY) -c 'import woodbury_sparse as ws; b = ws.backend_info(); print("==> backend:", b); \
 	  assert b["backend"] == "cholmod", "scikit-sparse did not install"'
 	touch $@
@@ -100,17 +102,13 @@ test-explore: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VPY) examples/run_all.py
 
-# The pre-commit hook's ruff must be the ruff that lints here (the extra `dev` pins it).
+# pre-commit runs the same ruff and codespell (pinned in the group dev) as this.
 lint: $(STAMP)
 	rc=0; \
 	$(VENV)/bin/ruff check . || rc=1; \
 	$(VENV)/bin/ruff format --check . || rc=1; \
-	hook=$$(awk '/ruff-pre-commit/ { found = 1 } found && $$1 == "rev:" { sub(/^v/, "", $$2); \
-	  print $$2; exit }' .pre-commit-config.yaml); \
-	here=$$($(VENV)/bin/ruff --version | awk '{ print $$2 }'); \
-	if [ "$$hook" != "$$here" ]; then \
-	  echo "error: .pre-commit-config.yaml runs ruff $$hook, make lint runs ruff $$here" >&2; rc=1; \
-	fi; \
+	$(VENV)/bin/codespell || rc=1; \
+	$(VPY) tools/requirements.py --check-pre-commit || rc=1; \
 	exit $$rc
 
 bench-quick: $(STAMP)
@@ -127,7 +125,9 @@ $(FALLBACK_PY):
 
 # What `pip install woodbury-sparse` gives: no scikit-sparse (the extra [cholmod] not asked for).
 $(FALLBACK_STAMP): pyproject.toml | $(FALLBACK_PY)
-	$(FALLBACK_PY) -m pip install -e '.[test]'
+	reqs=$$($(FALLBACK_PY) tools/requirements.py --no-base --group test); \
+	mapfile -t test <<< "$$reqs"; \
+	$(FALLBACK_PY) -m pip install -e . "$${test[@]}"
 	if $(FALLBACK_PY) -c 'import sksparse' 2>/dev/null; then \
 	  echo "error: scikit-sparse is importable in $(FALLBACK_VENV)" >&2; exit 1; \
 	fi

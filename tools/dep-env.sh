@@ -8,7 +8,7 @@
 #   newest  Python $NEWEST_PYTHON_VERSION (default 3.13) with the newest NumPy, SciPy and Dask the
 #           registry serves for it; rebuilt when older than NEWEST_MAX_AGE_DAYS (default 7) days,
 #           so that it follows new releases
-#   Both get the test tools (extra `test`) at whatever version fits, scikit-sparse built from
+#   Both get the test tools (dependency group `test`) at whatever version fits, scikit-sparse built from
 #   source against the system's SuiteSparse (tools/sksparse-constraint.sh: 0.4.x below
 #   SuiteSparse 7.4), and this checkout installed editable (--no-deps; its C kernel compiled).
 #   In `newest` scikit-sparse is optional: when it does not build the environment keeps the
@@ -90,9 +90,10 @@ if [ "$kind" = oldest ]; then
     constraints=("${constraints[@]/#numpy==2.0/numpy==2.0.1}")
   fi
 fi
-extras=(--extra test)
-[ "$kind" = newest ] && extras+=(--extra dask)
-mapfile -t reqs < <("$host_py" "$root/tools/requirements.py" "${extras[@]}" --exclude scikit-sparse)
+selection=(--group test)
+[ "$kind" = newest ] && selection+=(--extra dask)
+mapfile -t reqs < <("$host_py" "$root/tools/requirements.py" "${selection[@]}" \
+  --exclude scikit-sparse)
 mapfile -t cholmod < <("$host_py" "$root/tools/requirements.py" --no-base --extra cholmod)
 # What decides the environment's contents (not the rest of pyproject.toml, so that a change of,
 # say, the ruff settings rebuilds nothing).
