@@ -31,7 +31,7 @@ else
 fi
 case $work/ in "$root"/*) echo "tools/check-install.sh: WORKDIR must be outside $root" >&2; exit 2 ;; esac
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 log "building the sdist, then the wheel from the sdist ($("$BUILD_PYTHON" -m build --version))"
