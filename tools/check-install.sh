@@ -22,6 +22,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 BUILD_PYTHON=${BUILD_PYTHON:-$root/.venv/bin/python}
+# Relative to the caller's directory; absolute before this script changes directory. (Not
+# `realpath`: a venv's python must keep its own path.)
+[[ $BUILD_PYTHON == /* ]] || BUILD_PYTHON=$PWD/$BUILD_PYTHON
 if [ $# -ge 1 ]; then
   mkdir -p "$1"
   work=$(cd "$1" && pwd)

@@ -18,6 +18,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_PYTHON=${BUILD_PYTHON:-$root/.venv/bin/python}
 TEST_PYTHON=${TEST_PYTHON:-$BUILD_PYTHON}
+# Relative to the caller's directory; absolute before this script changes directory. (Not
+# `realpath`: a venv's python must keep its own path.)
+[[ $BUILD_PYTHON == /* ]] || BUILD_PYTHON=$PWD/$BUILD_PYTHON
+[[ $TEST_PYTHON == /* ]] || TEST_PYTHON=$PWD/$TEST_PYTHON
 bindir=$(dirname "$BUILD_PYTHON")
 cd "$root"
 
