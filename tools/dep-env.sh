@@ -153,7 +153,11 @@ if [ -f "$checkout_stamp" ] && [ "$(cat "$checkout_stamp")" = "$root" ] \
   log "this checkout is already installed there"
 else
   log "installing this checkout (editable, --no-deps) into $venv"
-  "$vpy" -m pip install -q -c "$venv/woodbury_sparse-constraints.txt" --no-deps -e "$root" >&2
+  # setuptools' warnings about the editable mode say nothing here: shown only on failure.
+  if ! "$vpy" -m pip install -q --no-deps -e "$root" >"$venv/editable-install.log" 2>&1; then
+    cat "$venv/editable-install.log" >&2
+    die "installing $root failed"
+  fi
   echo "$root" >"$checkout_stamp"
 fi
 "$vpy" - >&2 <<'EOF'
