@@ -1,21 +1,31 @@
-"""Shared timing harness: interleaved repeats, medians, peak memory, progress, machine info."""
+"""The one harness every case runs on: a case declares, :func:`run_case` measures.
+
+A case is a :class:`Case`: its parameter values, an untimed set-up per value, and the
+*routes* to time — the library's call, the direct (dense or bare sparse) computation, and
+the *floor*, the bare library calls (a CHOLMOD factorisation and solve) that no
+implementation can avoid. :func:`interleaved` runs every route once per round in rotating
+order, so that a busy machine slows all routes alike; a case reports medians, and ratios
+taken round by round (paired), with their quartiles. Absolute times are context only.
+"""
 
 from __future__ import annotations
 
 import gc
-import json
+import math
 import os
 import platform
-import subprocess
-import sys
 import time
-from collections.abc import Callable
+import traceback
+import tracemalloc
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
 _T0 = time.perf_counter()
 
 
@@ -24,203 +34,228 @@ def progress(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
 
 
+@dataclass
+class Timings:
+    """Seconds per route and round (``samples[route][r]``) and peak bytes per route."""
+
+    samples: dict[str, list[float]]
+    peaks: dict[str, int] = field(default_factory=dict)
+
+    def median(self, route: str) -> float:
+        s = self.samples.get(route)
+        return float(np.median(s)) if s else math.nan
+
+    def total(self, route: str) -> float:
+        return float(np.sum(self.samples[route]))
+
+    def ratio(self, num: str, den: str) -> tuple[float, float, float]:
+        """Median and quartiles of ``num / den`` over the rounds that timed both."""
+        a, b = self.samples.get(num, []), self.samples.get(den, [])
+        k = min(len(a), len(b))
+        if k == 0:
+            return (math.nan,) * 3
+        q = np.percentile(np.divide(a[:k], b[:k]), [50, 25, 75])
+        return float(q[0]), float(q[1]), float(q[2])
+
+    def as_dict(self) -> dict:
+        return {
+            "median": {k: self.median(k) for k in self.samples},
+            "samples": self.samples,
+            "peaks": self.peaks,
+        }
+
+
 def interleaved(
-    funcs: dict[str, Callable[[], object]],
-    repeats: int,
-    setup: dict[str, Callable[[], object]] | None = None,
+    routes: dict[str, Callable],
+    repeats: int | Callable[[str], int] = 1,
+    *,
+    args: Iterable | None = None,
     warmup: bool = False,
     block: int = 1,
-) -> dict[str, float]:
-    """Median wall time (seconds) of each callable, repeats interleaved in rotating order.
+) -> Timings:
+    """Time each route over rounds, every route once per round, the order rotating.
 
-    ``setup[name]`` (untimed) runs right before each timed call of ``name``; its result,
-    when not None, is passed to the callable. The garbage collector runs once before
-    each round, never inside a timed call. ``warmup=True`` runs each callable once,
-    untimed, first: for millisecond-scale calls whose first run in a process pays for
-    page faults and thread-pool start-up that no later call pays. ``block=k`` makes each
-    round run ``k`` consecutive timed calls of each callable (``repeats`` rounds, so
-    ``k · repeats`` samples): a call then mostly follows a call of the same kind, as in a
-    user's loop, instead of one whose BLAS thread pool is still spinning (NumPy's and
-    SciPy's OpenBLAS pools slow each other down for a few milliseconds after a switch).
+    Parameters
+    ----------
+    routes : dict of str to callable
+        The computations to compare; called without arguments unless ``args`` is given.
+    repeats : int or callable
+        Rounds, or a function of a route's name giving its rounds: a route with fewer sits
+        out the last rounds (slow first calls need fewer than fast repeated ones). Ratios
+        pair the rounds both routes ran.
+    args : iterable, optional
+        One argument per round, passed to every route (the steps of a sweep or of a
+        sequence of updates), drawn untimed at the start of its round (a generator
+        builds each step's inputs only then); the rounds are then its items.
+    warmup : bool
+        One untimed call of each route first (not with ``args``): for millisecond calls
+        whose first run in a process pays page faults and thread-pool start-up.
+    block : int
+        Consecutive calls of a route per round, their median being the round's sample: a
+        call then follows one of its own kind, as in a user's loop, not one whose BLAS
+        thread pool (NumPy's or SciPy's) is still spinning.
+
+    Notes
+    -----
+    The garbage collector runs before each route's turn and is off during it.
     """
-    names = list(funcs)
-    times: dict[str, list[float]] = {k: [] for k in names}
+    names = list(routes)
+    want = {k: repeats(k) if callable(repeats) else repeats for k in names}
     for name in names if warmup else ():
-        arg = setup[name]() if setup and name in setup else None
-        funcs[name]() if arg is None else funcs[name](arg)
-    for r in range(repeats):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        gc.collect()
-        for name in order:
-            for _ in range(block):
-                arg = setup[name]() if setup and name in setup else None
-                t0 = time.perf_counter()
-                funcs[name]() if arg is None else funcs[name](arg)
-                times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
+        routes[name]()
+    samples: dict[str, list[float]] = {k: [] for k in names}
+    for r, arg in enumerate(args if args is not None else [None] * max(want.values())):
+        live = [k for k in names if args is not None or r < want[k]]
+        for name in live[r % len(live) :] + live[: r % len(live)]:
+            gc.collect()
+            gc.disable()
+            times = []
+            try:
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    routes[name]() if args is None else routes[name](arg)
+                    times.append(time.perf_counter() - t0)
+            finally:
+                gc.enable()
+            samples[name].append(float(np.median(times)))
+    return Timings(samples)
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated through Python's allocators while ``fn`` runs (tracemalloc).
+
+    That covers NumPy and SciPy arrays, not C libraries' own buffers (CHOLMOD's factors):
+    compare routes that hold the same factors, and read the difference.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 @dataclass
-class CaseResult:
-    """What a case hands to the report: tables of rows, notes, and figure data."""
+class Result:
+    """What a case hands to the report: tables (caption, columns, rows), notes, data."""
 
     name: str
     title: str
-    tables: list[dict] = field(default_factory=list)  # {"caption", "columns", "rows"}
+    tables: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict)  # raw numbers for figures and JSON
+    data: dict = field(default_factory=dict)
     seconds: float = 0.0
 
-    def table(self, caption: str, columns: list[str], rows: list[dict]) -> None:
-        self.tables.append({"caption": caption, "columns": columns, "rows": rows})
+    def add(self, caption: str, row: dict) -> None:
+        """Append ``row`` to the table captioned ``caption`` (made on first use)."""
+        for table in self.tables:
+            if table["caption"] == caption:
+                table["rows"].append(row)
+                return
+        self.tables.append({"caption": caption, "columns": list(row), "rows": [row]})
 
 
-# -- peak memory --------------------------------------------------------------------------
-def _status(field_name: str) -> int:
-    """A field of /proc/self/status in bytes (0 when unavailable)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+def _timing(param: Any, quick: bool) -> dict:
+    return {"repeats": 3 if quick else 7}
 
 
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False when not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+@dataclass(frozen=True)
+class Case:
+    """A benchmark case, declared; :func:`run_case` runs it.
 
-
-def peak_delta(fn: Callable[[], object]) -> int | None:
-    """Peak RSS growth (bytes) while running ``fn``: VmHWM after minus VmRSS before.
-
-    Counts C allocations (CHOLMOD's factors) that tracemalloc cannot see.
+    For each value of ``params(quick)``: ``problem = setup(param)`` (untimed), the routes
+    ``routes(param, problem)`` timed by :func:`interleaved` with ``timing(param, quick)``
+    as keywords, the peak memory of each callable of ``memory(param, problem)``, then
+    ``tabulate(result, param, problem, timings)`` adds rows and notes. ``context(param)``
+    wraps all of it (thread limits).
     """
-    gc.collect()
-    if not reset_peak():
-        return None
-    before = _status("VmRSS")
-    fn()
-    return max(0, _status("VmHWM") - before)
+
+    name: str
+    title: str
+    doc: str
+    params: Callable[[bool], Iterable[Any]]
+    setup: Callable[[Any], Any]
+    routes: Callable[[Any, Any], dict[str, Callable]]
+    tabulate: Callable[[Result, Any, Any, Timings], None]
+    timing: Callable[[Any, bool], dict] = _timing
+    context: Callable[[Any], AbstractContextManager] = lambda param: nullcontext()
+    memory: Callable[[Any, Any], dict[str, Callable]] = lambda param, problem: {}
+    notes: tuple[str, ...] = ()
+    figure: Callable[[Result, Path], None] | None = None
 
 
-def memory_in_subprocess(module: str, task: str, n: int, env: dict | None = None) -> int | None:
-    """Run ``module.mem_task(task, n)`` in a fresh interpreter; its peak RSS growth in bytes.
+def key(param: Any) -> str:
+    """The key of a parameter value in ``Result.data`` and ``results.json``."""
+    return "|".join(map(str, param)) if isinstance(param, tuple) else str(param)
 
-    The child builds the inputs, resets VmHWM, runs the operation once (first call,
-    factorisations included) and prints ``VmHWM − VmRSS_before``.
+
+def run_case(case: Case, quick: bool) -> Result:
+    """Run a declared case: set-up, interleaved timings, memory and rows, per parameter.
+
+    A failure is reported in the result's notes, with its traceback, and not raised: the
+    other cases of a run still run.
     """
-    code = (
-        "import json, importlib; from benchmarks._harness import peak_delta; "
-        f"m = importlib.import_module({module!r}); fn = m.mem_task({task!r}, {n}); "
-        "print('PEAK', json.dumps(peak_delta(fn)))"
-    )
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    for line in out.stdout.splitlines():
-        if line.startswith("PEAK "):
-            return json.loads(line[5:])
-    progress(f"  memory probe {module}:{task}:{n} failed: {out.stderr.strip()[-300:]}")
-    return None
-
-
-# -- machine, library and BLAS info -------------------------------------------------------
-def loaded_blas() -> list[str]:
-    """Paths of the BLAS/LAPACK shared libraries mapped into this process."""
-    paths = set()
+    res = Result(case.name, case.title, notes=list(case.notes))
+    t0 = time.perf_counter()
     try:
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                path = line.split()[-1] if len(line.split()) >= 6 else ""
-                if any(s in path for s in ("libblas", "liblapack", "openblas")):
-                    paths.add(os.path.realpath(path))
-    except OSError:
-        pass
-    return sorted(paths)
+        for param in case.params(quick):
+            progress(f"  {case.name}: {key(param)}")
+            with case.context(param):
+                problem = case.setup(param)
+                t = interleaved(case.routes(param, problem), **case.timing(param, quick))
+                t.peaks = {k: peak_memory(f) for k, f in case.memory(param, problem).items()}
+                case.tabulate(res, param, problem, t)
+            res.data[key(param)] = t.as_dict()
+            del problem
+    except Exception:
+        res.notes.append("failed:\n\n```\n" + traceback.format_exc() + "```")
+        traceback.print_exc()
+    res.seconds = time.perf_counter() - t0
+    return res
 
 
-def cholmod_blas() -> str:
-    """``"reference"`` or ``"openblas"``: the system BLAS that CHOLMOD is running on."""
-    import sksparse.cholmod  # noqa: F401  (maps libblas.so.3)
-
-    system = [p for p in loaded_blas() if "site-packages" not in p and "libblas" in p]
-    if any("openblas" in p for p in system):
-        return "openblas"
-    return "reference" if system else "unknown"
-
-
-def _run(cmd: list[str]) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        return ""
-
-
+# -- machine, libraries and BLAS, as found (nothing is changed) ---------------------------
 def machine_info() -> dict:
-    """Machine, library versions and BLAS, for the report."""
-    import scipy
-    import sksparse
+    """Machine, library versions and thread pools (threadpoolctl), for the report."""
+    import threadpoolctl
 
     import woodbury_sparse as ws
 
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if "model name" in ln), "")
-    except OSError:
-        pass
-    mem = _status("MemTotal") or 0
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = int(fh.readline().split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import threadpoolctl
-
-        numpy_blas = [
-            {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-            for d in threadpoolctl.threadpool_info()
-        ]
+    try:  # CHOLMOD links the system BLAS: load it before asking threadpoolctl
+        import sksparse.cholmod  # noqa: F401
     except ImportError:
-        numpy_blas = "threadpoolctl not installed"
+        pass
+    pools = threadpoolctl.threadpool_info()
+    system = [p for p in pools if p["user_api"] == "blas" and "-packages" not in p["filepath"]]
+    versions = {}
+    for dist in ("numpy", "scipy", "scikit-sparse", "woodbury-sparse", "threadpoolctl"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    blas_env = ("OPENBLAS_", "OMP_", "MKL_", "BLIS_", "GOTO", "LD_LIBRARY_PATH")
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu": cpu,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "memory_gib": round(mem / 2**30, 1),
-        "os": _run(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]) or platform.platform(),
         "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "scikit_sparse": getattr(sksparse, "__version__", "?"),
-        "woodbury_sparse": ws.__version__,
+        **versions,
         "backend": ws.backend_info(),
-        "cholmod_blas": cholmod_blas(),
-        "system_blas_alternative": _run(
-            ["update-alternatives", "--query", "libblas.so.3-x86_64-linux-gnu"]
-        ).split("\n")[3:4],
-        "numpy_blas": numpy_blas,
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-        "LD_LIBRARY_PATH": os.environ.get("LD_LIBRARY_PATH"),
+        "thread pools": [
+            f"{p['internal_api']} {p.get('version') or ''} {p.get('architecture') or ''} "
+            f"×{p['num_threads']} ({Path(p['filepath']).name})"
+            for p in pools
+        ],
+        "CHOLMOD's BLAS": ", ".join(f"{p['internal_api']} {p['filepath']}" for p in system)
+        or "not seen by threadpoolctl (the reference BLAS, or one it does not know)",
+        "BLAS environment": {k: v for k, v in os.environ.items() if k.startswith(blas_env)},
+        "load average before": os.getloadavg(),
     }
 
 
+# -- formatting ----------------------------------------------------------------------------
 def fmt_ms(seconds: float | None) -> str:
     """Seconds as milliseconds with 3 significant figures."""
     if seconds is None or not np.isfinite(seconds):
@@ -229,11 +264,17 @@ def fmt_ms(seconds: float | None) -> str:
     return f"{ms:.3g}" if ms < 1000 else f"{ms:,.0f}"
 
 
-def fmt_ratio(x: float | None) -> str:
+def fmt_ratio(x: float | tuple[float, float, float] | None) -> str:
+    """A ratio, or a (median, lower, upper quartile) triple as ``1.31 (1.25–1.40)``."""
+    if isinstance(x, tuple):
+        mid, lo, hi = x
+        if not np.isfinite(mid) or fmt_ratio(lo) == fmt_ratio(hi):
+            return fmt_ratio(mid)
+        return f"{fmt_ratio(mid)} ({fmt_ratio(lo)}–{fmt_ratio(hi)})"
     if x is None or not np.isfinite(x):
         return "–"
     return f"{x:.2f}" if x < 100 else f"{x:,.0f}"
 
 
-def fmt_mib(nbytes: int | None) -> str:
-    return "–" if nbytes is None else f"{nbytes / 2**20:,.0f}"
+def fmt_mib(nbytes: float | None) -> str:
+    return "–" if nbytes is None else f"{nbytes / 2**20:,.1f}"

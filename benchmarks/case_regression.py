@@ -1,121 +1,154 @@
-"""Case 2: the vignette's regression, ``y ~ N(0, σ² I + X B⁻¹ Xᵀ)`` with p = 20.
+"""The vignette's regression, ``y ~ N(0, σ² I + X B⁻¹ Xᵀ)`` with p = 20.
 
-Ours: ``SymmetricWoodburyMatrix(A = I/σ² (diagonal), B, X)`` and ``dwnorm``. Baseline:
-the dense route, a Cholesky factorisation of the n×n covariance (where it fits).
+Ours: ``SymmetricWoodburyMatrix(A = I/σ² (diagonal), B = τ I, X)`` and ``dwnorm``. Direct
+route: a Cholesky factorisation of the dense n×n covariance, where it takes seconds, not
+minutes. Python peer: GPyTorch's ``linear_operator``, ``LowRankRootLinearOperator(X/√τ) +
+DiagLinearOperator(σ²)`` and ``inv_quad_logdet`` (float64), in the same rounds, when torch
+and linear_operator import in the benchmark's environment.
 """
-# ruff: noqa: B023  (the closures are called within the loop iteration that made them)
 
 from __future__ import annotations
+
+from importlib.util import find_spec
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import linalg, sparse
 
 import woodbury_sparse as ws
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
 
-NAME = "regression"
-TITLE = "Bayesian regression log density (p = 20) vs the dense Cholesky route"
-P = 20
-SIGMA2 = 0.5
-TAU = 2.0  # prior precision of the coefficients: B = τ I
+P, SIGMA2, TAU = 20, 0.5, 2.0  # TAU: prior precision of the coefficients, B = τ I
+DENSE_MAX = 5000  # the dense route costs n³/3 flops: about two minutes at n = 20 000 here
+CAPTION = (
+    "Median wall times. *first*: construction + `dwnorm` on a fresh operator (dense: form "
+    "σ²I + XXᵀ/τ and its Cholesky factor); *repeated*: `dwnorm` on the warm operator "
+    "(dense: a solve with the cached factor). Speed-up: dense / ours, round by round."
+)
+PEER = (
+    "`LowRankRootLinearOperator(X/√τ) + DiagLinearOperator(σ²)` → `inv_quad_logdet` "
+    "(float64) against our `dwnorm`, in the same rounds. First: a fresh operator; "
+    "repeated: the same operator. Speed-up: linear_operator / ours."
+)
 
 
 def problem(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, P))
-    beta = rng.standard_normal(P) / np.sqrt(TAU)
-    y = X @ beta + np.sqrt(SIGMA2) * rng.standard_normal(n)
+    y = X @ (rng.standard_normal(P) / np.sqrt(TAU)) + np.sqrt(SIGMA2) * rng.standard_normal(n)
     return X, y
 
 
 def build(X):
-    n = X.shape[0]
-    return ws.SymmetricWoodburyMatrix(
-        sparse.diags_array(np.full(n, 1 / SIGMA2)), TAU * np.eye(P), X=X
-    )
+    A = sparse.diags_array(np.full(X.shape[0], 1 / SIGMA2))
+    return ws.SymmetricWoodburyMatrix(A, TAU * np.eye(P), X=X)
 
 
 def dense_first(X, y):
-    n = X.shape[0]
+    """Form the n×n covariance, factorise it, evaluate the log density."""
     S = X @ X.T
     S /= TAU
-    S[np.diag_indices(n)] += SIGMA2
+    S[np.diag_indices_from(S)] += SIGMA2
     c = linalg.cho_factor(S, lower=True, overwrite_a=True, check_finite=False)
-    return c, _dense_logpdf(c, y)
+    return c, dense_logpdf(c, y)
 
 
-def _dense_logpdf(c, y):
-    logdet = 2 * np.sum(np.log(np.diag(c[0])))
+def dense_logpdf(c, y):
     quad = y @ linalg.cho_solve(c, y, check_finite=False)
-    return -0.5 * (y.size * np.log(2 * np.pi) + logdet + quad)
+    return -0.5 * (y.size * np.log(2 * np.pi) + 2 * np.sum(np.log(np.diag(c[0]))) + quad)
 
 
-def run(quick: bool = False) -> CaseResult:
-    res = CaseResult(NAME, TITLE)
-    sizes = [2000] if quick else [2000, 20_000, 200_000]
-    rows, raw = [], {}
-    dense_budget_s = 90.0  # skip a dense first call projected to take longer
-    t_dense_2000 = None
-    for n in sizes:
-        reps = 1 if quick else (9 if n <= 2000 else 5)
-        X, y = problem(n)
-        W = build(X)
-        ws.dwnorm(y, covariance=W, log=True)
-        fits = n * n * 8 * 2 < 20 * 2**30
-        projected = None if t_dense_2000 is None else t_dense_2000 * (n / 2000) ** 3
-        do_dense = fits and (projected is None or projected < dense_budget_s)
-        progress(f"  n = {n:,}: ×{reps}" + ("" if do_dense else " (dense route skipped)"))
-        first = interleaved(
-            {
-                "ours": lambda: ws.dwnorm(y, covariance=build(X), log=True),
-                **({"dense": lambda: dense_first(X, y)} if do_dense and n <= 2000 else {}),
-            },
-            reps,
-        )
-        rep = interleaved({"ours": lambda: ws.dwnorm(y, covariance=W, log=True)}, reps)
-        check = ""
-        if do_dense:
-            if n > 2000:  # one timed dense run, kept apart from the interleaved repeats
-                progress(f"  n = {n:,}: dense Cholesky of the {n}×{n} covariance (once)")
-                import time
+def peer(X, y):
+    """(build, log density) with GPyTorch's linear_operator, or None when not installed."""
+    try:
+        import torch
+        from linear_operator.operators import DiagLinearOperator, LowRankRootLinearOperator
+    except ImportError:
+        return None
+    Xt, yt, n = torch.from_numpy(X / np.sqrt(TAU)), torch.from_numpy(y)[:, None], y.size
 
-                t0 = time.perf_counter()
-                c, ld = dense_first(X, y)
-                first["dense"] = time.perf_counter() - t0
-            else:
-                c, ld = dense_first(X, y)
-            rep.update(interleaved({"dense": lambda: _dense_logpdf(c, y)}, reps))
-            ours_ld = ws.dwnorm(y, covariance=W, log=True)
-            check = f"{abs(ours_ld - ld) / abs(ld):.1e}"
-            del c
-            if n == 2000:
-                t_dense_2000 = first["dense"]
-        raw[n] = {"first": first, "repeated": rep, "projected_dense_s": projected}
-        rows.append(
-            {
-                "n": f"{n:,}",
-                "ours first (ms)": fmt_ms(first["ours"]),
-                "ours repeated (ms)": fmt_ms(rep["ours"]),
-                "dense first (ms)": fmt_ms(first.get("dense"))
-                if do_dense
-                else (f"skipped (≈{projected:,.0f} s projected)" if fits else "does not fit"),
-                "dense repeated (ms)": fmt_ms(rep.get("dense")),
-                "speed-up first": fmt_ratio(first["dense"] / first["ours"]) if do_dense else "–",
-                "speed-up repeated": fmt_ratio(rep["dense"] / rep["ours"]) if do_dense else "–",
-                "rel. diff. of log density": check or "–",
-            }
-        )
-    res.table(
-        "Median wall times. *first*: construction + `dwnorm` on a fresh operator (dense: "
-        "form σ²I + XXᵀ/τ and its Cholesky); *repeated*: `dwnorm` on the warm operator "
-        "(dense: a solve with the cached Cholesky factor).",
-        list(rows[0]),
-        rows,
+    def make():
+        noise = DiagLinearOperator(torch.full((n,), SIGMA2, dtype=torch.float64))
+        return LowRankRootLinearOperator(Xt) + noise
+
+    def logpdf(op):
+        quad, logdet = op.inv_quad_logdet(inv_quad_rhs=yt, logdet=True)
+        return float(-0.5 * (n * np.log(2 * np.pi) + logdet + quad))
+
+    return make, logpdf
+
+
+def setup(n: int) -> SimpleNamespace:
+    X, y = problem(n)
+    p = SimpleNamespace(X=X, y=y, W=build(X), peer=peer(X, y))
+    p.value = ws.dwnorm(y, covariance=p.W, log=True)
+    if n <= DENSE_MAX:
+        p.chol, p.dense_value = dense_first(X, y)
+    if p.peer:
+        p.peer_op = p.peer[0]()
+        p.peer_value = p.peer[1](p.peer_op)
+    return p
+
+
+def routes(n: int, p) -> dict:
+    out = {
+        "ours first": lambda: ws.dwnorm(p.y, covariance=build(p.X), log=True),
+        "ours repeated": lambda: ws.dwnorm(p.y, covariance=p.W, log=True),
+    }
+    if n <= DENSE_MAX:
+        out["dense first"] = lambda: dense_first(p.X, p.y)
+        out["dense repeated"] = lambda: dense_logpdf(p.chol, p.y)
+    if p.peer:
+        make, logpdf = p.peer
+        out["peer first"] = lambda: logpdf(make())
+        out["peer repeated"] = lambda: logpdf(p.peer_op)
+    return out
+
+
+def _row(n: int, t: Timings, other: str, name: str, value: float | None, ref: float) -> dict:
+    """Ours against one other route, first and repeated, and the log densities' difference."""
+    row = {"n": f"{n:,}"}
+    for which in ("first", "repeated"):
+        row[f"ours {which} (ms)"] = fmt_ms(t.median(f"ours {which}"))
+        row[f"{name} {which} (ms)"] = fmt_ms(t.median(f"{other} {which}"))
+    for which in ("first", "repeated"):
+        row[f"speed-up {which}"] = fmt_ratio(t.ratio(f"{other} {which}", f"ours {which}"))
+    row["rel. diff. of log density"] = (
+        "–" if value is None else f"{abs(value - ref) / abs(ref):.1e}"
     )
-    res.notes.append(
-        "R's WoodburyMatrix 0.0.4 on this machine (from the issue): n = 2000, p = 20, "
-        "`dwnorm` 14 ms first, 1.7 ms repeated."
-    )
-    res.data["raw"] = {str(k): v for k, v in raw.items()}
-    return res
+    return row
+
+
+def tabulate(res: Result, n: int, p, t: Timings) -> None:
+    row = _row(n, t, "dense", "dense", getattr(p, "dense_value", None), p.value)
+    if n > DENSE_MAX:  # projected from n = 2000, where the dense route always runs
+        small = res.data.get("2000", {}).get("median", {}).get("dense first")
+        cost = f"≈{small * (n / 2000) ** 3:,.0f} s, " if small else ""
+        row["dense first (ms)"] = f"skipped ({cost}{8 * n * n / 2**30:,.1f} GiB)"
+    res.add(CAPTION, row)
+    if p.peer:
+        res.add(PEER, _row(n, t, "peer", "linear_operator", p.peer_value, p.value))
+
+
+CASE = Case(
+    name="regression",
+    title="Bayesian regression log density (p = 20) vs the dense Cholesky route",
+    doc=__doc__,
+    params=lambda quick: [2000] if quick else [2000, 20_000, 200_000],
+    setup=setup,
+    routes=routes,
+    timing=lambda n, quick: {"repeats": 3 if quick else (9 if n <= 2000 else 5)},
+    tabulate=tabulate,
+    notes=(
+        "R's WoodburyMatrix 0.0.4 on the development machine (issue 5): n = 2000, p = 20, "
+        "`dwnorm` 14 ms first, 1.7 ms repeated.",
+        "Python peer: "
+        + (
+            "GPyTorch's linear_operator, timed in the table below."
+            if find_spec("torch") and find_spec("linear_operator")
+            else "not timed: torch and linear_operator do not import in this environment "
+            "(`pip install torch linear_operator` to include them)."
+        ),
+    ),
+)

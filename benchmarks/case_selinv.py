@@ -1,158 +1,127 @@
 """Selected inverse (Takahashi recursions) against its factorisation and the alternatives.
 
-usage: python -m benchmarks.case_selinv [--quick]
+* Against one numeric factorisation of the same matrix (bare CHOLMOD, our layer's
+  settings): ``selected_inverse(Q)`` all in (validation, factorisation, recursion), and
+  the Takahashi kernel alone on that factor's ``L`` and ``D`` — 2-D grid GMRF precision at
+  n = 250 000 (500×500) and AR(1) precision at n = 10⁶ (the issue's targets: ≤ 5× and a
+  small multiple), and the small problems below.
+* Small (n ≤ 5000): against the dense inverse ``numpy.linalg.inv``, one solve per unit
+  vector with the cached factor (the whole inverse, column by column), and the NumPy
+  fallback kernel.
 
-Also a harness case (``NAME``, ``run``) for ``benchmarks.run``. Reported as ratios:
-
-* large: the selected inverse of a 2-D grid GMRF precision at n = 250 000 (500×500,
-  default ordering) and of an AR(1) precision at n = 10⁶, each against one numeric
-  factorisation of the same matrix (the issue's targets: ≤ 5× and a small multiple);
-* small (n = 2000–5000): ``selected_inverse(Q)`` (factorisation included) against the
-  dense inverse ``numpy.linalg.inv`` and against one solve per unit vector with the same
-  cached factor (the whole inverse, column by column), and the NumPy fallback kernel.
+The recursion runs in the C extension ``woodbury_sparse._factor._takahashi`` (built at
+install); the NumPy kernel is the fallback used when no C compiler was available. The
+selected inverse holds Q⁻¹ on the pattern of L + Lᵀ: the diagonal (marginal variances)
+and every neighbour pair.
 """
 
 from __future__ import annotations
 
-import sys
+import math
+from types import SimpleNamespace
 
 import numpy as np
+from scipy import sparse
 
 import woodbury_sparse as ws
-from woodbury_sparse import _factor
 from woodbury_sparse._factor import _selinv
 from woodbury_sparse.testing import ar1_precision, grid_precision, random_spd
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio, interleaved, progress
+from ._harness import Case, Result, Timings, fmt_ms, fmt_ratio
+from .case_gmrf import library_cholesky
 
-NAME = "selinv"
-TITLE = "Selected inverse (marginal variances of a GMRF) by the Takahashi recursions"
+SMALL = 5000
+FACTOR = (
+    "Selected inverse against one numeric factorisation of the same matrix (bare CHOLMOD "
+    f"with our layer's settings; kernel: {_selinv.KERNEL}). Medians of the rounds; ratios "
+    "round by round."
+)
+ALTERNATIVES = (
+    "Against the obvious alternatives (× = how many times slower the alternative is than "
+    "`selected_inverse(Q)`, which includes validation and the factorisation; the unit-vector "
+    "solves reuse a cached factor)."
+)
+MAKE = {
+    "grid": lambda n: grid_precision(math.isqrt(n)),
+    "AR(1)": lambda n: ar1_precision(n, 0.9),
+    "random SPD": lambda n: random_spd(n, np.random.default_rng(0), density=0.001),
+}
 
 
-def _factorize(Q):
-    return _factor.factorize(Q, "sparse", Q.shape[0], True, "Q")
+def setup(param) -> SimpleNamespace:
+    kind, n = param
+    Q = MAKE[kind](n)
+    p = SimpleNamespace(Q=Q, Qc=sparse.csc_matrix(Q), n=n)
+    p.Qc.sort_indices()
+    p.factor = library_cholesky(p.Qc)
+    lower, D = p.factor.copy().L_D()  # L_D() converts a supernodal factor: on a copy
+    p.lower, p.d = sparse.csc_array(lower), np.asarray(D.diagonal())
+    return p
 
 
-def _large(res: CaseResult, quick: bool) -> None:
-    problems = (
-        [("grid 100×100", grid_precision(100)), ("AR(1)", ar1_precision(10**4, 0.9))]
-        if quick
-        else [("grid 500×500", grid_precision(500)), ("AR(1)", ar1_precision(10**6, 0.9))]
+def routes(param, p) -> dict:
+    out = {
+        "factorisation": lambda: library_cholesky(p.Qc),
+        "selected_inverse(Q)": lambda: ws.selected_inverse(p.Q),
+        "kernel": lambda: _selinv.takahashi(p.lower, p.d),
+    }
+    if p.n <= SMALL:
+        out["dense inverse"] = lambda: np.linalg.inv(p.Q.toarray())
+        out["unit-vector solves"] = lambda: p.factor.solve_A(np.eye(p.n))
+        out["NumPy kernel"] = lambda: _selinv.takahashi(p.lower, p.d, kernel="numpy")
+    return out
+
+
+def tabulate(res: Result, param, p, t: Timings) -> None:
+    kind, n = param
+    m = math.isqrt(n)
+    head = {"problem": f"grid {m}×{m}" if kind == "grid" else kind, "n": f"{n:,}"}
+    ours = "selected_inverse(Q)"
+    res.add(
+        FACTOR,
+        {
+            **head,
+            "nnz(L)": f"{p.lower.nnz:,}",
+            "factorisation (ms)": fmt_ms(t.median("factorisation")),
+            "kernel (ms)": fmt_ms(t.median("kernel")),
+            "selected_inverse(Q) (ms)": fmt_ms(t.median(ours)),
+            "kernel / factorisation": fmt_ratio(t.ratio("kernel", "factorisation")),
+            "all-in / factorisation": fmt_ratio(t.ratio(ours, "factorisation")),
+        },
     )
-    rows = []
-    for label, Q in problems:
-        n = Q.shape[0]
-        progress(f"selinv: {label}, n = {n}")
-        factor = _factorize(Q)
-        lower, d, _ = factor.ldl_parts()
-        parts = {
-            "factorisation": lambda Q=Q: _factorize(Q),
-            "selected inverse (cached factor)": lambda f=factor: _factor.factor_selected_inverse(f),
-            "of which Takahashi kernel": lambda lo=lower, d=d: _selinv.takahashi(lo, d),
-            "selected_inverse(Q), all in": lambda Q=Q: ws.selected_inverse(Q),
-        }
-        times = interleaved(parts, 1 if quick else 3)
-        base = times["factorisation"]
-        rows.append(
+    if n <= SMALL:
+        res.add(
+            ALTERNATIVES,
             {
-                "problem": label,
-                "n": f"{n:,}",
-                "nnz(L)": f"{lower.nnz:,}",
-                "factor": factor.method,
-                "factorisation": fmt_ms(base),
-                "selinv (cached factor)": fmt_ms(times["selected inverse (cached factor)"]),
-                "kernel": fmt_ms(times["of which Takahashi kernel"]),
-                "selected_inverse(Q)": fmt_ms(times["selected_inverse(Q), all in"]),
-                "selinv / factorisation": fmt_ratio(
-                    times["selected inverse (cached factor)"] / base
-                ),
-                "all-in / factorisation": fmt_ratio(times["selected_inverse(Q), all in"] / base),
-            }
+                **head,
+                "selected_inverse(Q) (ms)": fmt_ms(t.median(ours)),
+                "dense inverse (ms)": fmt_ms(t.median("dense inverse")),
+                "× dense": fmt_ratio(t.ratio("dense inverse", ours)),
+                "solves with I (ms)": fmt_ms(t.median("unit-vector solves")),
+                "× solves": fmt_ratio(t.ratio("unit-vector solves", ours)),
+                "NumPy kernel only (ms)": fmt_ms(t.median("NumPy kernel")),
+            },
         )
-        res.data.setdefault("large", {})[label] = {"n": n, **times}
-        del factor, lower
-    res.table(
-        "Selected inverse against one numeric factorisation of the same matrix "
-        f"(kernel: {_selinv.KERNEL}; default CHOLMOD ordering; median of the repeats)",
-        list(rows[0]),
-        rows,
-    )
 
 
-def _small(res: CaseResult, quick: bool) -> None:
-    rng = np.random.default_rng(0)
-    problems = (
-        [("grid 20×20", grid_precision(20)), ("AR(1)", ar1_precision(500, 0.9))]
+CASE = Case(
+    name="selinv",
+    title="Selected inverse (marginal variances of a GMRF) by the Takahashi recursions",
+    doc=__doc__,
+    params=lambda quick: (
+        [("grid", 20**2), ("AR(1)", 500), ("grid", 100**2), ("AR(1)", 10**4)]
         if quick
         else [
-            ("grid 50×50", grid_precision(50)),
-            ("grid 70×70", grid_precision(70)),
-            ("AR(1)", ar1_precision(5000, 0.9)),
-            ("random SPD", random_spd(3000, rng, density=0.001)),
+            ("grid", 50**2),
+            ("grid", 70**2),
+            ("AR(1)", 5000),
+            ("random SPD", 3000),
+            ("grid", 500**2),
+            ("AR(1)", 10**6),
         ]
-    )
-    rows = []
-    for label, Q in problems:
-        n = Q.shape[0]
-        progress(f"selinv: {label}, n = {n} (alternatives)")
-        factor = _factorize(Q)
-        eye = np.eye(n)
-        lower, d, _ = factor.ldl_parts()
-        funcs = {
-            "selected_inverse(Q)": lambda Q=Q: ws.selected_inverse(Q),
-            "dense inverse": lambda Q=Q: np.linalg.inv(Q.toarray()),
-            "solve per unit vector": lambda f=factor, e=eye: f.solve(e),
-            "NumPy kernel": lambda lo=lower, d=d: _selinv.takahashi(lo, d, kernel="numpy"),
-        }
-        times = interleaved(funcs, 1 if quick else 3)
-        ours = times["selected_inverse(Q)"]
-        rows.append(
-            {
-                "problem": label,
-                "n": f"{n:,}",
-                "selected_inverse(Q)": fmt_ms(ours),
-                "dense inverse": fmt_ms(times["dense inverse"]),
-                "× dense": fmt_ratio(times["dense inverse"] / ours),
-                "solves with I": fmt_ms(times["solve per unit vector"]),
-                "× solves": fmt_ratio(times["solve per unit vector"] / ours),
-                "NumPy kernel only": fmt_ms(times["NumPy kernel"]),
-            }
-        )
-        res.data.setdefault("small", {})[label] = {"n": n, **times}
-    res.table(
-        "Against the obvious alternatives (× = how many times slower the alternative is; "
-        "ours includes validation and the factorisation, the unit-vector solves reuse a "
-        "cached factor)",
-        list(rows[0]),
-        rows,
-    )
-
-
-def run(quick: bool = False) -> CaseResult:
-    res = CaseResult(NAME, TITLE)
-    _large(res, quick)
-    _small(res, quick)
-    res.notes.append(
-        "The Takahashi recursion runs in the C extension woodbury_sparse._factor._takahashi "
-        "(built at install); 'NumPy kernel' is the fallback used when no C compiler was "
-        "available. The selected inverse holds Q⁻¹ on the pattern of L + Lᵀ: the diagonal "
-        "(marginal variances) and every neighbour pair."
-    )
-    return res
-
-
-def main(argv: list[str]) -> None:
-    res = run(quick="--quick" in argv)
-    for table in res.tables:
-        print(f"\n{table['caption']}\n")
-        cols = table["columns"]
-        widths = [max(len(c), *(len(str(r[c])) for r in table["rows"])) for c in cols]
-        print("  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True)))
-        for r in table["rows"]:
-            print("  ".join(str(r[c]).rjust(w) for c, w in zip(cols, widths, strict=True)))
-    for note in res.notes:
-        print(f"\n{note}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    ),
+    setup=setup,
+    routes=routes,
+    timing=lambda param, quick: {"repeats": 3},
+    tabulate=tabulate,
+)

@@ -1,4 +1,4 @@
-"""Markdown report and figures from the cases' results."""
+"""Markdown report, headline and figures from the cases' results."""
 
 from __future__ import annotations
 
@@ -6,222 +6,174 @@ from pathlib import Path
 
 import numpy as np
 
-from ._harness import CaseResult, fmt_ms, fmt_ratio
+from ._harness import Result, Timings, fmt_ms, fmt_ratio
 
-R_FIGURES = {  # R's WoodburyMatrix 0.0.4 on this machine, from issue 5 (milliseconds)
-    "ar1_logpdf_first": 1406,
-    "ar1_logpdf_repeated": 415,
-    "ar1_solve_repeated": 101,
-    "ar1_slogdet_repeated": 117,
-    "reg_logpdf_first": 14,
-    "reg_logpdf_repeated": 1.7,
-}
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
 
+#: (measurement, case, parameter, our route, baseline route, R's WoodburyMatrix 0.0.4 in ms
+#: on the development machine (issue 5), target speed-up over R). Baselines: the bare
+#: CHOLMOD floor, the dense route, or direct inversion.
+HEADLINE = [
+    ("AR(1)+noise n = 10⁶: `dwnorm` first", "ar1", "1000000", "logpdf first", 1406, 3),
+    ("AR(1)+noise n = 10⁶: `dwnorm` repeated", "ar1", "1000000", "logpdf repeated", 415, 3),
+    ("AR(1)+noise n = 10⁶: `solve` repeated", "ar1", "1000000", "solve repeated", 101, 3),
+    ("AR(1)+noise n = 10⁶: `slogdet` repeated", "ar1", "1000000", "slogdet repeated", 117, 3),
+    ("regression n = 2000, p = 20: `dwnorm` first", "regression", "2000", "first", 14, None),
+    ("regression n = 2000, p = 20: `dwnorm` repeated", "regression", "2000", "repeated", 1.7, None),
+]
+#: (route of the scaling case, what it is, target speed-up over `inv` at N = 1000)
+SCALING_TARGETS = [
+    ("dense", "Woodbury dense update", 10),
+    ("lazy", "lazy build + one solve", 100),
+    ("reused", "lazy solve with the operator built", 100),
+]
+#: AR(1): every call within this factor of its CHOLMOD floor
+FLOOR_TARGETS = {"first": 1.5, "repeated": 1.3}
 
-def _md_table(columns: list[str], rows: list[dict]) -> str:
+
+def md_table(columns: list[str], rows: list[dict]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(r.get(c, "–")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _by_name(results: list[CaseResult]) -> dict[str, CaseResult]:
-    return {r.name: r for r in results}
+def _target(what: str, values: list[tuple[float, str]], goal: float, above: bool = True):
+    """A target row: met when every value is ≥ ``goal`` (``above``), or ≤ it (then the
+    values come worst first and only the worst is shown)."""
+    ok = [v >= goal if above else v <= goal for v, _ in values]
+    shown = "; ".join(f"{v:.2f}×" + (f" ({w})" if w else "") for v, w in values[: 1 + above * 99])
+    misses = [f"{w} ({v:.2f})" for (v, w), good in zip(values, ok, strict=True) if w and not good]
+    met = "yes" if all(ok) else "**partly**" if any(ok) else "**no**"
+    return {
+        "target": what,
+        "value": shown if above else f"worst {shown}",
+        "met": met + (": " + "; ".join(misses[:6]) if misses else ""),
+    }
 
 
-def headline(results: list[CaseResult]) -> tuple[list[dict], list[dict]]:
-    """The headline table (ours vs R and the baselines) and the target checks."""
-    res = _by_name(results)
+def headline(results: dict[str, Result]) -> tuple[list[dict], list[dict]]:
+    """The headline table (ours against the baselines and R) and the targets of issue 5."""
     rows, targets = [], []
-    ar1 = res.get("ar1")
-    raw = ar1.data.get("raw", {}) if ar1 else {}
-    n6 = "1000000"
-    if f"{n6}|logpdf" in raw:
-        for what, key, which, rkey in (
-            ("AR(1)+noise n = 10⁶: `dwnorm` first", "logpdf", "first", "ar1_logpdf_first"),
-            ("AR(1)+noise n = 10⁶: `dwnorm` repeated", "logpdf", "repeated", "ar1_logpdf_repeated"),
-            ("AR(1)+noise n = 10⁶: `solve` repeated", "solve", "repeated", "ar1_solve_repeated"),
-            (
-                "AR(1)+noise n = 10⁶: `slogdet` repeated",
-                "slogdet",
-                "repeated",
-                "ar1_slogdet_repeated",
-            ),
-        ):
-            t = raw[f"{n6}|{key}"][which]
-            ours, fl = t["ours"], t.get("floor")
-            r_ms = R_FIGURES[rkey]
+
+    def medians(case: str, param: str) -> dict[str, float]:
+        res = results.get(case)
+        return res.data.get(param, {}).get("median", {}) if res else {}
+
+    for what, case, param, route, r_ms, goal in HEADLINE:
+        t, base = medians(case, param), "floor" if case == "ar1" else "dense"
+        if f"ours {route}" in t:
+            ours, other = t[f"ours {route}"], t.get(f"{base} {route}")
             rows.append(
                 {
                     "measurement": what,
                     "ours (ms)": fmt_ms(ours),
-                    "CHOLMOD floor (ms)": "cached" if key == "slogdet" else fmt_ms(fl),
+                    "baseline (ms)": f"{base} {fmt_ms(other)}" if other else "cached",
                     "R WoodburyMatrix (ms)": r_ms,
                     "speed-up vs R": fmt_ratio(r_ms / (ours * 1e3)),
                 }
             )
-            ok = r_ms / (ours * 1e3) >= 3
-            targets.append(
-                {
-                    "target": f"≥ 3× faster than R: {what}",
-                    "value": fmt_ratio(r_ms / (ours * 1e3)) + "×",
-                    "met": "yes" if ok else "**no**",
-                }
-            )
-    reg = res.get("regression")
-    rraw = reg.data.get("raw", {}) if reg else {}
-    if "2000" in rraw:
-        for which, rkey in (("first", "reg_logpdf_first"), ("repeated", "reg_logpdf_repeated")):
-            ours = rraw["2000"][which]["ours"]
-            dense = rraw["2000"][which].get("dense")
-            rows.append(
-                {
-                    "measurement": f"regression n = 2000, p = 20: `dwnorm` {which}",
-                    "ours (ms)": fmt_ms(ours),
-                    "CHOLMOD floor (ms)": f"dense route {fmt_ms(dense)}",
-                    "R WoodburyMatrix (ms)": R_FIGURES[rkey],
-                    "speed-up vs R": fmt_ratio(R_FIGURES[rkey] / (ours * 1e3)),
-                }
-            )
-    sc = res.get("scaling")
-    regimes = {
-        "default threads": sc.data.get("raw", {}) if sc else {},
-        "one thread": sc.data.get("raw_one_thread", {}) if sc else {},
-    }
-    for key, label, goal in (
-        ("dense", "Woodbury dense update", 10),
-        ("lazy", "lazy build + one solve", 100),
-        ("reused", "lazy solve with the operator built", 100),
-    ):
-        values = []
-        for regime, sraw in regimes.items():
-            t = sraw.get("1000")
-            if not t or key not in t:
-                continue
-            sp = t["direct"] / t[key]
-            values.append(f"{sp:.1f}× ({regime})")
-            rows.append(
-                {
-                    "measurement": f"N = 1000, D = 5, {regime}: {label} vs `inv`",
-                    "ours (ms)": fmt_ms(t[key]),
-                    "CHOLMOD floor (ms)": f"direct {fmt_ms(t['direct'])}",
-                    "R WoodburyMatrix (ms)": "–",
-                    "speed-up vs R": "–",
-                }
-            )
-        if values:
-            met = [float(v.split("×")[0]) >= goal for v in values]
-            targets.append(
-                {
-                    "target": f"{label} ≥ {goal}× faster than direct inversion at N = 1000",
-                    "value": "; ".join(values),
-                    "met": "yes" if all(met) else ("**no**" if not any(met) else "**partly**"),
-                }
-            )
-    if raw:
-        for which, goal in (("first", 1.5), ("repeated", 1.3)):
-            worst = []
-            for key, v in raw.items():
-                n, op = key.split("|")
-                if op.startswith("mem") or (op in ("construct", "slogdet") and which == "repeated"):
-                    continue
-                if op == "construct":
-                    continue
-                t = v[which]
-                if t.get("floor") and np.isfinite(t["ours"]) and t["floor"] > 0:
-                    worst.append((t["ours"] / t["floor"], f"{op} n = {int(n):,}"))
-            if worst:
-                bad = sorted(worst, reverse=True)
-                misses = [f"{w} ({r:.2f})" for r, w in bad if r > goal]
+            if goal:
                 targets.append(
+                    _target(f"≥ {goal}× faster than R: {what}", [(r_ms / ours / 1e3, "")], goal)
+                )
+    for route, label, goal in SCALING_TARGETS:
+        values = []
+        for regime, threads in (("default", "default threads"), ("one thread", "one thread")):
+            if t := medians("scaling", f"{regime}|1000"):
+                values.append((t["direct"] / t[route], threads))
+                rows.append(
                     {
-                        "target": f"AR(1): every {which} call within {goal}× of its CHOLMOD floor",
-                        "value": f"worst {bad[0][0]:.2f}× ({bad[0][1]})",
-                        "met": "yes" if not misses else "**no**: " + "; ".join(misses[:6]),
+                        "measurement": f"N = 1000, D = 5, {threads}: {label} vs `inv`",
+                        "ours (ms)": fmt_ms(t[route]),
+                        "baseline (ms)": f"direct {fmt_ms(t['direct'])}",
                     }
                 )
+        if values:
+            what = f"{label} ≥ {goal}× faster than direct inversion at N = 1000"
+            targets.append(_target(what, values, goal))
+    ar1 = results["ar1"].data.items() if "ar1" in results else ()
+    for which, goal in FLOOR_TARGETS.items():
+        ratios = []
+        for n, d in ar1:
+            t = Timings(d["samples"])
+            for op in dict.fromkeys(k.split()[1] for k in t.samples if "construct" not in k):
+                if f"floor {op} {which}" in t.samples:
+                    r = t.ratio(f"ours {op} {which}", f"floor {op} {which}")[0]
+                    ratios.append((r, f"{op} n = {int(n):,}"))
+        if ratios:
+            what = f"AR(1): every {which} call within {goal}× of its CHOLMOD floor"
+            targets.append(_target(what, sorted(ratios, reverse=True), goal, above=False))
     return rows, targets
 
 
-def ratio_figure(res: CaseResult, path: Path) -> None:
-    """Ratio to the CHOLMOD floor per operation and size (first and repeated)."""
-    import matplotlib.pyplot as plt
-
-    raw = res.data.get("raw", {})
-    ops = [o for o in ("logpdf", "solve", "matvec", "slogdet", "draw")]
-    sizes = sorted({int(k.split("|")[0]) for k in raw})
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, which, goal in zip(axes, ("first", "repeated"), (1.5, 1.3), strict=True):
-        for op in ops:
-            pts = [
-                (n, raw[f"{n}|{op}"][which]["ours"] / raw[f"{n}|{op}"][which]["floor"])
-                for n in sizes
-                if f"{n}|{op}" in raw
-                and not (op == "slogdet" and which == "repeated")
-                and raw[f"{n}|{op}"][which].get("floor")
-            ]
-            if pts:
-                ax.semilogx(*zip(*pts, strict=True), "o-", label=op)
-        ax.axhline(goal, color="red", ls=":", label=f"target {goal}×")
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_title(f"{res.title.split(':')[0]}: {which} call / floor")
-        ax.set_xlabel("n")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("ours / bare CHOLMOD")
-    axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def case_section(res: Result, doc: str) -> list[str]:
+    """Markdown lines of one case: title, description, tables and notes."""
+    lines = [f"## {res.title} (`{res.name}`, {res.seconds:.0f} s)", ""]
+    lines += [doc.strip(), ""] if doc.strip() else []
+    for tab in res.tables:
+        lines += [tab["caption"], "", md_table(tab["columns"], tab["rows"]), ""]
+    for note in res.notes:
+        lines += [note if note.startswith("failed") else f"- {note}", ""]
+    return lines
 
 
-def write_report(out: Path, results: list[CaseResult], info: dict, quick: bool, modules) -> None:
+def write_report(out: Path, results: list[Result], info: dict, quick: bool, cases) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    out.mkdir(parents=True, exist_ok=True)
+    by_name = {r.name: r for r in results}
     lines = [
-        "# woodbury_sparse benchmark report"
-        + (" (QUICK run: smallest sizes, 1 repeat)" if quick else ""),
+        "# woodbury_sparse benchmark report" + (" (QUICK run: smallest sizes)" if quick else ""),
         "",
         "Generated by `python -m benchmarks.run" + (" --quick" if quick else "") + "` "
-        f"({info['date']}, {info['total_seconds']:.0f} s). Every case times our operators and "
-        "their baselines in the same process, interleaved, and reports medians; ratios are "
-        "the result, absolute times only context.",
+        f"({info['date']}, {info.get('total seconds', 0):.0f} s). Every case times our "
+        "operators and their baselines in the same process, interleaved round by round; "
+        "times are medians, ratios the median of the per-round ratios with their quartiles "
+        "in brackets. Ratios are the result, absolute times only context.",
         "",
         "## Machine, libraries, BLAS",
         "",
-        _md_table(["item", "value"], [{"item": k, "value": f"`{v}`"} for k, v in info.items()]),
+        md_table(["item", "value"], [{"item": k, "value": f"`{v}`"} for k, v in info.items()]),
         "",
     ]
-    head, targets = headline(results)
+    head, targets = headline(by_name)
     if head:
-        lines += ["## Headline", "", _md_table(list(head[0]), head), ""]
+        lines += ["## Headline", "", md_table(list(head[0]), head), ""]
     if targets:
-        lines += ["## Targets (issue 5)", "", _md_table(["target", "value", "met"], targets), ""]
+        lines += ["## Targets (issue 5)", "", md_table(["target", "value", "met"], targets), ""]
     if ANALYSIS.exists() and not quick:
         lines += [ANALYSIS.read_text().strip(), ""]
     for res in results:
-        lines += [f"## {res.title} (`{res.name}`, {res.seconds:.0f} s)", ""]
-        mod = modules[res.name]
-        doc = (mod.__doc__ or "").strip()
-        if doc:
-            lines += [doc, ""]
-        for tab in res.tables:
-            lines += [tab["caption"], "", _md_table(tab["columns"], tab["rows"]), ""]
-        for note in res.notes:
-            lines += [f"- {note}" if not note.startswith("failed") else note, ""]
-        fig = None
+        case = cases[res.name]
+        lines += case_section(res, case.doc)
+        if case.figure is None or any(n.startswith("failed") for n in res.notes):
+            continue
         try:
-            if res.name in ("ar1", "grid") and res.data.get("raw"):
-                fig = f"{res.name}.png"
-                ratio_figure(res, out / fig)
-            elif hasattr(mod, "figure") and res.data.get("raw"):
-                fig = f"{res.name}.png"
-                mod.figure(res, out / fig)
+            case.figure(res, out / f"{res.name}.png")
+            lines += [f"![{res.title}]({res.name}.png)", ""]
         except Exception as exc:  # a figure never breaks the report
             lines += [f"(figure failed: {exc!r})", ""]
-            fig = None
-        if fig:
-            lines += [f"![{res.title}]({fig})", ""]
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
+
+
+def plot(path, panels, xlabel: str, ylabel: str, xscale="log", yscale="log") -> None:
+    """Line figures side by side: ``panels = [(title, series, lines)]``, ``series`` a list
+    of ``(label, xs, ys, style)`` (NaNs skipped), ``lines`` of ``(y, label)``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (title, series, lines) in zip(axes[0], panels, strict=True):
+        for label, xs, ys, style in series:
+            ok = np.isfinite(np.asarray(ys, dtype=float))
+            if ok.any():
+                ax.plot(np.asarray(xs)[ok], np.asarray(ys, dtype=float)[ok], style, label=label)
+        for y, label in lines:
+            ax.axhline(y, color="grey", ls=":", label=label)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, yscale=yscale)
+        if xscale != "linear":  # a linear scale set anew would drop categorical ticks
+            ax.set_xscale(xscale)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +15,7 @@ import pytest
 from scipy import sparse
 
 import woodbury_sparse as ws
-from conftest import NAMES, case, rel_err
+from conftest import EPS, NAMES, case, rel_err
 from woodbury_sparse import testing
 from woodbury_sparse._factor import BACKEND, factorize
 
@@ -329,3 +331,110 @@ def test_invalid_backend_request_is_refused():
     )
     assert proc.returncode != 0
     assert "WOODBURY_SPARSE_BACKEND must be 'cholmod' or 'scipy', got 'umfpack'" in proc.stderr
+
+
+# -- the singularity test fits the block's kind ------------------------------------------------
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_wide_range_diagonal_blocks_are_not_refused(as_sparse, rng):
+    """``diag(1e-10, 1e10, …)`` is regular: a diagonal solve is exact to rounding.
+
+    Its condition number 1e20 used to make the ``n·eps`` test refuse it as singular.
+    Entry by entry ``x/d`` has a relative error of at most ``eps/2``, so ``W @ x`` and
+    ``slogdet`` keep the accuracy of the rest of the computation: ``c·n·eps·κ(W)``
+    against the dense reference (``κ(W)`` about 1e10 here).
+    """
+    n, p = 6, 3
+    a = np.array([1e-10, 1e10, 1.0, 2.0, 0.5, 3.0])
+    b = np.array([1e10, 1e-10, 4.0])
+    A = sparse.diags_array(a) if as_sparse else np.diag(a)
+    B = sparse.diags_array(b) if as_sparse else np.diag(b)
+    X = rng.standard_normal((n, p))
+    W = ws.WoodburyMatrix(A, B, X=X)
+    assert W._parts.A.kind == W._parts.B.kind == "diagonal"
+    reference = np.diag(1 / a) + X @ np.diag(1 / b) @ X.T
+    bound = 10 * n * EPS * np.linalg.cond(reference)
+    x = rng.standard_normal(n)
+    assert rel_err(W @ x, reference @ x) <= bound
+    # O = B + Xᵀ A X carries B's range: its condition number (~1e10) is worth the warning.
+    with pytest.warns(ws.IllConditionedWarning, match="capacitance"):
+        sign, logdet = W.slogdet()
+    ref_sign, ref_logdet = np.linalg.slogdet(reference)
+    assert sign == ref_sign
+    assert abs(logdet - ref_logdet) <= bound
+    np.testing.assert_array_equal(W._parts.A.factor.solve(x), x / a)
+
+
+@pytest.mark.parametrize(
+    ("d", "entry"), [([1.0, 0.0, 2.0], "1 is 0.0e+00"), ([1.0, 2.0, 1e-310], "2 is 1.0e-310")]
+)
+def test_diagonal_block_without_finite_inverse_is_singular(d, entry):
+    W = ws.WoodburyMatrix(sparse.diags_array(np.array(d)), np.eye(3))
+    with pytest.raises(
+        ws.SingularMatrixError,
+        match=re.escape(
+            f"`A` is singular to working precision: its diagonal entry {entry}, whose "
+            "reciprocal is not a finite float64"
+        ),
+    ) as info:
+        W @ np.ones(3)
+    assert info.value.block == "A"
+
+
+# -- nothing is printed -------------------------------------------------------------------------
+def _flush_c_stdio() -> None:
+    """Flush C's stdio buffers: text printed by a C library reaches the descriptors now."""
+    ctypes.CDLL(None).fflush(None)
+
+
+def test_nothing_is_printed_on_failed_probes(capfd, rng):
+    """CHOLMOD (SuiteSparse 7) printed ``CHOLMOD warning: matrix not positive definite``
+    on stdout whenever an ``LLᵀ`` was tried on an indefinite block; the library tries one
+    first for every sparse symmetric block. Captured at the file descriptors, where a C
+    library writes, on every backend: not a byte may reach the terminal.
+    """
+    from woodbury_sparse.updates import refactor, update_a
+
+    n = 300
+    indefinite = testing.random_symmetric_indefinite(n, rng, density=0.01)
+    x = np.ones(n)
+    _flush_c_stdio()
+    capfd.readouterr()
+    W = ws.WoodburyMatrix(indefinite, sparse.eye_array(n))  # A indefinite, O = I + A too
+    W @ x, W.solve(x), W.slogdet()
+    assert W._parts.A.factor.method != "cholmod-llt"
+    W2 = ws.WoodburyMatrix(sparse.eye_array(n) * 0.5, indefinite)  # B indefinite
+    W2 @ x, W2.slogdet()
+    m = zero_pivot_matrix()
+    ws.WoodburyMatrix(m, sparse.eye_array(m.shape[0])).slogdet()  # LDLᵀ meets a zero pivot
+    singular = sparse.csc_array(
+        sparse.diags_array(np.logspace(0, -17, n))
+        + 1e-30 * (sparse.eye_array(n, k=1) + sparse.eye_array(n, k=-1))
+    )
+    with pytest.raises(ws.SingularMatrixError):  # numerically singular: refused
+        ws.WoodburyMatrix(singular, sparse.eye_array(n)).slogdet()
+    spd = testing.ar1_precision(n, 0.5)
+    W3 = ws.WoodburyMatrix(spd, sparse.eye_array(n))
+    W3.slogdet()
+    refactor(W3, A=(spd - 1.2 * sparse.eye_array(n)).tocsc()).slogdet()  # indefinite values
+    C = np.zeros((n, 1))
+    C[3] = 1.5
+    update_a(W3, C, downdate=True).slogdet()  # a downdate that loses definiteness
+    _flush_c_stdio()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_suitesparse_printing_is_restored_after_each_call():
+    """The silence is scoped: SuiteSparse's printf hook is as it was once a call returns."""
+    from woodbury_sparse._factor import _sksparse
+
+    lib = _sksparse._QUIET._lib
+    if lib is None:
+        assert not (_sksparse.API_05 and CHOLMOD)  # only scikit-sparse 0.5 needs the hook
+        return
+    before = lib.SuiteSparse_config_printf_func_get()
+    assert before  # SuiteSparse prints through printf by default
+    n = 50
+    indefinite = testing.random_symmetric_indefinite(n, np.random.default_rng(0), 0.05)
+    ws.WoodburyMatrix(indefinite, sparse.eye_array(n)).slogdet()
+    assert lib.SuiteSparse_config_printf_func_get() == before

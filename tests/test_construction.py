@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -187,6 +188,98 @@ def test_inverse_of_covariance_is_accepted_as_symmetric(rng):
     # also as a block of the symmetric form asked for explicitly, and as B
     ws.WoodburyMatrix(np.eye(n), precision, symmetric=True)
     ws.WoodburyMatrix(np.eye(n), [precision, precision], X=np.eye(n))
+
+
+def nearly_symmetric(n: int, asymmetry: float, rng, as_sparse: bool = False):
+    """An SPD tridiagonal-plus-dense matrix plus an antisymmetric part: ``‖M − Mᵀ‖/‖M‖``
+    is ``asymmetry`` up to rounding (the parts are orthogonal in the Frobenius product)."""
+    S = tridiagonal(n) + 0.1 * np.ones((n, n))
+    R = rng.standard_normal((n, n))
+    K = R - R.T
+    if as_sparse:  # the pattern of S's tridiagonal part, so that it stays sparse
+        S = tridiagonal(n)
+        K = np.triu(K, 1) * (np.eye(n, k=1) != 0)
+        K = K - K.T
+    t = asymmetry * np.linalg.norm(S) / (2 * np.linalg.norm(K))
+    M = S + t * K
+    return sparse.csc_array(M) if as_sparse else M
+
+
+def measured_asymmetry(m) -> float:
+    m = dense(m)
+    return float(np.linalg.norm(m - m.T) / np.linalg.norm(m))
+
+
+def test_symmetry_roundoff_threshold():
+    """``4·√n·eps``: between round-off of products of length n and the √eps cut-off."""
+    from woodbury_sparse._validation import SYMMETRY_RTOL, symmetry_roundoff
+
+    eps = np.finfo(np.float64).eps
+    assert symmetry_roundoff(1) == 4 * eps
+    assert symmetry_roundoff(10_000) == pytest.approx(400 * eps)
+    assert symmetry_roundoff(10**12) < 1e-9 < SYMMETRY_RTOL  # 1e-10 warns at any real n
+
+
+@pytest.mark.parametrize("n", [3, 60, 400])
+def test_roundoff_asymmetry_is_symmetrised_silently(n, rng):
+    """Products and inverses computed to be symmetric: no warning (warnings are errors)."""
+    from woodbury_sparse._validation import symmetry_roundoff
+
+    X = rng.standard_normal((n, n))
+    product = (X * rng.random(n)) @ X.T + n * np.eye(n)  # X D Xᵀ: not syrk, not exact
+    L = rng.standard_normal((n, n))
+    inverse = np.linalg.inv(L @ L.T / n + np.eye(n))
+    for m in (product, inverse):
+        asym = measured_asymmetry(m)
+        assert 0 < asym <= symmetry_roundoff(n)
+        for W in (
+            ws.WoodburyMatrix(m, np.eye(n)),
+            ws.WoodburyMatrix(np.eye(n), m, symmetric=True),
+            ws.WoodburyMatrix(m, [m, np.eye(n)], X=[np.eye(n), np.eye(n)]),
+        ):
+            assert type(W) is ws.SymmetricWoodburyMatrix
+            np.testing.assert_array_equal(dense(W.A), dense(W.A).T)
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+@pytest.mark.parametrize("asymmetry", [1e-13, 1e-10, 1e-9])
+def test_asymmetry_above_roundoff_warns(asymmetry, as_sparse, rng):
+    # An asymmetry of 1e-10 used to be symmetrised without a word.
+    n = 40
+    M = nearly_symmetric(n, asymmetry, rng, as_sparse)
+    asym = measured_asymmetry(M)
+    assert asym == pytest.approx(asymmetry, rel=1e-6)
+
+    def msg(name):
+        return (
+            rf"`{re.escape(name)}` is symmetric only to ‖M − Mᵀ‖/‖M‖ = {asym:.1e}, more than "
+            rf"rounding leaves \(4·√n·eps = {4 * np.sqrt(n) * np.finfo(float).eps:.1e}\): it is "
+            r"used as \(M \+ Mᵀ\)/2"
+        )
+
+    eye = sparse.eye_array(n) if as_sparse else np.eye(n)
+    with pytest.warns(ws.AsymmetryWarning, match=msg("A")) as record:
+        W = ws.WoodburyMatrix(M, eye)
+    assert len(record) == 1 and record[0].filename == __file__  # attributed to the caller
+    assert type(W) is ws.SymmetricWoodburyMatrix
+    np.testing.assert_array_equal(dense(W.A), (dense(M) + dense(M).T) / 2)
+    with pytest.warns(ws.WoodburyWarning, match=msg("B")):
+        ws.WoodburyMatrix(eye, M, symmetric=True)
+    with pytest.warns(ws.WoodburyWarning, match=msg("B[1]")):
+        ws.WoodburyMatrix(eye, [eye, M], X=[eye, eye])
+    with pytest.warns(ws.WoodburyWarning, match=msg("B")):
+        ws.WoodburyMatrix(eye, eye).add_terms(M, X=eye)
+    # the general form uses the block as it is, without a word
+    G = ws.WoodburyMatrix(M, eye, symmetric=False)
+    np.testing.assert_array_equal(dense(G.A), dense(M))
+
+
+def test_asymmetry_beyond_sqrt_eps_is_not_symmetric(rng):
+    n = 40
+    M = nearly_symmetric(n, 1e-6, rng)
+    assert type(ws.WoodburyMatrix(M, np.eye(n))) is ws.WoodburyMatrix  # and no warning
+    with pytest.raises(ValueError, match=r"`A` is not symmetric \(‖M − Mᵀ‖/‖M‖ = 1\.00e-06"):
+        ws.WoodburyMatrix(M, np.eye(n), symmetric=True)
 
 
 def test_clearly_asymmetric_block_with_symmetric_true_raises():

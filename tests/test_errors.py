@@ -122,9 +122,49 @@ def test_symmetric_false_with_x():
         ws.SymmetricWoodburyMatrix(**symmetric_args(), symmetric=False)
 
 
-def test_symmetric_must_be_a_bool_or_none():
-    with pytest.raises(TypeError, match=r"`symmetric` must be None, True or False, got 'yes'"):
-        ws.WoodburyMatrix(**symmetric_args(), symmetric="yes")
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("yes", "'yes' (str)"),
+        (1, "1 (int)"),
+        (1.0, "1.0 (float)"),
+        (0, "0 (int)"),
+        (np.array(True), "array(True) (ndarray)"),
+        (np.int64(1), "np.int64(1) (int64)"),
+    ],
+    ids=["str", "int", "float", "zero", "0-d array", "numpy int"],
+)
+def test_symmetric_must_be_a_bool_or_none(value, shown):
+    # A truthy non-bool with U/V used to build A⁻¹ + U B⁻¹ Uᵀ, silently dropping V.
+    msg = (
+        r"`symmetric` must be None, True or False \(a Python or NumPy bool\), "
+        rf"got {re.escape(shown)}"
+    )
+    for kwargs in (symmetric_args(), general_args()):
+        with pytest.raises(TypeError, match=msg):
+            ws.WoodburyMatrix(**kwargs, symmetric=value)
+        with pytest.raises(TypeError, match=msg):
+            ws.SymmetricWoodburyMatrix(**{k: kwargs[k] for k in ("A", "B")}, symmetric=value)
+
+
+def test_numpy_bools_behave_as_python_bools():
+    general = general_args()
+    with pytest.raises(ValueError, match=r"`symmetric=True` cannot be combined with `U` or `V`"):
+        ws.WoodburyMatrix(**general, symmetric=np.True_)
+    with pytest.raises(ValueError, match=r"`symmetric=False` cannot be combined with `X`"):
+        ws.WoodburyMatrix(**symmetric_args(), symmetric=np.False_)
+    with pytest.raises(ValueError, match=r"SymmetricWoodburyMatrix needs `symmetric` True or None"):
+        ws.SymmetricWoodburyMatrix(**symmetric_args(), symmetric=np.False_)
+    A, B = general["A"], general["B"]
+    B_n = tridiagonal(N, 3.0)
+    for flag in (np.True_, np.False_):
+        got = ws.WoodburyMatrix(A, B_n, symmetric=flag)
+        want = ws.WoodburyMatrix(A, B_n, symmetric=bool(flag))
+        assert type(got) is type(want)
+        assert got._parts.symmetric is bool(flag)  # a Python bool, whatever was given
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+    S = ws.WoodburyMatrix(A, B, X=general["U"], symmetric=np.True_)
+    assert type(S) is ws.SymmetricWoodburyMatrix
 
 
 @pytest.mark.parametrize(
@@ -211,25 +251,30 @@ def test_empty_list(name):
 def test_right_hand_side_of_the_wrong_length(make):
     W = ws.WoodburyMatrix(**(general_args() if make else symmetric_args()))
     msg = rf"`b` has {N + 1} rows but the matrix is {N}×{N}; expected {N} rows"
-    for b in (np.ones(N + 1), np.ones((N + 1, 2)), sparse.csr_array(np.ones((N + 1, 1)))):
+    for b in (np.ones((N + 1, 2)), sparse.csr_array(np.ones((N + 1, 1)))):
         with pytest.raises(ValueError, match=msg):
             W.solve(b)
-    with pytest.raises(ValueError, match=r"`b` has 3 rows"):
+    with pytest.raises(
+        ValueError, match=rf"`b` has length {N + 1} but the matrix is {N}×{N}; expected length {N}"
+    ):
+        W.solve(np.ones(N + 1))
+    with pytest.raises(ValueError, match=r"`b` has length 3"):
         W.T.solve(np.ones(3))
-    # the LinearOperator entry points keep SciPy's own checks
-    for call in (W.matvec, W.rmatvec, W.matmat, W.dot, W.__matmul__):
-        with pytest.raises(ValueError):
-            call(np.ones((N + 1, 2)) if call == W.matmat else np.ones(N + 1))
-    with pytest.raises(ValueError):
-        W.inv().matvec(np.ones(N + 1))
+    # the LinearOperator entry points check their operands the same way (see test_protocol)
+    for call in (W.matvec, W.rmatvec, W.dot, W.__matmul__, W.inv().matvec):
+        with pytest.raises(ValueError, match=rf"`x` has length {N + 1} but the matrix is"):
+            call(np.ones(N + 1))
+    with pytest.raises(ValueError, match=rf"`X` has {N + 1} rows but the matrix is"):
+        W.matmat(np.ones((N + 1, 2)))
 
 
 def test_bad_right_hand_side_values():
     W = ws.WoodburyMatrix(**symmetric_args())
     with pytest.raises(ValueError, match=r"`b` contains NaN or infinite values"):
         W.solve(np.r_[np.ones(N - 1), np.nan])
-    with pytest.raises(TypeError, match=r"`b` is complex"):
-        W.solve(np.ones(N, dtype=complex))
+    # complex b is solved (see test_complex); values that are not numbers are refused
+    with pytest.raises(TypeError, match=r"`b` must hold real or complex numbers, got dtype <U1"):
+        W.solve(np.array(["1"] * N))
     with pytest.raises(
         ValueError, match=r"`b` must be 1-D or 2-D, got an array of shape \(5, 1, 1\)"
     ):

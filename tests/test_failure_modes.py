@@ -223,3 +223,22 @@ def test_singular_block_is_refused_not_returned():
         W @ np.ones(n)
     assert info.value.block == "B"
     assert dense(W.B).shape == (n, n)
+
+
+@pytest.mark.parametrize("n", [30, 200])
+def test_singular_projection_passing_the_pivot_ratio_is_refused(n, rng):
+    """``A = I − c cᵀ/cᵀc`` is singular, yet CHOLMOD factorises it with a pivot ratio of
+    ~1e-13, above ``n·eps``: the free screen alone let ``W @ 1`` return ~1e16 and
+    ``slogdet`` a finite value. A screen below √eps is confirmed by the 1-norm estimate."""
+    c = rng.standard_normal(n)
+    A = sparse.csc_array(np.eye(n) - np.outer(c, c) / (c @ c))
+    W = ws.WoodburyMatrix(A, sparse.eye_array(n))
+    for compute in (lambda: W @ np.ones(n), W.slogdet):
+        with pytest.raises(ws.SingularMatrixError, match=r"`A` is singular to working") as info:
+            compute()
+        assert info.value.block == "A"
+    # the same block reached by a refactorisation of a healthy one
+    healthy = ws.WoodburyMatrix(sparse.csc_array(np.eye(n) + np.outer(c, c)), sparse.eye_array(n))
+    healthy.slogdet()
+    with pytest.raises(ws.SingularMatrixError, match=r"`A` is singular to working"):
+        ws.refactor(healthy, A=A).slogdet()

@@ -7,6 +7,7 @@ log-determinants and products without ever forming ``W``.
 
 from . import ggm, updates
 from ._exceptions import (
+    AsymmetryWarning,
     FactorizationError,
     IllConditionedWarning,
     NotPositiveDefiniteError,
@@ -22,6 +23,7 @@ from .updates import add_terms, refactor, with_blocks
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsymmetryWarning",
     "FactorizationError",
     "IllConditionedWarning",
     "NotPositiveDefiniteError",

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 __all__ = [
+    "AsymmetryWarning",
     "FactorizationError",
     "IllConditionedWarning",
     "NotPositiveDefiniteError",
@@ -58,6 +59,17 @@ class IllConditionedWarning(WoodburyWarning):
 
     Issued when the estimated reciprocal condition number of the capacitance
     ``O = B + V A U`` falls below ``√eps`` (about ``1.5e-8``).
+    """
+
+
+class AsymmetryWarning(WoodburyWarning):
+    """A block given as symmetric is so only to more than rounding, and is symmetrised.
+
+    Issued when the relative asymmetry ``‖M − Mᵀ‖_F/‖M‖_F`` of a block used as symmetric
+    lies between what rounding leaves (``4·√n·eps``) and ``√eps`` (above which the block
+    is refused as not symmetric). A precision computed as ``numpy.linalg.inv(Σ)`` carries
+    an asymmetry of about ``cond(Σ)·eps`` and meets this warning; symmetrise it,
+    ``(Q + Q.T) / 2``, or filter this class.
     """
 
 

@@ -8,12 +8,13 @@ from collections import OrderedDict
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
 from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
 from ._cache import cached_property
 from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
-from ._validation import Parts, as_rhs, normalise
+from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
 
@@ -25,6 +26,31 @@ CAPACITANCE_DONOR = "_capacitance_donor"
 #: results may have lost half their digits: an ``IllConditionedWarning`` says so.
 RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
 
+#: ``solve`` refines a column automatically when the two terms of
+#: ``A b − (A U) O⁻¹ (V A b)`` exceed their difference by more than this factor: the
+#: subtraction has then cancelled ``log₂ 8 = 3`` bits or more of the terms' accuracy.
+#: ``W @ x`` recomputes such a column of ``A⁻¹ x + U B⁻¹ V x`` without the sum when
+#: ``U`` or ``V`` is the identity.
+CANCELLATION_FACTOR: float = 8.0
+
+#: At most this many steps of automatic iterative refinement. Each step multiplies the
+#: error by about ``eps`` times the cancellation factor (times ``cond(O)`` at worst), so a
+#: cancellation of ``1e12`` needs three or four; the loop stops earlier when the residual
+#: is at round-off level or stops decreasing.
+MAX_REFINEMENT_STEPS: int = 6
+
+#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is dense and
+#: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
+N_SIDE_LIMIT: int = 4096
+
+#: ... and only when ``O``'s estimated reciprocal condition number is below this: above
+#: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
+#: factorisation of up to ``O``'s cost.
+N_SIDE_RCOND: float = 1e-4
+
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
+
 
 def _dense_operand(x):
     """Sparse right-hand sides become dense float64 arrays; anything else is left alone."""
@@ -34,19 +60,162 @@ def _dense_operand(x):
 def _user_matrix(block: Block):
     """A block as the user sees it: read-only ndarray, or a sparse array.
 
-    Never the block's own objects: a read-only *view* (whose ``writeable`` flag cannot be
-    turned back on), and a new sparse array over the read-only storage (so that assigning
-    to its attributes cannot change the operator).
+    Never the block's own objects: read-only *views* whose ``writeable`` flag cannot be
+    turned back on (see :func:`_sealed_view`), in a new sparse array for a sparse block (so
+    that assigning to its attributes cannot change the operator); identity and diagonal
+    blocks come as new sparse arrays, which share nothing with the operator.
     """
     if block.kind in ("identity", "diagonal"):
         return block.tosparse()
     m = block.data
     if block.kind == "sparse":
-        return sparse.csc_array((m.data, m.indices, m.indptr), shape=m.shape, copy=False)
-    return m.view()
+        out = sparse.csc_array(
+            (_sealed_view(m.data), _sealed_view(m.indices), _sealed_view(m.indptr)),
+            shape=m.shape,
+            copy=False,
+        )
+        out.has_sorted_indices = True  # blocks keep sorted indices: nothing to sort in place
+        return out
+    return _sealed_view(m)
 
 
-class WoodburyMatrix(LinearOperator):
+def _sealed_view(array: np.ndarray) -> np.ndarray:
+    """A view of a block's storage that cannot be made writable; a copy if need be.
+
+    NumPy lets ``setflags(write=True)`` succeed on a read-only view whenever some array
+    below it (its ``base`` chain) is writable: SciPy's sparse constructors leave the
+    ``data`` of a copied matrix as such a view, so a user could have written through it
+    into the operator's storage. The whole chain belongs to the block (its storage is
+    made from copies), so it is locked all the way down; memory NumPy cannot lock (an
+    array over a foreign buffer) is handed out as a copy instead.
+    """
+    base = array
+    while isinstance(base, np.ndarray):
+        base.flags.writeable = False
+        base = base.base
+    view = array.view()
+    probe = array.view()
+    try:
+        probe.flags.writeable = True
+    except ValueError:
+        return view
+    copy = np.array(array)
+    copy.flags.writeable = False
+    return copy
+
+
+def _operand_array(x) -> np.ndarray:
+    """A trusted operand (SciPy's hooks) as a dense float64 or complex128 ndarray."""
+    x = np.asarray(x.toarray() if sparse.issparse(x) else x)
+    return x.astype(np.complex128 if x.dtype.kind == "c" else np.float64, copy=False)
+
+
+def _real_linear(apply, x: np.ndarray) -> np.ndarray:
+    """``apply(x)`` for a real linear map ``apply`` and a real or complex ``x``.
+
+    A complex ``x`` (``n`` or ``n×k``) is split into its real and imaginary parts, stacked as
+    the ``2k`` columns of one real operand: one call (one pass of every solve and product,
+    with the factorisations' multi-column kernels) gives both ``W Re x`` and ``W Im x``,
+    which are exactly the real and imaginary parts of the result.
+    """
+    if x.dtype.kind != "c":
+        return apply(x)
+    columns = x[:, None] if x.ndim == 1 else x
+    k = columns.shape[1]
+    y = apply(np.concatenate((columns.real, columns.imag), axis=1))
+    out = np.empty((y.shape[0], k), dtype=np.complex128)
+    out.real = y[:, :k]
+    out.imag = y[:, k:]
+    return out[:, 0] if x.ndim == 1 else out
+
+
+def _like(x, y: np.ndarray):
+    """``y`` as an ``numpy.matrix`` when the operand ``x`` was one (SciPy's convention)."""
+    return np.asmatrix(y) if isinstance(x, np.matrix) else y
+
+
+class _RealOperator(LinearOperator):
+    """SciPy's public products for a real square operator: validated, complex-aware.
+
+    SciPy's wrappers check shapes with a bare "dimension mismatch", pass NumPy's errors
+    through, and cast nothing: a real operator's hooks then drop the imaginary part of a
+    complex operand. Here every entry point checks its operand with
+    :func:`~woodbury_sparse._validation.as_vectors` (naming it, with the expected length;
+    NaN and infinite values refused) and applies the operator to a complex operand as one
+    real product (:func:`_real_linear`). Subclasses implement ``_forward`` (the operator)
+    and ``_backward`` (its transpose): trusted hooks taking a float64 array of shape
+    ``(n,)`` or ``(n, k)``.
+    """
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # SciPy's hooks, for anything that calls them directly: trusted operands.
+    def _matvec(self, x):
+        return _real_linear(self._forward, _operand_array(x))
+
+    def _matmat(self, X):
+        return _real_linear(self._forward, _operand_array(X))
+
+    def _rmatvec(self, x):
+        return _real_linear(self._backward, _operand_array(x))
+
+    def _rmatmat(self, X):
+        return _real_linear(self._backward, _operand_array(X))
+
+    # The public entry points.
+    def _vector(self, x, name: str) -> np.ndarray:
+        arr = as_vectors(x, self.shape[0], name)
+        if arr.ndim == 2 and arr.shape[1] != 1:
+            n = self.shape[0]
+            raise ValueError(
+                f"`{name}` must have shape ({n},) or ({n}, 1), got {arr.shape}; use matmat "
+                "(or @) for several columns"
+            )
+        return arr
+
+    def _block(self, X, name: str) -> np.ndarray:
+        arr = as_vectors(X, self.shape[0], name)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"`{name}` must be 2-D, got shape {arr.shape}; use matvec (or @) for a vector"
+            )
+        return arr
+
+    def matvec(self, x):
+        """``W @ x`` for ``x`` of shape ``(n,)`` or ``(n, 1)``, real or complex."""
+        return _like(x, _real_linear(self._forward, self._vector(x, "x")))
+
+    def rmatvec(self, x):
+        """``Wᴴ @ x`` (``= Wᵀ @ x``: ``W`` is real) for ``x`` of shape ``(n,)`` or ``(n, 1)``."""
+        return _like(x, _real_linear(self._backward, self._vector(x, "x")))
+
+    def matmat(self, X):
+        """``W @ X`` for ``X`` of shape ``(n, k)``, real or complex."""
+        return _like(X, _real_linear(self._forward, self._block(X, "X")))
+
+    def rmatmat(self, X):
+        """``Wᴴ @ X`` (``= Wᵀ @ X``: ``W`` is real) for ``X`` of shape ``(n, k)``."""
+        return _like(X, _real_linear(self._backward, self._block(X, "X")))
+
+    def dot(self, x):
+        """``W @ x`` for a 1-D or 2-D ``x``; SciPy's lazy operators for operators and scalars."""
+        if isinstance(x, LinearOperator) or np.isscalar(x):
+            return super().dot(x)
+        return _like(x, _real_linear(self._forward, as_vectors(x, self.shape[0], "x")))
+
+    def _rdot(self, x):
+        # ``x @ W = (Wᵀ xᵀ)ᵀ``, with ``x``'s columns checked (SciPy goes through W.T.matvec).
+        if isinstance(x, LinearOperator) or np.isscalar(x):
+            return super()._rdot(x)
+        arr = as_vectors(x, self.shape[0], "x", axis=-1)
+        return _like(x, _real_linear(self._backward, arr.T).T)
+
+
+class WoodburyMatrix(_RealOperator):
     r"""The ``n×n`` matrix ``W = A⁻¹ + U B⁻¹ V``, held implicitly.
 
     ``A`` (``n×n``) and ``B`` (``p×p``) are given as the *inverses* of the blocks of
@@ -70,7 +239,9 @@ class WoodburyMatrix(LinearOperator):
     B : (p, p) array_like or sparse matrix, or list of them
         Inverse of the middle factor of the second term. A list of ``K`` matrices means
         ``W = A⁻¹ + Σₖ Uₖ Bₖ⁻¹ Vₖ`` (``B`` block diagonal, ``U`` side by side, ``V``
-        stacked); lists shorter than the longest are recycled.
+        stacked); lists shorter than the longest are recycled. A list of rows of numbers
+        (``B=[[4.0]]``) is one matrix given as nested lists, as NumPy reads it; the items
+        of a list of terms are matrices (2-D arrays, nested lists of rows, sparse).
     U : (n, p) array_like or sparse matrix, or list of them, optional
         Left factor of the update (general form). Default: the identity (``p = n``).
     V : (p, n) array_like or sparse matrix, or list of them, optional
@@ -82,9 +253,12 @@ class WoodburyMatrix(LinearOperator):
         ``None`` (default): general when ``U`` or ``V`` is given, symmetric when ``X``
         is given, otherwise symmetric exactly when ``A`` and every ``B`` are symmetric up
         to round-off (relative Frobenius asymmetry ≤ ``√eps``; such blocks are
-        symmetrised). ``True`` asks for the symmetric form (an error with ``U``/``V`` or
-        with a clearly asymmetric block); ``False`` for the general form (an error with
-        ``X``).
+        symmetrised, silently at the level rounding leaves, ``4·√n·eps``, and with a
+        :class:`~woodbury_sparse.WoodburyWarning` naming the block above it). ``True``
+        asks for the symmetric form (an error with ``U``/``V`` or with a clearly
+        asymmetric block); ``False`` for the general form (an error with ``X``). A NumPy
+        bool counts as the Python bool; any other value (``1``, ``"yes"``) is a
+        ``TypeError``.
     shift : float, optional, keyword-only
         Regularise ``A`` explicitly: ``A + shift·I`` is used in place of ``A`` (CHOLMOD's
         ``β``), for example to make the precision of an intrinsic GMRF invertible. Never
@@ -145,6 +319,7 @@ class WoodburyMatrix(LinearOperator):
     """
 
     def __new__(cls, A, B, U=None, V=None, X=None, symmetric=None, *, shift=0.0):
+        symmetric = symmetric_flag(symmetric)
         if cls is SymmetricWoodburyMatrix:
             if symmetric is False:
                 raise ValueError("SymmetricWoodburyMatrix needs `symmetric` True or None")
@@ -230,6 +405,19 @@ class WoodburyMatrix(LinearOperator):
         return _user_matrix(self._parts.V)
 
     @property
+    def args(self) -> tuple:
+        """The blocks ``W`` is made of: ``(A, B, U, V)``; ``(A, B, X)`` for the symmetric form.
+
+        SciPy's operators hold their operands in ``args``; these are the same read-only
+        matrices the properties hand out (new objects on every access), so that
+        ``WoodburyMatrix(*W.args)`` rebuilds a general ``W`` and
+        ``SymmetricWoodburyMatrix(A, B, X=X)`` a symmetric one.
+        """
+        if self._parts.symmetric:
+            return (self.A, self.B, self.U)
+        return (self.A, self.B, self.U, self.V)
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the inputs (not counting cached factorisations)."""
         # Each buffer once: in the symmetric form V = Xᵀ is a view of X's storage.
@@ -287,9 +475,9 @@ class WoodburyMatrix(LinearOperator):
     def capacitance_rcond(self) -> float:
         """Estimated reciprocal condition number of the capacitance ``O`` (1-norm).
 
-        LAPACK's ``pocon``/``gecon`` for a dense ``O``, CHOLMOD's pivot ratio (rough,
-        often optimistic) for a sparse ``O`` factorised by CHOLMOD, Higham's 1-norm
-        estimator otherwise. A value below ``√eps`` triggers an
+        LAPACK's ``pocon``/``gecon`` for a dense ``O``, the Hager–Higham estimate of
+        ``‖O⁻¹‖₁`` from a few solves with the cached factor otherwise (never below the
+        exact value, almost always within a factor 3 of it). A value below ``√eps`` triggers an
         :class:`~woodbury_sparse.IllConditionedWarning` from the operations that use
         ``O``. Factorises ``O`` if it is not factorised yet.
 
@@ -338,24 +526,44 @@ class WoodburyMatrix(LinearOperator):
     def _apply(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(_dense_operand(x), dtype=np.float64)
         parts = self._parts
-        first = parts.A.factor.solve(x)
-        if self.p == 0:
-            return np.array(first)
-        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
-            result = first + parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
-        return _finite(result, "W @ x")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            first = parts.A.factor.solve(x)
+            if self.p == 0:
+                return _finite(np.array(first), "W @ x")
+            second = parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+            result = _finite(first + second, "W @ x")
+            cancelled = _cancelled(result, first, second)
+            if cancelled is None:
+                return result
+            # The terms cancelled: where U or V is the identity, W factors without a sum,
+            # through the capacitance (formed once, its entries the differences that
+            # cancel): W = B⁻¹ O A⁻¹ (U = I) or A⁻¹ O B⁻¹ (V = I).
+            if parts.U.kind == "identity":
+                exact = parts.B.factor.solve(self._O.matmul(first))
+            elif parts.V.kind == "identity":
+                exact = parts.A.factor.solve(self._O.matmul(parts.B.factor.solve(x)))
+            else:  # no product free of the sum: say so once half the digits may be gone
+                big = np.maximum(_max_abs(first), _max_abs(second))
+                loss = big / np.maximum(_max_abs(result), _TINY)
+                if np.max(loss) * RCOND_WARNING > 1.0:
+                    warn(
+                        "W @ x: the two terms of A⁻¹ x + U B⁻¹ V x cancelled (a term exceeds "
+                        f"the result {np.max(loss):.1e} times, > 1/√eps): the product "
+                        "carries their rounding errors magnified as much",
+                        IllConditionedWarning,
+                    )
+                return result
+        exact = _finite(np.asarray(exact), "W @ x")
+        if result.ndim == 1:
+            return exact
+        result[:, cancelled] = exact[:, cancelled]
+        return result
 
-    def _matvec(self, x):
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         return self._apply(x)
 
-    def _matmat(self, X):
-        return self._apply(X)
-
-    def _rmatvec(self, x):
+    def _backward(self, x: np.ndarray) -> np.ndarray:
         return self.T._apply(x)
-
-    def _rmatmat(self, X):
-        return self.T._apply(X)
 
     @cached_property
     def _transposed(self) -> WoodburyMatrix:
@@ -371,21 +579,6 @@ class WoodburyMatrix(LinearOperator):
     def _adjoint(self):
         return self._transposed
 
-    def matvec(self, x):
-        return super().matvec(_dense_operand(x))
-
-    def matmat(self, X):
-        return super().matmat(_dense_operand(X))
-
-    def rmatvec(self, x):
-        return super().rmatvec(_dense_operand(x))
-
-    def rmatmat(self, X):
-        return super().rmatmat(_dense_operand(X))
-
-    def dot(self, x):
-        return super().dot(_dense_operand(x))
-
     # -- linear algebra -----------------------------------------------------------------
     def solve(self, b, refine: int = 0) -> np.ndarray:
         """Solve ``W x = b``.
@@ -393,13 +586,15 @@ class WoodburyMatrix(LinearOperator):
         Parameters
         ----------
         b : (n,) or (n, k) array_like or sparse matrix
-            Right-hand side(s).
+            Right-hand side(s), real or complex (``W`` is real: a complex ``b`` is solved
+            as its real and imaginary parts, side by side in one real solve).
         refine : int, optional
-            Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0). Each step
-            costs one product with ``W`` (which factorises ``A`` and ``B`` once) and one
-            more solve, all with cached factorisations. It restores a small backward
-            error when ``O`` is ill-conditioned but ``W`` is not; when ``W`` itself is
-            ill-conditioned nothing can recover the digits its conditioning destroys.
+            Steps of iterative refinement ``x ← x + W⁻¹(b − W x)`` (default 0) on top of
+            the automatic ones (see Notes). Each step costs one product with ``W`` (which
+            factorises ``A`` and ``B`` once) and one more solve, all with cached
+            factorisations. It restores a small backward error when ``O`` is
+            ill-conditioned but ``W`` is not; when ``W`` itself is ill-conditioned nothing
+            can recover the digits its conditioning destroys.
 
         Returns
         -------
@@ -410,12 +605,29 @@ class WoodburyMatrix(LinearOperator):
         ------
         SingularMatrixError
             When the capacitance ``O`` (and so ``W``) is singular.
+        FloatingPointError
+            When an intermediate result overflows (inf or NaN is never returned).
+
+        Warns
+        -----
+        IllConditionedWarning
+            When ``O`` is ill-conditioned (once per operator), or when automatic
+            refinement leaves a relative residual above ``√eps``.
 
         Notes
         -----
-        ``x = A b − (A U) O⁻¹ (V A b)``: one product with ``A``, one with ``V`` and with
-        the cached ``A U``, and one solve with the cached factorisation of ``O``. ``A``
-        is never factorised.
+        With ``U = I`` (``X = I`` in the symmetric form), ``W = B⁻¹ O A⁻¹`` and
+        ``x = A O⁻¹ (B b)``; with ``V = I``, ``W = A⁻¹ O B⁻¹`` and ``x = B O⁻¹ (A b)``.
+        Neither subtracts, so neither loses digits when ``A`` and ``B`` are scaled far
+        apart. Otherwise ``x = A b − (A U) O⁻¹ (V A b)``: one product with ``A``, one with
+        ``V`` and with the cached ``A U``, and one solve with the cached factorisation of
+        ``O``. When ``A`` dominates ``W`` (a Gaussian-process nugget ``A = I/σ²`` with a
+        small ``σ²``, say) the two terms can be much larger than their difference, which
+        then keeps only the digits the terms share. Each column of the result is checked:
+        when a term exceeds the difference by more than :data:`CANCELLATION_FACTOR`, up
+        to :data:`MAX_REFINEMENT_STEPS` steps of iterative refinement follow, in the
+        variable ``s = A⁻¹ x`` (products with ``A``, solves with ``B`` and ``O``). ``A``
+        is never factorised (``refine=k`` does factorise it).
 
         Examples
         --------
@@ -425,24 +637,105 @@ class WoodburyMatrix(LinearOperator):
         >>> x = W.solve(np.ones(3))
         >>> bool(np.allclose(W @ x, np.ones(3)))
         True
+
+        ``A`` and ``B`` scaled 16 orders of magnitude apart, solved without cancellation:
+
+        >>> W = ws.WoodburyMatrix(1e8 * np.eye(2), 1e-8 * np.eye(2))  # W = (1e-8 + 1e8) I
+        >>> W.solve(np.ones(2))
+        array([1.e-08, 1.e-08])
         """
         if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or refine < 0:
             raise ValueError(f"`refine` must be a non-negative integer, got {refine!r}")
         rhs = as_rhs(b, self.n)
+        if rhs.dtype.kind == "c":  # W is real: the real and imaginary parts in one solve
+            return _real_linear(lambda real: self.solve(real, refine), rhs)
         x = self._solve(rhs)
         for _ in range(int(refine)):
-            x = x + self._solve(rhs - self._apply(x))
+            x = x + self._solve_once(rhs - self._apply(x))[0]
         return x
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs``, refined where the subtraction of the general formula cancelled."""
+        x, cancelled = self._solve_once(rhs)
+        if cancelled is None:
+            return x
+        if rhs.ndim == 1:
+            return self._refined(rhs)
+        x[:, cancelled] = self._refined(rhs[:, cancelled])
+        return x
+
+    def _solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``W⁻¹ rhs`` by one pass of the formulas (see :meth:`solve`), unrefined.
+
+        Returns the solution (a new array) and, for the general formula, which columns
+        cancelled by more than :data:`CANCELLATION_FACTOR` (a boolean array with one entry
+        per column, or a 0-d one for a vector), or ``None`` when none did.
+        """
         parts = self._parts
-        Ab = parts.A.matmul(rhs)
-        if self.p == 0:
-            return np.array(Ab)
-        factor = self._capacitance_factor()
-        with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite
-            result = Ab - self._AU.matmul(factor.solve(parts.V.matmul(Ab)))
-        return _finite(result, "W.solve")
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if self.p == 0:
+                return _finite(_own(A.matmul(rhs), rhs), "W.solve"), None
+            factor = self._capacitance_factor()
+            if U.kind == "identity":  # W = B⁻¹ (B + V A) A⁻¹ = B⁻¹ O A⁻¹
+                x = A.matmul(factor.solve(B.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            if V.kind == "identity":  # W = A⁻¹ (B + A U) B⁻¹ = A⁻¹ O B⁻¹
+                x = B.matmul(factor.solve(A.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            first = A.matmul(rhs)
+            second = self._AU.matmul(factor.solve(V.matmul(first)))
+            x = _finite(first - second, "W.solve")
+        return x, _cancelled(x, first, second)
+
+    def _refined(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs`` by iterative refinement in ``s = A⁻¹ x``, without factorising ``A``.
+
+        ``x = A s`` where ``s`` solves ``M s = rhs`` with ``M = W A = I + U B⁻¹ V A`` and
+        ``M⁻¹ = A⁻¹ W⁻¹ = I − U O⁻¹ V A``: the residual ``rhs − s − U B⁻¹ V (A s)`` needs
+        products with ``A`` and a solve with ``B`` only (where refining ``x`` itself
+        would need solves with ``A``). The relative change of ``x = A s`` estimates the
+        error of each iterate. A column takes a correction only while the changes shrink,
+        and stops once they are at round-off level (``≤ eps``) or stop halving. Where the
+        smallest change stays above ``√eps`` (half the digits still in doubt), an
+        :class:`IllConditionedWarning` says so.
+        """
+        parts = self._parts
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        factor = self._O.factor  # factorised (and checked) by _solve_once already
+        tiny = np.finfo(np.float64).tiny
+
+        def m_inverse(r):  # M⁻¹ r = r − U O⁻¹ V A r
+            return r - U.matmul(factor.solve(V.matmul(A.matmul(r))))
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            s = m_inverse(rhs)
+            x = A.matmul(s)
+            previous = np.full(np.shape(_max_abs(rhs)), np.inf)
+            active = np.ones_like(previous, dtype=bool)
+            for _ in range(MAX_REFINEMENT_STEPS):
+                residual = rhs - s - U.matmul(B.factor.solve(V.matmul(x)))
+                candidate = s + m_inverse(residual)
+                candidate_x = _finite(A.matmul(candidate), "W.solve (refinement)")
+                size = _max_abs(candidate_x - x) / np.maximum(_max_abs(candidate_x), tiny)
+                accept = active & (size < previous)
+                s = np.where(accept, candidate, s)
+                x = np.where(accept, candidate_x, x)
+                active = accept & (size > _EPS) & (size < 0.5 * previous)
+                previous = np.where(accept, size, previous)
+                if not np.any(active):
+                    break
+        worst = float(np.max(previous))
+        if worst > RCOND_WARNING:
+            warn(
+                "W.solve: the two terms of A b − A U O⁻¹ V A b cancelled, and iterative "
+                f"refinement stalled with corrections of relative size {worst:.1e} "
+                f"(> √eps = {RCOND_WARNING:.1e}): the solution may have lost more than half "
+                "its digits (W, A or O is ill-conditioned, or A and B are scaled too far "
+                "apart)",
+                IllConditionedWarning,
+            )
+        return _finite(np.array(x), "W.solve")
 
     def slogdet(self) -> tuple[float, float]:
         """Sign and natural logarithm of ``|det W|``.
@@ -459,6 +752,16 @@ class WoodburyMatrix(LinearOperator):
         The determinant lemma ``det W = det O / (det A · det B)``, with signs carried
         separately from the logarithms. Needs factorisations of ``A``, ``B`` and ``O``.
 
+        The other side of the lemma, ``det W = det(A W) / det A`` with the ``n×n`` matrix
+        ``A W = I + (A U)(B⁻¹ V)``, is used instead when ``O`` is dense, ``n ≤ p`` (so
+        that factorising ``A W`` densely, in ``O(n² p)``, costs no more than ``O`` did),
+        ``O``'s estimated reciprocal condition number is below :data:`N_SIDE_RCOND` and
+        ``A W``'s is 10 times larger. With ``p > n`` and ``A`` dominant (a Gaussian-process nugget
+        ``A = I/σ²`` with a small ``σ²``), ``O`` has ``p − n`` eigenvalues of the size of
+        ``B`` beside ``n`` of the size of ``A``, and its determinant loses about
+        ``eps·cond(O)``, where ``A W`` is as well conditioned as ``W`` (for a
+        well-conditioned ``A``).
+
         Examples
         --------
         >>> import numpy as np
@@ -469,11 +772,20 @@ class WoodburyMatrix(LinearOperator):
         """
         parts = self._parts
         sign_a, log_a = parts.A.factor.slogdet
-        sign_b, log_b = parts.B.factor.slogdet
         try:
-            factor_o = self._capacitance_factor()
+            rcond_o = self._capacitance_rcond  # factorises O
         except SingularMatrixError:
             return 0.0, -np.inf
+        n_side = self._n_side if rcond_o < N_SIDE_RCOND else None
+        if n_side is not None and n_side[1] > 10 * rcond_o:
+            factor_m, rcond_m = n_side
+            if rcond_m < RCOND_WARNING:
+                self._capacitance_factor()  # O is worse still: its warning applies
+            sign_m, log_m = factor_m.slogdet
+            sign = sign_m * sign_a
+            return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
+        sign_b, log_b = parts.B.factor.slogdet
+        factor_o = self._capacitance_factor()
         sign_o, log_o = factor_o.slogdet
         if (
             parts.symmetric
@@ -493,6 +805,29 @@ class WoodburyMatrix(LinearOperator):
         if sign == 0:
             return 0.0, -np.inf
         return sign, log_o - log_a - log_b
+
+    @cached_property
+    def _n_side(self):
+        """``(factor, rcond)`` of the ``n×n`` matrix ``A W = I + (A U)(B⁻¹ V)``, or ``None``.
+
+        ``None`` unless ``O`` is dense and ``0 < n ≤ min(p, N_SIDE_LIMIT)``, or when the
+        matrix is not finite or is singular to working precision.
+        """
+        parts = self._parts
+        n = self.n
+        if not 0 < n <= min(self.p, N_SIDE_LIMIT) or self._O.kind != "dense":
+            return None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            m = np.array(self._AU.matmul(parts.B.factor.solve(parts.V.toarray())))
+            m[np.diag_indices(n)] += 1.0
+        if not all_finite(m):
+            return None
+        block = Block.from_matrix(m, name="A W")
+        try:
+            factor = block.factor
+        except FactorizationError:
+            return None
+        return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
@@ -621,6 +956,54 @@ def _finite(result: np.ndarray, what: str) -> np.ndarray:
     return result
 
 
+def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``result`` as an ndarray that shares no memory with the caller's ``rhs``.
+
+    Products with identity blocks return their operand itself; only then is a copy made.
+    """
+    result = np.asarray(result)
+    return np.array(result) if np.may_share_memory(result, rhs) else result
+
+
+def _max_abs(m: np.ndarray) -> np.ndarray | float:
+    """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
+
+    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve. A
+    matrix's comes from its column maxima and minima, with no ``|M|`` temporary either
+    (``W.inv().toarray()`` checks an ``n×n`` one).
+    """
+    if m.ndim == 1:
+        return abs(float(m[_idamax(m)])) if m.size else 0.0
+    return np.maximum(np.max(m, axis=0, initial=0.0), -np.min(m, axis=0, initial=0.0))
+
+
+def _column_max_abs(block: Block) -> np.ndarray:
+    """The ∞-norm of every column of a square block."""
+    if block.kind == "identity":
+        return np.ones(block.shape[1])
+    if block.kind == "diagonal":
+        return np.abs(block.data)
+    if block.kind == "dense":
+        return _max_abs(block.data)
+    return abs(block.data).max(axis=0).toarray()
+
+
+def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+    """Which columns of ``x = first − second`` lost bits to cancellation (``None``: none).
+
+    A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger
+    than the difference (in ∞-norm): the difference then carries the terms' rounding
+    errors magnified by that factor. A zero column (zero terms) did not cancel. For a
+    vector, a 0-d ``True`` or ``None``.
+    """
+    if x.ndim == 1:
+        big = max(_max_abs(first), _max_abs(second))
+        return np.bool_(True) if CANCELLATION_FACTOR * _max_abs(x) < big else None
+    big = np.maximum(_max_abs(first), _max_abs(second))
+    cancelled = CANCELLATION_FACTOR * _max_abs(x) < big
+    return cancelled if np.any(cancelled) else None
+
+
 def _describe_block(block: Block) -> str:
     shape = "×".join(map(str, block.shape))
     if block.kind == "sparse":
@@ -662,12 +1045,6 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
     def _transposed(self) -> SymmetricWoodburyMatrix:
         return self
 
-    def _rmatvec(self, x):
-        return self._apply(x)
-
-    def _rmatmat(self, X):
-        return self._apply(X)
-
     def as_covariance(self):
         """``W`` as a :class:`scipy.stats.Covariance`, for ``scipy.stats`` distributions.
 
@@ -707,27 +1084,46 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         return WoodburyCovariance(self)
 
 
-class WoodburyInverse(LinearOperator):
+class WoodburyInverse(_RealOperator):
     """``W⁻¹`` for a :class:`WoodburyMatrix` ``W``, applied through ``W.solve``.
 
-    Obtain it with :meth:`WoodburyMatrix.inv`.
+    Obtain it with :meth:`WoodburyMatrix.inv`. Immutable, like ``W``: its operand ``W``
+    cannot be replaced (the operator is cached by ``W``, and handed out again).
+
+    Attributes
+    ----------
+    W : WoodburyMatrix
+        The operator this is the inverse of.
+    args : tuple
+        ``(W,)``, as SciPy's operators hold their operands.
     """
 
     def __init__(self, W: WoodburyMatrix) -> None:
-        self.W = W
-        super().__init__(dtype=np.float64, shape=W.shape)
+        object.__setattr__(self, "W", W)
+        LinearOperator.__init__(self, dtype=np.float64, shape=W.shape)
+        object.__setattr__(self, "_frozen", True)
 
-    def _matvec(self, x):
-        return self.W._solve(np.asarray(_dense_operand(x), dtype=np.float64))
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; call inv() on an operator")
+        object.__setattr__(self, name, value)
 
-    def _matmat(self, X):
-        return self._matvec(X)
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def _rmatvec(self, x):
-        return self.W.T._solve(np.asarray(_dense_operand(x), dtype=np.float64))
+    def __reduce__(self):
+        return (_inverse_of, (self.W,))
 
-    def _rmatmat(self, X):
-        return self._rmatvec(X)
+    @property
+    def args(self) -> tuple:
+        """``(W,)``: the operand, as SciPy's adjoint and transposed operators hold theirs."""
+        return (self.W,)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        return self.W._solve(x)
+
+    def _backward(self, x: np.ndarray) -> np.ndarray:
+        return self.W.T._solve(x)
 
     def _transpose(self):
         return self.W.T.inv()
@@ -744,21 +1140,41 @@ class WoodburyInverse(LinearOperator):
         return sign, -logabsdet
 
     def toarray(self) -> np.ndarray:
-        """``A − (A U) O⁻¹ (V A)`` as a dense ndarray, in ``O(n² p)`` flops."""
+        """``W⁻¹`` as a dense ndarray, in ``O(n² p)`` flops.
+
+        By the formulas of :meth:`WoodburyMatrix.solve`: ``A O⁻¹ B`` when ``U = I``,
+        ``B O⁻¹ A`` when ``V = I``, and otherwise ``A − (A U) O⁻¹ (V A)``, whose columns
+        are refined where its subtraction cancelled.
+        """
         W = self.W
-        a = W._parts.A
+        parts = W._parts
+        a = parts.A
         if W.p == 0:
             return a.toarray()
-        # One fresh n×n array, written in place: at n in the thousands, every extra
-        # n×n temporary costs as much as the product itself.
-        out = W._AU.matmul(W._O.factor.solve(W._VA.toarray()))
-        if a.kind == "dense":
-            return np.subtract(a.data, out, out=out)
-        np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
-        if a.kind == "sparse":
-            out += a.data.toarray()
-        else:
-            out[np.diag_indices(W.shape[0])] += a.diagonal()
+        factor = W._capacitance_factor()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if parts.U.kind == "identity":
+                out = np.asarray(a.matmul(factor.solve(parts.B.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            if parts.V.kind == "identity":
+                out = np.asarray(parts.B.matmul(factor.solve(a.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            # One fresh n×n array, written in place: at n in the thousands, every extra
+            # n×n temporary costs as much as the product itself.
+            out = W._AU.matmul(factor.solve(W._VA.toarray()))
+            second = _max_abs(out)
+            if a.kind == "dense":
+                np.subtract(a.data, out, out=out)
+            else:
+                np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
+                if a.kind == "sparse":
+                    out += a.data.toarray()
+                else:
+                    out[np.diag_indices(W.shape[0])] += a.diagonal()
+            out = _finite(out, "W.inv().toarray()")
+        cancelled = CANCELLATION_FACTOR * _max_abs(out) < np.maximum(_column_max_abs(a), second)
+        if np.any(cancelled):
+            out[:, cancelled] = W._refined(np.eye(W.shape[0])[:, cancelled])
         return out
 
     def __repr__(self) -> str:
@@ -850,3 +1266,7 @@ def _restore(class_name: str, parts: Parts, token: str | None = None) -> Woodbur
 
 def _restore_transpose(original: WoodburyMatrix) -> WoodburyMatrix:
     return original.T
+
+
+def _inverse_of(W: WoodburyMatrix) -> WoodburyInverse:
+    return W.inv()

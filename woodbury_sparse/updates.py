@@ -53,8 +53,9 @@ import numpy as np
 from scipy import sparse
 
 from ._blocks import Block
-from ._exceptions import FactorizationError, NotPositiveDefiniteError
-from ._factor import Factor
+from ._cache import cached_property
+from ._exceptions import FactorizationError
+from ._factor import Factor, checked, factorize, reuse_analysis
 from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
 from ._operators import CAPACITANCE_DONOR, SymmetricWoodburyMatrix, WoodburyMatrix
@@ -132,42 +133,89 @@ def _validate_terms(W: WoodburyMatrix, B, U, V, X):
     return b_new, u_new, v_new, symmetric
 
 
-class _BlockDiagonalFactor(Factor):
-    """Factorisation of ``blockdiag(B₁, B₂)`` from the (lazily built) factors of each."""
+class _FactorPair(Factor):
+    """``blockdiag(M₁, M₂)`` solved through the factorisations of ``M₁`` and ``M₂``."""
 
-    def __init__(self, first: Block, second: Block) -> None:
+    def __init__(self, first: Factor, second: Factor) -> None:
         self.first = first
         self.second = second
-        self.n = first.shape[0] + second.shape[0]
+        self.n = first.n + second.n
         self.symmetric = first.symmetric and second.symmetric
-        self.method = "block-diagonal"
+        self.positive_definite = first.positive_definite and second.positive_definite
+        self.method = f"block-diagonal({first.method}; {second.method})"
 
-    @property
-    def positive_definite(self) -> bool:  # type: ignore[override]
-        return self.first.factor.positive_definite and self.second.factor.positive_definite
-
-    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
-        p = self.first.shape[0]
-        top = self.first.factor.solve(b[:p], transpose=transpose)
-        bottom = self.second.factor.solve(b[p:], transpose=transpose)
+    def _split(self, method: str, b: np.ndarray, **kwargs) -> np.ndarray:
+        p = self.first.n
+        top = getattr(self.first, method)(b[:p], **kwargs)
+        bottom = getattr(self.second, method)(b[p:], **kwargs)
         return np.concatenate([top, bottom], axis=0)
 
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return self._split("solve", b, transpose=transpose)
+
     def _slogdet(self) -> tuple[float, float]:
-        s1, l1 = self.first.factor.slogdet
-        s2, l2 = self.second.factor.slogdet
+        s1, l1 = self.first.slogdet
+        s2, l2 = self.second.slogdet
         return s1 * s2, l1 + l2
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
-        p = self.first.shape[0]
-        top = self.first.factor.solve_sqrt_t(z[:p])
-        bottom = self.second.factor.solve_sqrt_t(z[p:])
-        return np.concatenate([top, bottom], axis=0)
+        return self._split("solve_sqrt_t", z)
 
     def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
-        p = self.first.shape[0]
-        top = self.first.factor.sqrt_t_matmul(x[:p])
-        bottom = self.second.factor.sqrt_t_matmul(x[p:])
-        return np.concatenate([top, bottom], axis=0)
+        return self._split("sqrt_t_matmul", x)
+
+
+class _BlockDiagonalFactor(Factor):
+    """Factorisation of ``blockdiag(B₁, B₂)`` from the (lazily built) factors of each.
+
+    Built on first use, and held to the standard of a fresh factorisation of the
+    combined matrix: when a part cannot be factorised, or the pair's reciprocal condition
+    estimate is below ``p·eps`` (the parts' own tests use their own, smaller orders), the
+    combined matrix is factorised afresh instead — which raises exactly the error a
+    freshly built operator raises, or succeeds where its own test passes.
+    """
+
+    def __init__(self, first: Block, second: Block, combined: Block) -> None:
+        self.first = first
+        self.second = second
+        # The combined block holds this factor: keep its matrix, not the block (no cycle).
+        self._matrix = combined.data
+        self._kind = combined.kind
+        self.n = combined.shape[0]
+        self.symmetric = combined.symmetric
+        self.method = "block-diagonal"
+
+    @cached_property
+    def _resolved(self) -> Factor:
+        try:
+            pair = _FactorPair(self.first.factor, self.second.factor)
+        except FactorizationError:
+            pair = None
+        if pair is not None and checked(pair, self._matrix, self._kind, self.n, "B") is not None:
+            return pair
+        return factorize(self._matrix, self._kind, self.n, self.symmetric, "B")
+
+    @property
+    def positive_definite(self) -> bool:  # type: ignore[override]
+        return self._resolved.positive_definite
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        return self._resolved.solve(b, transpose=transpose)
+
+    def _slogdet(self) -> tuple[float, float]:
+        return self._resolved.slogdet
+
+    def rcond(self, anorm: float) -> float:
+        return self._resolved.rcond(anorm)
+
+    def screening_rcond(self, anorm: float) -> float:
+        return self._resolved.screening_rcond(anorm)
+
+    def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
+        return self._resolved.solve_sqrt_t(z)
+
+    def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
+        return self._resolved.sqrt_t_matmul(x)
 
 
 def _combined_b(old: Block, new: Block) -> Block:
@@ -176,7 +224,7 @@ def _combined_b(old: Block, new: Block) -> Block:
         return new.renamed("B")
     out = _block_diag([old, new], "B")
     if out.kind in ("dense", "sparse"):
-        out.__dict__["factor"] = _BlockDiagonalFactor(old, new)
+        out.__dict__["factor"] = _BlockDiagonalFactor(old, new, out)
     return out
 
 
@@ -249,8 +297,8 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
     out = cls._from_parts(parts)
 
     cache = W.__dict__
-    if W.p > 0 and "_AU" not in cache and "_O" not in cache:
-        return out  # nothing computed yet: the new operator works lazily
+    if W.p > 0 and "_O" not in cache:
+        return out  # no capacitance built yet: nothing to extend, the new operator is lazy
     au_new = old.A.times(u_new)
     au_all = _stack([W._AU, au_new], 1)
     out.__dict__["_AU"] = au_all
@@ -265,14 +313,24 @@ def add_terms(W: WoodburyMatrix, B, X=None, U=None, V=None) -> WoodburyMatrix:
     d22 = _dense(b_new.plus(v_new.times(au_new)))  # B₂ + V₂ A U₂
     if symmetric:
         d22 = 0.5 * (d22 + d22.T)
-    if o_old.kind == "sparse":
-        o_data = sparse.bmat([[o_old.data, c12], [c21, d22]], format="csc")
-    else:
-        o_data = np.block([[_dense(o_old), c12], [c21, d22]])
-    o_block = Block.from_matrix(o_data, symmetric=symmetric, name="O")
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        if o_old.kind == "sparse":
+            o_data = sparse.bmat([[o_old.data, c12], [c21, d22]], format="csc")
+        else:
+            o_data = np.block([[_dense(o_old), c12], [c21, d22]])
+    # Kind and checks as the constructor's capacitance (see WoodburyMatrix._O): an
+    # overflowed O' is left for the lazy path to report, a bordered factor is kept only
+    # when it passes a fresh factorisation's singularity test on O' — else O' is
+    # factorised the ordinary way, with the ordinary outcome (a cancelled term, Σ − u uᵀ
+    # singular, raises SingularMatrixError as a freshly built operator does).
+    o_block = Block.from_matrix(o_data, symmetric=symmetric, name="O").densified()
+    if not o_block.is_finite():
+        return out
     f11 = IdentityFactor(0) if W.p == 0 else o_old.__dict__.get("factor")
     if f11 is not None:
         factor = extend_factor(f11, c12, c21, d22, symmetric)
+        if factor is not None:
+            factor = checked(factor, o_block.data, o_block.kind, o_block.shape[0], "O")
         if factor is not None:
             o_block.__dict__["factor"] = factor
     out.__dict__["_O"] = o_block
@@ -335,12 +393,13 @@ def _new_square(W: WoodburyMatrix, value, old: Block, name: str) -> Block:
 
 
 def _reuse_analysis(old: Block, new: Block) -> None:
-    """Give ``new`` a numeric refactorisation of ``old``'s cached factor, when possible."""
-    cached = old.__dict__.get("factor")
-    refactor_method = getattr(cached, "refactor", None)
-    if refactor_method is None or new.kind != "sparse":
-        return
-    factor = refactor_method(new.data)
+    """Give ``new`` a numeric refactorisation of ``old``'s cached factor, when possible.
+
+    Only a refactorisation that passes the checks of a fresh factorisation is kept;
+    otherwise ``new`` is factorised afresh when first needed, and fails (or not) exactly
+    as in a freshly built operator.
+    """
+    factor = reuse_analysis(old.__dict__.get("factor"), new.data, new.kind, new.shape[0], new.name)
     if factor is not None:
         new.__dict__["factor"] = factor
 
@@ -468,26 +527,26 @@ def update_a(W: WoodburyMatrix, C, *, downdate: bool = False) -> WoodburyMatrix:
     Returns
     -------
     WoodburyMatrix
-        The operator with the new ``A`` (same class as ``W``).
+        The operator with the new ``A`` (same class as ``W``): the same answers and the
+        same errors as an operator built afresh with ``A ± C Cᵀ``.
 
     Raises
     ------
-    NotPositiveDefiniteError
-        When ``W`` holds a positive definite factorisation of ``A`` and a downdate
-        leaves ``A`` not positive definite. CHOLMOD does not report this itself: every
-        pivot of the downdated factor is checked (for other factorisations the new
-        ``A`` is factorised at once and checked). Without a cached factor nothing is
-        known about ``A``, and the new one is factorised lazily.
     ValueError
-        When ``C`` does not have ``n`` rows.
+        When ``C`` does not have ``n`` rows, or holds NaN or infinite values (or ``A ±
+        C Cᵀ`` does).
 
     Notes
     -----
     When ``W`` holds a CHOLMOD ``LLᵀ`` factor of ``A`` (scikit-sparse backend), a copy is
     updated or downdated by CHOLMOD (cost about ``k`` times the nonzeros of the factor);
-    the old factor is untouched. Otherwise the new ``A`` is factorised when first needed.
-    ``A U`` and the capacitance depend on ``A`` and are recomputed lazily; ``B``, ``U``
-    and ``V`` are shared.
+    the old factor is untouched. The result is kept only when every pivot is positive
+    and it passes the singularity test of a fresh factorisation (reciprocal condition
+    estimate at least ``n·eps``); a downdate that leaves ``A`` indefinite or numerically
+    singular is factorised afresh when first needed, exactly as by the constructor
+    (``LDLᵀ`` or LU, or ``SingularMatrixError``). Otherwise the new ``A`` is factorised
+    when first needed. ``A U`` and the capacitance depend on ``A`` and are recomputed
+    lazily; ``B``, ``U`` and ``V`` are shared.
 
     Examples
     --------
@@ -513,26 +572,21 @@ def update_a(W: WoodburyMatrix, C, *, downdate: bool = False) -> WoodburyMatrix:
     c_op = c.operand if c.kind != "dense" else sparse.csc_array(c.data)
     cct = c_op @ c_op.T
     new_a = old.A.operand - cct if downdate else old.A.operand + cct
-    if sparse.issparse(new_a) and old.A.kind != "sparse":
-        new_a = new_a.toarray() if old.A.kind == "dense" else new_a
-    a_block = Block.from_matrix(new_a, symmetric=old.A.symmetric, name="A")
-    if old.A.symmetric:
+    if sparse.issparse(new_a) and old.A.kind == "dense":
+        new_a = new_a.toarray()
+    # Normalised as the constructor normalises `A` (kind detection included: a diagonal
+    # result is a diagonal block), so that every later test is a fresh operator's.
+    a_block = as_block(new_a, "A", square=True)
+    if old.symmetric:
         a_block = a_block.symmetrized().renamed("A")
     cached = old.A.__dict__.get("factor")
-    if cached is not None and cached.positive_definite:
-        lost = f"the downdate A − C Cᵀ left `A` ({W.n}×{W.n}) not positive definite"
-        if hasattr(cached, "updown"):  # CHOLMOD: update/downdate a copy, check the pivots
-            factor = cached.updown(sparse.csc_array(c_op), subtract=downdate)
-            if factor is not None:
-                a_block.__dict__["factor"] = factor
-            elif downdate:
-                raise NotPositiveDefiniteError("A", lost)
-        elif downdate:  # no updatable factor: factorise the new A now and check it
-            try:
-                positive = a_block.factor.positive_definite
-            except FactorizationError:
-                positive = False
-            if not positive:
-                raise NotPositiveDefiniteError("A", lost)
+    updatable = cached is not None and cached.positive_definite and hasattr(cached, "updown")
+    if updatable and a_block.kind == "sparse":
+        # CHOLMOD: update/downdate a copy; kept only if positive definite and regular.
+        factor = cached.updown(sparse.csc_array(c_op), subtract=downdate)
+        if factor is not None:
+            factor = checked(factor, a_block.data, "sparse", W.n, "A")
+        if factor is not None:
+            a_block.__dict__["factor"] = factor
     parts = Parts(a_block, old.B, old.U, old.V, old.symmetric)
     return type(W)._from_parts(parts)

@@ -36,9 +36,11 @@ __all__ = [
     "EPS",
     "Factor",
     "backend_info",
+    "checked",
     "factor_selected_inverse",
     "factorize",
     "refactorize",
+    "reuse_analysis",
     "sparse_one_norm",
 ]
 
@@ -95,14 +97,20 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
     SingularMatrixError
         When the matrix is singular to working precision: no factorisation exists, or
         the factor's reciprocal condition estimate (:meth:`Factor.rcond`) is below
-        ``n·eps``, where results would be noise.
+        ``n·eps``, where results would be noise. A diagonal matrix is singular only when
+        the reciprocal of one of its entries is not a finite number.
     """
     if kind == "identity" or n == 0:
         return IdentityFactor(n)
     factor: Factor | None
     if kind == "diagonal":
-        factor = DiagonalFactor(matrix) if np.all(matrix != 0) else None
-    elif kind == "dense":
+        # Solves with a diagonal are exact to rounding whatever its range (diag(1e-10,
+        # 1e10) included), so its condition number says nothing about their accuracy:
+        # it is singular only when some 1/dᵢ is not a finite number (dᵢ = 0, or a
+        # subnormal dᵢ whose reciprocal overflows). No condition test follows.
+        _check_diagonal(matrix, name)
+        return DiagonalFactor(matrix)
+    if kind == "dense":
         factor = DenseCholesky.attempt(matrix) if symmetric else None
         if factor is None:
             factor = DenseLU.attempt(matrix, symmetric)
@@ -125,8 +133,9 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
 
     ``matrix`` must have the sparsity pattern of the matrix ``donor`` factorised (the
     caller checks). Only a factor with a ``refactor`` method (CHOLMOD's) is reused; when
-    it has none, or the numeric refactorisation fails (new values not positive definite,
-    say), this is :func:`factorize`. The result passes the same singularity test.
+    it has none, the numeric refactorisation fails (new values not positive definite,
+    say), or its result fails the checks of :func:`factorize`, this is
+    :func:`factorize`: the result, or the error, is exactly a fresh factorisation's.
 
     Parameters
     ----------
@@ -140,22 +149,95 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
     SingularMatrixError
         As :func:`factorize`.
     """
+    factor = reuse_analysis(donor, matrix, kind, n, name)
+    return factor if factor is not None else factorize(matrix, kind, n, symmetric, name)
+
+
+def reuse_analysis(donor: Factor | None, matrix, kind: str, n: int, name: str) -> Factor | None:
+    """The numeric refactorisation of ``matrix`` on ``donor``'s analysis, or None.
+
+    None when ``donor`` has no reusable analysis (only CHOLMOD's is), CHOLMOD fails on
+    the new values, or the result fails the checks a fresh factorisation must pass
+    (:func:`checked`); the caller then factorises afresh (now or lazily), which raises
+    the fresh factorisation's error where there is one.
+    """
     refactor = getattr(donor, "refactor", None)
-    factor = refactor(matrix) if refactor is not None and kind == "sparse" else None
-    if factor is None:
-        return factorize(matrix, kind, n, symmetric, name)
-    _check_rcond(factor, matrix, kind, n, name)
+    if refactor is None or kind != "sparse":
+        return None
+    factor = refactor(matrix)
+    return None if factor is None else checked(factor, matrix, kind, n, name)
+
+
+def checked(factor: Factor, matrix, kind: str, n: int, name: str) -> Factor | None:
+    """``factor`` when it passes the checks :func:`factorize` makes, otherwise None.
+
+    For factorisations reached by another route than :func:`factorize` — a numeric
+    refactorisation, a rank update or downdate, a bordered extension — which must be
+    held to the same standard before they are used: a reciprocal condition estimate of
+    at least ``n·eps`` (for a diagonal, finite reciprocals).
+
+    Parameters
+    ----------
+    factor : Factor
+        A factorisation of ``matrix``.
+    matrix, kind, n, name
+        As for :func:`factorize`.
+    """
+    try:
+        if kind == "diagonal":
+            _check_diagonal(matrix, name)
+        else:
+            _check_rcond(factor, matrix, kind, n, name)
+    except SingularMatrixError:
+        return None
     return factor
+
+
+def _check_diagonal(d: np.ndarray, name: str) -> None:
+    """Raise ``SingularMatrixError`` unless every ``1/dᵢ`` is a finite number."""
+    with np.errstate(divide="ignore", over="ignore"):
+        bad = np.flatnonzero(~np.isfinite(1.0 / d))
+    if bad.size:
+        i = int(bad[0])
+        raise SingularMatrixError(
+            name,
+            f"{_what(name)} is singular to working precision: its diagonal entry {i} is "
+            f"{d[i]:.1e}, whose reciprocal is not a finite float64",
+        )
 
 
 def _what(name: str) -> str:
     return "the capacitance O = B + V A U" if name == "O" else f"`{name}`"
 
 
+#: A given block's free singularity screen (CHOLMOD's pivot ratio ``min dᵢ / max dᵢ``,
+#: which every ``1/cond₂`` lies below for a positive definite matrix) is taken as it is
+#: only above ``√eps``; below it the Hager–Higham estimate (a few solves) decides.
+SCREENING_TRUSTED: float = float(np.sqrt(EPS))
+
+
 def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
-    """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``."""
-    # ‖M‖₁ costs a pass over M; CHOLMOD's and the closed-form estimates ignore it.
-    rcond = factor.rcond(_one_norm(matrix, kind) if factor.rcond_needs_norm else np.nan)
+    """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``.
+
+    The capacitance ``O`` is tested with the factor's 1-norm estimate (:meth:`Factor.
+    rcond`), the given blocks with its screening estimate (CHOLMOD's free pivot ratio;
+    the same 1-norm estimate for the other factors), confirmed by the 1-norm estimate
+    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite.
+    """
+
+    # ‖M‖₁ costs a pass over M; CHOLMOD's pivot ratio and the closed forms ignore it.
+    def estimate(method, needs_norm: bool) -> float:
+        return method(_one_norm(matrix, kind) if needs_norm else np.nan)
+
+    if name == "O":
+        rcond = estimate(factor.rcond, factor.rcond_needs_norm)
+    else:
+        rcond = estimate(factor.screening_rcond, factor.screening_needs_norm)
+        # The free screen only bounds 1/cond₂ from above, and only for a positive definite
+        # factor: below SCREENING_TRUSTED, or for an indefinite one, the 1-norm estimate
+        # decides (a singular I − c cᵀ/cᵀc passed with a pivot ratio of 7.3e-14).
+        if not (rcond >= SCREENING_TRUSTED and factor.positive_definite):
+            rcond = min(rcond, estimate(factor.rcond, factor.rcond_needs_norm))
     what = _what(name)
     if not rcond >= n * EPS:  # NaN too
         hint = " (an intrinsic GMRF needs `shift=`)" if name == "A" else ""

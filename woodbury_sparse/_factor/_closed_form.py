@@ -16,7 +16,7 @@ class DiagonalFactor(Factor):
         self.d = d
         self.n = d.size
         self.method = "diagonal"
-        self.rcond_needs_norm = False
+        self.rcond_needs_norm = self.screening_needs_norm = False
         self.positive_definite = bool(np.all(d > 0))
 
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -43,7 +43,7 @@ class IdentityFactor(Factor):
 
     symmetric = True
     positive_definite = True
-    rcond_needs_norm = False
+    rcond_needs_norm = screening_needs_norm = False
 
     def __init__(self, n: int) -> None:
         self.n = n

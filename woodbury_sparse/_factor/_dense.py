@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from scipy import linalg
 
 from .._blas import matmul
 from ._base import Factor, slogdet_from_pivots
 
-#: Serialises LAPACK ``getrs``: the multithreaded OpenBLAS 0.3.30 bundled with SciPy's
-#: wheels corrupts its heap (``malloc(): corrupted top size``, an abort) when several
-#: Python threads solve with several right-hand sides at once; one solve at a time is
-#: safe and costs an uncontended lock otherwise.
-_GETRS_LOCK = threading.Lock()
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 class DenseCholesky(Factor):
@@ -24,7 +21,7 @@ class DenseCholesky(Factor):
     positive_definite = True
 
     def __init__(self, lower: np.ndarray) -> None:
-        self.lower = lower
+        self.lower = _frozen(lower)  # the factor's own: nothing may change it
         self.n = lower.shape[0]
         self.method = "dense-cholesky"
 
@@ -56,14 +53,27 @@ class DenseCholesky(Factor):
 
 
 class DenseLU(Factor):
-    """``M = P L U`` with partial pivoting (LAPACK ``getrf``)."""
+    """``M = P L U`` with partial pivoting (LAPACK ``getrf``).
+
+    The factor owns everything it reads: ``lu`` and the pivots are private, read-only
+    arrays, and the determinant's sign and logarithm are computed when the factor is
+    built. SciPy's ``getrs`` wrapper makes the pivot array 1-based *in place* for the
+    duration of the call (and back afterwards), so a pivot array shared between threads
+    is seen half-converted by a concurrent reader, and two concurrent solves convert it
+    twice: pivots out of range, rows swapped outside the matrix, a corrupted heap
+    (``malloc(): corrupted top size`` — once blamed on OpenBLAS). Each solve therefore
+    hands LAPACK its own copy of the pivots (``n`` integers); no lock is needed.
+    """
 
     def __init__(self, lu: np.ndarray, piv: np.ndarray, symmetric: bool) -> None:
-        self.lu = lu
-        self.piv = piv
+        self.lu = _frozen(lu)
+        self.piv = _frozen(np.array(piv, dtype=piv.dtype))
         self.n = lu.shape[0]
         self.symmetric = symmetric
         self.method = "dense-lu"
+        # From the pivots as getrf returned them, before any solve can touch a copy.
+        swaps = np.count_nonzero(self.piv != np.arange(self.n))
+        self._sign_logdet = slogdet_from_pivots(np.diag(lu), -1.0 if swaps % 2 else 1.0)
 
     @classmethod
     def attempt(cls, m: np.ndarray, symmetric: bool = False) -> DenseLU | None:
@@ -75,12 +85,12 @@ class DenseLU(Factor):
         return cls(lu, piv, symmetric)
 
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
-        with _GETRS_LOCK:
-            return linalg.lu_solve((self.lu, self.piv), b, trans=int(transpose), check_finite=False)
+        # A private, writable copy of the pivots for getrs to convert (see the class notes).
+        piv = np.array(self.piv)
+        return linalg.lu_solve((self.lu, piv), b, trans=int(transpose), check_finite=False)
 
     def _slogdet(self) -> tuple[float, float]:
-        swaps = np.count_nonzero(self.piv != np.arange(self.n))
-        return slogdet_from_pivots(np.diag(self.lu), -1.0 if swaps % 2 else 1.0)
+        return self._sign_logdet
 
     def rcond(self, anorm: float) -> float:
         gecon = linalg.get_lapack_funcs("gecon", (self.lu,))

@@ -9,6 +9,10 @@ exception is translated here, at the boundary.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
+import threading
 import warnings
 
 import numpy as np
@@ -31,6 +35,82 @@ API_05: bool = AVAILABLE and hasattr(_cholmod, "cho_factor")
 
 class CholmodFailure(Exception):
     """CHOLMOD could not factorise the matrix (not positive definite, or a zero pivot)."""
+
+
+def _suitesparse_config() -> ctypes.CDLL | None:
+    """The SuiteSparse_config library CHOLMOD is using, or None.
+
+    Found among the libraries this process has mapped (the very copy scikit-sparse
+    loaded, whatever its path), else where the dynamic linker would look; None when it
+    has no printf hook (SuiteSparse < 7) or cannot be found.
+    """
+    candidates = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith("libsuitesparseconfig"):
+                    candidates.append(path)
+    except OSError:  # not Linux
+        pass
+    found = ctypes.util.find_library("suitesparseconfig")
+    if found:
+        candidates.append(found)
+    for path in dict.fromkeys(candidates):
+        try:
+            lib = ctypes.CDLL(path)
+            get, set_ = (
+                lib.SuiteSparse_config_printf_func_get,
+                lib.SuiteSparse_config_printf_func_set,
+            )
+        except (OSError, AttributeError):
+            continue
+        get.restype, get.argtypes = ctypes.c_void_p, []
+        set_.restype, set_.argtypes = None, [ctypes.c_void_p]
+        return lib
+    return None
+
+
+class _Quiet:
+    """Silences CHOLMOD's own printing while any of this module's CHOLMOD calls runs.
+
+    CHOLMOD reports a failed ``LLᵀ`` (not positive definite), a zero pivot and the like
+    to its caller *and*, through SuiteSparse's global ``printf`` hook, on stdout
+    (``CHOLMOD warning: matrix not positive definite. file: ...``): scikit-sparse 0.5
+    leaves the print level of its ``cholmod_common`` at CHOLMOD's default and offers no
+    way to change it. A library must not write to the terminal, and the library tries an
+    ``LLᵀ`` first on every sparse symmetric block, so the hook is set to NULL (no
+    printing) while a call runs and restored when the last concurrent one ends. The
+    failures themselves are still reported, as exceptions, and translated here.
+    scikit-sparse 0.4 (SuiteSparse 5) prints nothing; it needs no hook.
+    """
+
+    def __init__(self, lib: ctypes.CDLL | None) -> None:
+        self._lib = lib
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None
+
+    def __enter__(self) -> None:
+        if self._lib is None:
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = self._lib.SuiteSparse_config_printf_func_get()
+                self._lib.SuiteSparse_config_printf_func_set(None)
+            self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        if self._lib is None:
+            return
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._lib.SuiteSparse_config_printf_func_set(self._saved)
+
+
+#: Wrap every call into CHOLMOD: ``with _QUIET: ...``.
+_QUIET = _Quiet(_suitesparse_config() if API_05 else None)
 
 
 def _as_cholmod_input(m: sparse.csc_array) -> sparse.csc_matrix | sparse.csc_array:
@@ -115,7 +195,7 @@ class CholmodHandle:
         simplicial = simplicial or ldl or banded
         mode = "simplicial" if simplicial else "auto"
         try:
-            with warnings.catch_warnings():
+            with _QUIET, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if API_05:
                     make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
@@ -143,7 +223,7 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(m)
         try:
-            with warnings.catch_warnings():
+            with _QUIET, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if API_05:
                     factor = self._factor.copy()
@@ -162,7 +242,7 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(c)
         try:
-            with warnings.catch_warnings():
+            with _QUIET, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 factor = self._factor.copy()
                 if API_05:
@@ -191,27 +271,34 @@ class CholmodHandle:
         if not API_05:
             pivots = np.asarray(f.D()).view()
         elif self.ldl:
-            pivots = np.asarray(f.D.diagonal()).view()
+            with _QUIET:
+                pivots = np.asarray(f.D.diagonal()).view()
         else:
             return None
         pivots.flags.writeable = False  # shared by every caller
         return pivots
 
-    def rcond(self) -> float:
-        """CHOLMOD's pivot-ratio estimate of the reciprocal condition number; kept."""
-        return self._rcond
+    def pivot_ratio(self) -> float:
+        """CHOLMOD's cheap estimate of ``1/cond``: ``min|dᵢ| / max|dᵢ|`` over the pivots; kept.
+
+        Only an upper bound on ``1/cond₂`` for a positive definite matrix (every pivot
+        lies in ``[λ_min, λ_max]``), and no bound at all for an indefinite one.
+        """
+        return self._pivot_ratio
 
     @cached_property
-    def _rcond(self) -> float:
+    def _pivot_ratio(self) -> float:
         pivots = self.pivots()
         if pivots is None:
-            return float(self._factor.rcond)  # a property in 0.5
+            with _QUIET:
+                return float(self._factor.rcond)  # a property in 0.5
         magnitude = np.abs(pivots)
         return float(magnitude.min() / magnitude.max()) if magnitude.size else 1.0
 
     def logdet_llt(self) -> float:
         """``log det M`` of a 0.5 ``LLᵀ`` factor."""
-        return float(self._factor.logdet())
+        with _QUIET:
+            return float(self._factor.logdet())
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """``M⁻¹ b``.
@@ -220,7 +307,7 @@ class CholmodHandle:
         tiny; 0.4 and the other backends do not, and backend warnings must not leak.
         """
         b = np.asfortranarray(b)
-        with warnings.catch_warnings():
+        with _QUIET, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
             return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
 
@@ -229,7 +316,7 @@ class CholmodHandle:
         z = np.asfortranarray(z)
         f = self._factor
         if API_05:
-            with warnings.catch_warnings():  # see solve()
+            with _QUIET, warnings.catch_warnings():  # see solve()
                 warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
                 y = f.solve(z, system="Lt")
             out = np.empty_like(y)
@@ -259,7 +346,8 @@ class CholmodHandle:
         """
         f = self._factor
         if API_05:
-            return sparse.csc_array(f.L), np.asarray(f.perm)
+            with _QUIET:
+                return sparse.csc_array(f.L), np.asarray(f.perm)
         return sparse.csc_array(f.copy().L()), np.asarray(f.P())
 
     def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
@@ -280,8 +368,9 @@ class CholmodHandle:
         """
         f = self._factor
         if API_05:
-            d = np.asarray(f.D.diagonal()) if self.ldl else None
-            return sparse.csc_array(f.L), d, np.asarray(f.perm)
+            with _QUIET:
+                d = np.asarray(f.D.diagonal()) if self.ldl else None
+                return sparse.csc_array(f.L), d, np.asarray(f.perm)
         # 0.4 factorises simplicially as LDLᵀ whatever was asked: indefinite pivots mean
         # an LDLᵀ factor, which L() would try (and fail) to convert to LLᵀ.
         if self.ldl or not np.all(self.pivots() > 0):

@@ -1,0 +1,232 @@
+"""GMRF plus noise, ``W = Q⁻¹ + I`` (``A = Q``, ``B = I``, ``X = I``): cases ``ar1``, ``grid``.
+
+The capacitance is ``O = I + Q``. Each operation is timed on a fresh operator (*first*:
+construction and factorisations included) and on a warm one (*repeated*), against its
+*floor*: the bare scikit-sparse calls on the same matrices, with the CHOLMOD settings of
+our factorisation layer, that the operation cannot avoid.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+from scipy import sparse
+from sksparse.cholmod import cholesky
+
+import woodbury_sparse as ws
+from woodbury_sparse._factor._sksparse import NATURAL_ORDER_BANDWIDTH, bandwidth
+from woodbury_sparse.testing import ar1_precision, grid_precision
+
+from ._harness import Case, Result, Timings, fmt_mib, fmt_ms, fmt_ratio
+from .report import plot
+
+OPS = ("construct", "logpdf", "solve", "matvec", "slogdet", "draw")
+TIMES = (
+    "Median wall times. *first*: a fresh operator each round (construction and "
+    "factorisations included); *repeated*: the same warm operator (cached factors). Floors: "
+    "bare scikit-sparse calls on the same matrices with the library's CHOLMOD settings "
+    "(natural ordering and simplicial mode for banded matrices, otherwise mode auto and the "
+    "default ordering; other choices are compared in the CHOLMOD case). Ratios: ours / "
+    "floor, round by round."
+)
+MEMORY = (
+    "Peak memory of one first call, traced by tracemalloc (NumPy and SciPy allocations). "
+    "CHOLMOD's own buffers are not traced; both routes hold the same factorisations, so "
+    "*extra* is what our route allocates beyond the floor."
+)
+
+
+def library_settings(m) -> tuple[str, str]:
+    """The (mode, ordering) our factorisation layer asks CHOLMOD for: simplicial in natural
+    order for banded matrices (a band factor has no fill), else auto with the default."""
+    band = bandwidth(m) <= NATURAL_ORDER_BANDWIDTH
+    return ("simplicial", "natural") if band else ("auto", "default")
+
+
+def library_cholesky(m):
+    """CHOLMOD as our factorisation layer calls it."""
+    mode, ordering = library_settings(m)
+    return cholesky(m, mode=mode, ordering_method=ordering)
+
+
+def setup(Q) -> SimpleNamespace:
+    """Inputs, a warm operator (every cache filled) and the floor's cached factors."""
+    n = Q.shape[0]
+    p = SimpleNamespace(Q=Q, eye=sparse.eye_array(n, format="csc"), n=n)
+    p.x = np.random.default_rng(0).standard_normal(n)
+    p.Qc, p.Oc = (sparse.csc_matrix(m) for m in (Q, p.eye + Q))
+    for m in (p.Qc, p.Oc):
+        m.sort_indices()
+    p.W = ws.SymmetricWoodburyMatrix(Q, p.eye)
+    ws.dwnorm(p.x, covariance=p.W, log=True)
+    ws.rwnorm(1, None, p.W, random_state=0)
+    p.W @ p.x
+    p.fA, p.fO = library_cholesky(p.Qc), library_cholesky(p.Oc)
+    return p
+
+
+def ours(p, op: str, warm: bool):
+    """Our operation on the warm operator, or on a fresh one built inside the call."""
+    rng = np.random.default_rng(1)
+
+    def get():
+        return p.W if warm else ws.SymmetricWoodburyMatrix(p.Q, p.eye)
+
+    return {
+        "construct": get,
+        "logpdf": lambda: ws.dwnorm(p.x, covariance=get(), log=True),
+        "solve": lambda: get().solve(p.x),
+        "matvec": lambda: get() @ p.x,
+        "slogdet": lambda: get().slogdet(),
+        "draw": lambda: ws.rwnorm(1, None, get(), random_state=rng),
+    }[op]
+
+
+def floor(p, op: str, warm: bool):
+    """The bare CHOLMOD work of an operation; ``warm``: with the factors cached."""
+    rng, Qc, x = np.random.default_rng(1), p.Qc, p.x
+
+    def fa():
+        return p.fA if warm else library_cholesky(Qc)
+
+    def fo():
+        return p.fO if warm else library_cholesky(p.Oc)
+
+    def logpdf():
+        f_o, f_a = fo(), fa()
+        y = Qc @ x
+        quad = x @ y - y @ f_o.solve_A(y)
+        return -0.5 * (p.n * np.log(2 * np.pi) + f_o.logdet() - f_a.logdet() + quad)
+
+    def solve():
+        y = Qc @ x
+        return y - Qc @ fo().solve_A(y)
+
+    def draw():
+        f_a, z = fa(), rng.standard_normal(2 * p.n)
+        return f_a.apply_Pt(f_a.solve_Lt(z[: p.n], use_LDLt_decomposition=False)) + z[p.n :]
+
+    return {
+        "construct": lambda: sparse.csc_array(Qc, copy=True),
+        "logpdf": logpdf,
+        "solve": solve,
+        "matvec": lambda: fa().solve_A(x) + x,
+        "slogdet": lambda: fo().logdet() - fa().logdet(),
+        "draw": draw,
+    }[op]
+
+
+def routes(ops):
+    def declare(n, p):
+        out = {}
+        for op in ops:
+            out[f"ours {op} first"] = ours(p, op, warm=False)
+            out[f"floor {op} first"] = floor(p, op, warm=False)
+            if op != "construct":  # a repeated slogdet is a cached scalar: no floor
+                out[f"ours {op} repeated"] = ours(p, op, warm=True)
+            if op not in ("construct", "slogdet"):
+                out[f"floor {op} repeated"] = floor(p, op, warm=True)
+        return out
+
+    return declare
+
+
+def tabulate(res: Result, n: int, p, t: Timings) -> None:
+    for op in dict.fromkeys(k.split()[1] for k in t.samples):
+        row = {"n": f"{n:,}", "operation": op}
+        for which in ("first", "repeated"):
+            ours_k, floor_k = f"ours {op} {which}", f"floor {op} {which}"
+            row[f"{which} (ms)"] = fmt_ms(t.median(ours_k))
+            cached = which == "repeated" and op == "slogdet"
+            row[f"floor {which} (ms)"] = "cached" if cached else fmt_ms(t.median(floor_k))
+            row[f"ratio {which}"] = fmt_ratio(t.ratio(ours_k, floor_k))
+        res.add(TIMES, row)
+    for op in ("logpdf", "solve") if t.peaks else ():
+        mine, bare = t.peaks[f"ours {op}"], t.peaks[f"floor {op}"]
+        res.add(
+            MEMORY,
+            {
+                "n": f"{n:,}",
+                "operation (first call)": op,
+                "ours peak (MiB)": fmt_mib(mine),
+                "floor peak (MiB)": fmt_mib(bare),
+                "extra (MiB)": fmt_mib(mine - bare),
+            },
+        )
+
+
+def memory(n, p):
+    """First calls of the log density and the solve, ours and the floor's."""
+    return {f"{w} {op}": f(p, op, False) for op in ("logpdf", "solve") for w, f in _WHO.items()}
+
+
+_WHO = {"ours": ours, "floor": floor}
+
+
+def figure(res: Result, path) -> None:
+    """Ratio to the CHOLMOD floor per operation and size, first and repeated calls."""
+    ns = sorted(int(n) for n in res.data)
+    t = {n: Timings(res.data[str(n)]["samples"]) for n in ns}
+
+    def ratios(op, which):
+        return [t[n].ratio(f"ours {op} {which}", f"floor {op} {which}")[0] for n in ns]
+
+    panels = [
+        (
+            f"{res.name}: {which} call / floor",
+            [(op, ns, ratios(op, which), "o-") for op in OPS[1:]],
+            [(goal, f"target {goal}×"), (1.0, None)],
+        )
+        for which, goal in (("first", 1.5), ("repeated", 1.3))
+    ]
+    plot(path, panels, "n", "ours / bare CHOLMOD")
+
+
+def case(name, title, doc, make_q, repeats: dict, quick_n: int, ops, note: str) -> Case:
+    """Both GMRF cases: sizes with (first, repeated) rounds, the matrix, the operations."""
+    return Case(
+        name=name,
+        title=title,
+        doc=doc + "\n\n" + __doc__,
+        params=lambda quick: [quick_n] if quick else list(repeats),
+        setup=lambda n: setup(make_q(n)),
+        routes=routes(ops),
+        timing=lambda n, quick: {
+            "repeats": lambda route: 3 if quick else repeats[n][route.endswith("repeated")]
+        },
+        memory=memory,
+        tabulate=tabulate,
+        figure=figure,
+        notes=(note,),
+    )
+
+
+AR1 = case(
+    "ar1",
+    "AR(1) plus noise: operations vs the CHOLMOD floor",
+    "AR(1) plus noise, ``W = Q⁻¹ + I`` with tridiagonal ``Q`` (ρ = 0.9).",
+    lambda n: ar1_precision(n, 0.9),
+    {10**4: (7, 15), 10**5: (5, 9), 10**6: (3, 7), 10**7: (1, 3)},
+    10**4,
+    OPS,
+    "Floors per operation (bare CHOLMOD, `O = I + Q`, `A = Q`): log density = factorise O "
+    "and A + log-determinants + one O-solve + two products with Q; solve = factorise O + "
+    "one O-solve + two products with Q; matvec = factorise A + one A-solve; slogdet = "
+    "factorise O and A; draw = factorise A + `solve_Lt` + `apply_Pt` + 2n normals. "
+    "Repeated floors omit the factorisations; a repeated slogdet is a cached scalar on "
+    "both sides.",
+)
+GRID = case(
+    "grid",
+    "2-D grid GMRF plus noise (the fill-in case)",
+    "2-D grid GMRF plus noise, ``W = Q⁻¹ + I`` with ``Q = κ² I + L`` on an m×m grid.",
+    lambda n: grid_precision(math.isqrt(n), kappa=0.5),
+    {100**2: (5, 9), 316**2: (3, 5), 1000**2: (1, 3)},
+    50**2,
+    ("logpdf", "solve", "matvec"),
+    "Grid sides m = 100, 316, 1000 (n = m²). Only log density, solve and matvec are timed "
+    "here (the other operations behave as for AR(1)); at n = 10⁶ each first call is timed "
+    "once, as one CHOLMOD factorisation takes several seconds.",
+)
