@@ -29,6 +29,7 @@ from test_properties import Structure, square_block
 import woodbury_sparse as ws
 from conftest import EPS, dense, rel_err
 from woodbury_sparse import testing
+from woodbury_sparse._cache import peek
 from woodbury_sparse._factor import checked
 from woodbury_sparse.updates import add_terms, refactor, update_a, with_blocks
 
@@ -399,7 +400,7 @@ def run(W, b) -> dict:
 def assert_factors_pass_the_fresh_checks(route: str, W) -> None:
     """Every factorisation an operator answers with passes the test a fresh one must pass."""
     parts = W._parts
-    for name, block in (("A", parts.A), ("B", parts.B), ("O", W.__dict__.get("_O"))):
+    for name, block in (("A", parts.A), ("B", parts.B), ("O", peek(W._state, "O"))):
         if block is None or block.kind == "identity" or "factor" not in block.__dict__:
             continue
         factor = block.__dict__["factor"]

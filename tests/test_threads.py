@@ -81,11 +81,11 @@ def test_threads_on_transpose_and_inverse_share_factorisations():
     def worker(i):
         barrier.wait()
         op = (W, W.T, W.inv(), W.T.inv())[i % 4]
-        return op @ b, id(W.T), id(W._O.factor)
+        return op @ b, W.T, id(W._O.factor)  # the results hold W.T: one object meanwhile
 
     with ThreadPoolExecutor(THREADS) as pool:
         out = list(pool.map(worker, range(THREADS)))
-    assert len({o[1] for o in out}) == 1 and len({o[2] for o in out}) == 1
+    assert all(o[1] is out[0][1] for o in out) and len({o[2] for o in out}) == 1
     for i, (value, _, _) in enumerate(out):
         np.testing.assert_array_equal(value, out[i % 4][0])
     assert W.T._O.factor.T is W._O.factor or W.T._O.factor.parent is W._O.factor

@@ -15,8 +15,8 @@ from ._exceptions import (
     WoodburyWarning,
 )
 from ._factor import backend_info
-from ._factor._selinv import selected_inverse
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
+from ._selected_inverse import selected_inverse
 from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
 from .updates import add_terms, refactor, with_blocks
 

@@ -9,18 +9,14 @@ cached factorisation; the transpose of a block shares it.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
 from . import _blas
-from ._cache import _LOCK_KEY, cached_property
+from ._cache import _LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
 from ._factor import Factor, factorize, refactorize, sparse_one_norm
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
-
-#: Key, in a block's ``__dict__``, of a factorisation of another matrix with the block's
-#: sparsity pattern, whose symbolic analysis the block's own factorisation may reuse.
-ANALYSIS_DONOR = "_analysis_donor"
 
 
 def freeze(array: np.ndarray) -> np.ndarray:
@@ -180,15 +176,40 @@ class Block:
         Whether the block is exactly symmetric (square blocks only).
     name : str
         Name in error messages.
+    transpose_of : Block, optional
+        The block this is the transpose of (its factorisation is that block's).
+    factor : Factor, optional
+        The block's factorisation, when the caller already has it (an update that
+        reused an old factorisation's work); built on first use otherwise.
+    analysis_donor : Factor, optional
+        A factorisation of another matrix with this block's sparsity pattern, whose
+        symbolic analysis this block's own factorisation reuses (held until then only).
     """
 
-    def __init__(self, kind, shape, data, symmetric=False, name="", transpose_of=None):
+    #: A factorisation whose symbolic analysis ``factor`` may reuse (see ``__init__``).
+    _analysis_donor: Handover | None = None
+
+    def __init__(
+        self,
+        kind,
+        shape,
+        data,
+        symmetric=False,
+        name="",
+        transpose_of=None,
+        *,
+        factor: Factor | None = None,
+        analysis_donor: Factor | None = None,
+    ):
         self.kind = kind
         self.shape = (int(shape[0]), int(shape[1]))
         self.data = data
         self.symmetric = bool(symmetric)
         self.name = name
         self._transpose_of = transpose_of
+        if analysis_donor is not None:
+            self._analysis_donor = Handover(analysis_donor)
+        seed(self, "factor", factor)
 
     # -- construction helpers -------------------------------------------------------
     @classmethod
@@ -205,27 +226,61 @@ class Block:
 
     def renamed(self, name: str) -> Block:
         """The same block (sharing storage and factorisation) under another name."""
-        out = Block(self.kind, self.shape, self.data, self.symmetric, name, self._transpose_of)
-        if "factor" in self.__dict__:
-            out.__dict__["factor"] = self.__dict__["factor"]
-        return out
+        return Block(
+            self.kind,
+            self.shape,
+            self.data,
+            self.symmetric,
+            name,
+            self._transpose_of,
+            factor=peek(self, "factor"),
+        )
+
+    def with_factor(self, factor: Factor | None = None, analysis_donor: Factor | None = None):
+        """The same block (sharing storage) with a factorisation, or a donor of analysis.
+
+        ``factor``: the block's factorisation, already built (by an update); ``None``
+        leaves it to be built on first use, reusing ``analysis_donor``'s symbolic analysis
+        when given (a factorisation of a matrix with this block's sparsity pattern).
+        """
+        if factor is None and analysis_donor is None:
+            return self
+        return Block(
+            self.kind,
+            self.shape,
+            self.data,
+            self.symmetric,
+            self.name,
+            self._transpose_of,
+            factor=factor,
+            analysis_donor=analysis_donor,
+        )
 
     # -- views ------------------------------------------------------------------------
     @property
     def is_square(self) -> bool:
         return self.shape[0] == self.shape[1]
 
-    @cached_property
+    @property
     def T(self) -> Block:
-        """The transpose, sharing storage and factorisation."""
+        """The transpose, sharing storage and factorisation.
+
+        A symmetric block is its own transpose (not cached: a block holding itself would
+        be a reference cycle); a transposed block holds its original, which holds its
+        transpose weakly only.
+        """
         if self.symmetric or self.kind in ("identity", "diagonal"):
             return self
+        if self._transpose_of is not None:
+            return self._transpose_of
+        return self._transposed
+
+    @weak_cached_property
+    def _transposed(self) -> Block:
         data = self.data.T
         if self.kind == "sparse":
             data = freeze_sparse(sparse.csc_array(data))
-        out = Block(self.kind, self.shape[::-1], data, False, self.name, transpose_of=self)
-        out.__dict__["T"] = self
-        return out
+        return Block(self.kind, self.shape[::-1], data, False, self.name, transpose_of=self)
 
     def toarray(self) -> np.ndarray:
         """A new dense ndarray holding the block."""
@@ -341,6 +396,21 @@ class Block:
             return _dense_asymmetry(self.data)
         return _sparse_asymmetry(self.data)
 
+    def positive_count(self) -> int | None:
+        """Number of positive eigenvalues of a symmetric block, or None when unknown cheaply.
+
+        Read off the diagonal, a positive definite factorisation, the eigenvalues of a
+        dense block, or the factorisation's own inertia (see ``Factor.positive_count``).
+        """
+        if self.kind in ("identity", "diagonal"):
+            return int(np.count_nonzero(self.diagonal() > 0))
+        factor = self.factor
+        if factor.positive_definite:
+            return self.shape[0]
+        if self.kind == "dense":
+            return int(np.count_nonzero(linalg.eigvalsh(self.data) > 0))
+        return factor.positive_count()
+
     def is_finite(self) -> bool:
         """Whether every stored entry is finite."""
         if self.kind == "identity":
@@ -375,9 +445,9 @@ class Block:
         """The block's factorisation, built on first use and cached."""
         if self._transpose_of is not None:
             return self._transpose_of.factor.T
-        # A donor's matrix has this block's pattern: numeric phase only. Dropped once
-        # used, so that the donor's factor is not kept alive by this block.
-        donor = self.__dict__.pop(ANALYSIS_DONOR, None)
+        # A donor's matrix has this block's pattern: numeric phase only. Taken once, so
+        # that the donor's factor is not kept alive by this block.
+        donor = None if self._analysis_donor is None else self._analysis_donor.take()
         if donor is not None:
             return refactorize(
                 donor, self.data, self.kind, self.shape[0], self.symmetric, self.name
@@ -387,15 +457,16 @@ class Block:
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("factor", None)
-        state.pop(ANALYSIS_DONOR, None)  # a CHOLMOD factor: not picklable, and only a hint
-        state.pop("T", None)
+        state.pop("_analysis_donor", None)  # a CHOLMOD factor: not picklable; only a hint
+        state.pop("_transposed", None)  # a weak reference
         state.pop(_LOCK_KEY, None)  # the caches' lock: made afresh, lazily, where restored
         if self._transpose_of is not None:  # rebuilt from the original: pickled once
             state["data"] = None
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
         if self.data is None and self._transpose_of is not None:
             data = self._transpose_of.data.T
             self.data = freeze_sparse(sparse.csc_array(data)) if self.kind == "sparse" else data

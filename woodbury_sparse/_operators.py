@@ -2,59 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections import OrderedDict
 
 import numpy as np
 from scipy import sparse
-from scipy.linalg.blas import idamax as _idamax
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import ANALYSIS_DONOR, Block, all_finite, same_sparse_pattern
-from ._cache import cached_property
-from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
+from . import _updating
+from ._blocks import Block
+from ._cache import weak_cached_property
+from ._core import (
+    RCOND_WARNING,
+    Reuse,
+    State,
+)
+from ._covariance import WoodburyCovariance
+from ._process_cache import OPERATOR_CACHE
 from ._validation import Parts, as_rhs, as_vectors, normalise, symmetric_flag
 
 __all__ = ["RCOND_WARNING", "SymmetricWoodburyMatrix", "WoodburyMatrix"]
-
-#: Key, in an operator's ``__dict__``, of another operator's factorised capacitance block
-#: whose symbolic analysis this operator's capacitance may reuse (see ``_O``).
-CAPACITANCE_DONOR = "_capacitance_donor"
-
-#: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
-#: results may have lost half their digits: an ``IllConditionedWarning`` says so.
-RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
-
-#: ``solve`` refines a column automatically when the two terms of
-#: ``A b − (A U) O⁻¹ (V A b)`` exceed their difference by more than this factor: the
-#: subtraction has then cancelled ``log₂ 8 = 3`` bits or more of the terms' accuracy.
-#: ``W @ x`` recomputes such a column of ``A⁻¹ x + U B⁻¹ V x`` without the sum when
-#: ``U`` or ``V`` is the identity.
-CANCELLATION_FACTOR: float = 8.0
-
-#: At most this many steps of automatic iterative refinement. Each step multiplies the
-#: error by about ``eps`` times the cancellation factor (times ``cond(O)`` at worst), so a
-#: cancellation of ``1e12`` needs three or four; the loop stops earlier when the residual
-#: is at round-off level or stops decreasing.
-MAX_REFINEMENT_STEPS: int = 6
-
-#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is dense and
-#: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
-N_SIDE_LIMIT: int = 4096
-
-#: ... and only when ``O``'s estimated reciprocal condition number is below this: above
-#: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
-#: factorisation of up to ``O``'s cost.
-N_SIDE_RCOND: float = 1e-4
-
-_EPS = float(np.finfo(np.float64).eps)
-_TINY = float(np.finfo(np.float64).tiny)
-
-
-def _dense_operand(x):
-    """Sparse right-hand sides become dense float64 arrays; anything else is left alone."""
-    return x.toarray() if sparse.issparse(x) else x
 
 
 def _user_matrix(block: Block):
@@ -334,18 +300,29 @@ class WoodburyMatrix(_RealOperator):
 
     @classmethod
     def _from_parts(
-        cls, parts: Parts, transpose_of: WoodburyMatrix | None = None, token: str | None = None
+        cls,
+        parts: Parts,
+        transpose_of: WoodburyMatrix | None = None,
+        token: str | None = None,
+        reuse: Reuse | None = None,
     ):
         """Build an operator from validated parts (no checks, no copies).
 
         ``token`` identifies the operator across processes (see :func:`_restore`): a new
         one for a new operator, the parent's with ``.T`` appended for a transpose, the
-        pickled one for a restored operator.
+        pickled one for a restored operator. ``reuse`` is what an update computed for the
+        new operator from the old one (see :class:`Reuse`). A transpose's state is its
+        original's transposed state (which holds the original's caches).
         """
         if token is None:
             token = f"{transpose_of._token}.T" if transpose_of is not None else uuid.uuid4().hex
+        if transpose_of is not None:
+            state = transpose_of._state.T
+        else:
+            state = State(parts, reuse=reuse)
         self = super().__new__(cls)
-        object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_state", state)
+        object.__setattr__(self, "_parts", state.parts)
         object.__setattr__(self, "_transpose_of", transpose_of)
         object.__setattr__(self, "_token", token)
         LinearOperator.__init__(self, dtype=np.float64, shape=parts.A.shape)
@@ -430,47 +407,43 @@ class WoodburyMatrix(_RealOperator):
                 buffers[id(array)] = array.nbytes
         return sum(buffers.values())
 
-    @cached_property
+    # -- the state's values, under the names the rest of the package reads ---------------
+    @property
     def _AU(self) -> Block:
-        if self._transpose_of is not None:
-            return self._transpose_of._VA.T
-        return self._parts.A.times(self._parts.U)
+        return self._state.AU
 
-    @cached_property
+    @property
     def _VA(self) -> Block:
-        if self._transpose_of is not None:
-            return self._transpose_of._AU.T
-        return self._parts.V.times(self._parts.A)
+        return self._state.VA
 
-    @cached_property
+    @property
     def _O(self) -> Block:
         """The capacitance ``O = B + V A U`` as a block (dense unless large and sparse)."""
-        if self._transpose_of is not None:
-            return self._transpose_of._O.T
-        parts = self._parts
-        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-            o = parts.B.plus(parts.V.times(self._AU)).densified()
-        if not o.is_finite():
-            raise FactorizationError(
-                "O",
-                "the capacitance O = B + V A U overflowed to inf or NaN; rescale `A`, `B`, "
-                "`U`/`V` or `X` (for example to unit diagonal)",
-            )
-        exact = parts.symmetric and parts.A.symmetric and parts.B.symmetric
-        if exact and parts.U.kind == "identity" and o.kind in ("dense", "sparse"):
-            # O = B + A, entry by entry, of the exactly symmetric A and B (see
-            # Block.symmetric): the sums at (i, j) and (j, i) add the same two numbers, so
-            # O is exactly symmetric and the O(nnz) asymmetry check of symmetrized() would
-            # only confirm it.
-            o = Block(o.kind, o.shape, o.data, True)
-        o = o.symmetrized() if parts.symmetric else o
-        o = o.renamed("O")
-        # updates.refactor/with_blocks leave the old operator's capacitance here: when the
-        # new O has its sparsity pattern, O's factorisation reuses its symbolic analysis.
-        donor = self.__dict__.pop(CAPACITANCE_DONOR, None)
-        if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
-            o.__dict__[ANALYSIS_DONOR] = donor.factor
-        return o
+        return self._state.O
+
+    @property
+    def _capacitance_rcond(self) -> float:
+        return self._state.capacitance_rcond
+
+    def _capacitance_factor(self):
+        """``O``'s factorisation; warns (once per operator) when ``O`` is ill-conditioned."""
+        return self._state.capacitance_factor
+
+    @property
+    def _n_side(self):
+        return self._state.n_side
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        return self._state.apply(x)
+
+    def _solve(self, rhs: np.ndarray) -> np.ndarray:
+        return self._state.solve(rhs)
+
+    def _solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._state.solve_once(rhs)
+
+    def _refined(self, rhs: np.ndarray) -> np.ndarray:
+        return self._state.refined(rhs)
 
     def capacitance_rcond(self) -> float:
         """Estimated reciprocal condition number of the capacitance ``O`` (1-norm).
@@ -491,93 +464,29 @@ class WoodburyMatrix(_RealOperator):
         """
         return self._capacitance_rcond
 
-    @cached_property
-    def _capacitance_rcond(self) -> float:
-        if self.p == 0:
-            return 1.0
-        factor = self._O.factor
-        # ‖O‖₁ costs a pass over O; CHOLMOD's and the closed-form estimates ignore it.
-        return factor.rcond(self._O.one_norm() if factor.rcond_needs_norm else np.nan)
-
-    def _capacitance_factor(self):
-        """``O``'s factorisation; warns (once per operator) when ``O`` is ill-conditioned."""
-        factor = self._O.factor
-        if "_warned_ill_conditioned" not in self.__dict__:
-            rcond = self._capacitance_rcond
-            # A cache entry like any other: the operator's value does not change.
-            self.__dict__["_warned_ill_conditioned"] = rcond < RCOND_WARNING
-            if rcond < RCOND_WARNING:
-                warn(
-                    f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
-                    f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
-                    "log-determinants may have lost half their digits or more; "
-                    "solve(b, refine=k) can restore accuracy when W itself is "
-                    "well-conditioned",
-                    IllConditionedWarning,
-                )
-        return factor
-
     @property
     def capacitance(self):
         """The capacitance ``O = B + V A U`` (``p×p``), dense unless large and sparse."""
         return _user_matrix(self._O)
 
     # -- LinearOperator hooks -----------------------------------------------------------
-    def _apply(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(_dense_operand(x), dtype=np.float64)
-        parts = self._parts
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
-            first = parts.A.factor.solve(x)
-            if self.p == 0:
-                return _finite(np.array(first), "W @ x")
-            second = parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
-            result = _finite(first + second, "W @ x")
-            cancelled = _cancelled(result, first, second)
-            if cancelled is None:
-                return result
-            # The terms cancelled: where U or V is the identity, W factors without a sum,
-            # through the capacitance (formed once, its entries the differences that
-            # cancel): W = B⁻¹ O A⁻¹ (U = I) or A⁻¹ O B⁻¹ (V = I).
-            if parts.U.kind == "identity":
-                exact = parts.B.factor.solve(self._O.matmul(first))
-            elif parts.V.kind == "identity":
-                exact = parts.A.factor.solve(self._O.matmul(parts.B.factor.solve(x)))
-            else:  # no product free of the sum: say so once half the digits may be gone
-                big = np.maximum(_max_abs(first), _max_abs(second))
-                loss = big / np.maximum(_max_abs(result), _TINY)
-                if np.max(loss) * RCOND_WARNING > 1.0:
-                    warn(
-                        "W @ x: the two terms of A⁻¹ x + U B⁻¹ V x cancelled (a term exceeds "
-                        f"the result {np.max(loss):.1e} times, > 1/√eps): the product "
-                        "carries their rounding errors magnified as much",
-                        IllConditionedWarning,
-                    )
-                return result
-        exact = _finite(np.asarray(exact), "W @ x")
-        if result.ndim == 1:
-            return exact
-        result[:, cancelled] = exact[:, cancelled]
-        return result
-
     def _forward(self, x: np.ndarray) -> np.ndarray:
         return self._apply(x)
 
     def _backward(self, x: np.ndarray) -> np.ndarray:
         return self.T._apply(x)
 
-    @cached_property
+    @weak_cached_property
     def _transposed(self) -> WoodburyMatrix:
-        if self._transpose_of is not None:
-            return self._transpose_of
-        p = self._parts
-        parts = Parts(p.A.T, p.B.T, p.V.T, p.U.T, False)
-        return WoodburyMatrix._from_parts(parts, transpose_of=self)
+        return WoodburyMatrix._from_parts(self._state.T.parts, transpose_of=self)
 
     def _transpose(self):
+        # Wᵀ holds W (it uses W's caches); W holds Wᵀ weakly: no reference cycle.
+        if self._transpose_of is not None:
+            return self._transpose_of
         return self._transposed
 
-    def _adjoint(self):
-        return self._transposed
+    _adjoint = _transpose
 
     # -- linear algebra -----------------------------------------------------------------
     def solve(self, b, refine: int = 0) -> np.ndarray:
@@ -654,89 +563,6 @@ class WoodburyMatrix(_RealOperator):
             x = x + self._solve_once(rhs - self._apply(x))[0]
         return x
 
-    def _solve(self, rhs: np.ndarray) -> np.ndarray:
-        """``W⁻¹ rhs``, refined where the subtraction of the general formula cancelled."""
-        x, cancelled = self._solve_once(rhs)
-        if cancelled is None:
-            return x
-        if rhs.ndim == 1:
-            return self._refined(rhs)
-        x[:, cancelled] = self._refined(rhs[:, cancelled])
-        return x
-
-    def _solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``W⁻¹ rhs`` by one pass of the formulas (see :meth:`solve`), unrefined.
-
-        Returns the solution (a new array) and, for the general formula, which columns
-        cancelled by more than :data:`CANCELLATION_FACTOR` (a boolean array with one entry
-        per column, or a 0-d one for a vector), or ``None`` when none did.
-        """
-        parts = self._parts
-        A, B, U, V = parts.A, parts.B, parts.U, parts.V
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
-            if self.p == 0:
-                return _finite(_own(A.matmul(rhs), rhs), "W.solve"), None
-            factor = self._capacitance_factor()
-            if U.kind == "identity":  # W = B⁻¹ (B + V A) A⁻¹ = B⁻¹ O A⁻¹
-                x = A.matmul(factor.solve(B.matmul(rhs)))
-                return _finite(_own(x, rhs), "W.solve"), None
-            if V.kind == "identity":  # W = A⁻¹ (B + A U) B⁻¹ = A⁻¹ O B⁻¹
-                x = B.matmul(factor.solve(A.matmul(rhs)))
-                return _finite(_own(x, rhs), "W.solve"), None
-            first = A.matmul(rhs)
-            second = self._AU.matmul(factor.solve(V.matmul(first)))
-            x = _finite(first - second, "W.solve")
-        return x, _cancelled(x, first, second)
-
-    def _refined(self, rhs: np.ndarray) -> np.ndarray:
-        """``W⁻¹ rhs`` by iterative refinement in ``s = A⁻¹ x``, without factorising ``A``.
-
-        ``x = A s`` where ``s`` solves ``M s = rhs`` with ``M = W A = I + U B⁻¹ V A`` and
-        ``M⁻¹ = A⁻¹ W⁻¹ = I − U O⁻¹ V A``: the residual ``rhs − s − U B⁻¹ V (A s)`` needs
-        products with ``A`` and a solve with ``B`` only (where refining ``x`` itself
-        would need solves with ``A``). The relative change of ``x = A s`` estimates the
-        error of each iterate. A column takes a correction only while the changes shrink,
-        and stops once they are at round-off level (``≤ eps``) or stop halving. Where the
-        smallest change stays above ``√eps`` (half the digits still in doubt), an
-        :class:`IllConditionedWarning` says so.
-        """
-        parts = self._parts
-        A, B, U, V = parts.A, parts.B, parts.U, parts.V
-        factor = self._O.factor  # factorised (and checked) by _solve_once already
-        tiny = np.finfo(np.float64).tiny
-
-        def m_inverse(r):  # M⁻¹ r = r − U O⁻¹ V A r
-            return r - U.matmul(factor.solve(V.matmul(A.matmul(r))))
-
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
-            s = m_inverse(rhs)
-            x = A.matmul(s)
-            previous = np.full(np.shape(_max_abs(rhs)), np.inf)
-            active = np.ones_like(previous, dtype=bool)
-            for _ in range(MAX_REFINEMENT_STEPS):
-                residual = rhs - s - U.matmul(B.factor.solve(V.matmul(x)))
-                candidate = s + m_inverse(residual)
-                candidate_x = _finite(A.matmul(candidate), "W.solve (refinement)")
-                size = _max_abs(candidate_x - x) / np.maximum(_max_abs(candidate_x), tiny)
-                accept = active & (size < previous)
-                s = np.where(accept, candidate, s)
-                x = np.where(accept, candidate_x, x)
-                active = accept & (size > _EPS) & (size < 0.5 * previous)
-                previous = np.where(accept, size, previous)
-                if not np.any(active):
-                    break
-        worst = float(np.max(previous))
-        if worst > RCOND_WARNING:
-            warn(
-                "W.solve: the two terms of A b − A U O⁻¹ V A b cancelled, and iterative "
-                f"refinement stalled with corrections of relative size {worst:.1e} "
-                f"(> √eps = {RCOND_WARNING:.1e}): the solution may have lost more than half "
-                "its digits (W, A or O is ill-conditioned, or A and B are scaled too far "
-                "apart)",
-                IllConditionedWarning,
-            )
-        return _finite(np.array(x), "W.solve")
-
     def slogdet(self) -> tuple[float, float]:
         """Sign and natural logarithm of ``|det W|``.
 
@@ -770,64 +596,7 @@ class WoodburyMatrix(_RealOperator):
         >>> W.slogdet()  # W = [[2, 1], [1, 1.5]], det W = 2
         (1.0, 0.693147180559945...)
         """
-        parts = self._parts
-        sign_a, log_a = parts.A.factor.slogdet
-        try:
-            rcond_o = self._capacitance_rcond  # factorises O
-        except SingularMatrixError:
-            return 0.0, -np.inf
-        n_side = self._n_side if rcond_o < N_SIDE_RCOND else None
-        if n_side is not None and n_side[1] > 10 * rcond_o:
-            factor_m, rcond_m = n_side
-            if rcond_m < RCOND_WARNING:
-                self._capacitance_factor()  # O is worse still: its warning applies
-            sign_m, log_m = factor_m.slogdet
-            sign = sign_m * sign_a
-            return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
-        sign_b, log_b = parts.B.factor.slogdet
-        factor_o = self._capacitance_factor()
-        sign_o, log_o = factor_o.slogdet
-        if (
-            parts.symmetric
-            and parts.A.factor.positive_definite
-            and parts.B.factor.positive_definite
-            and not factor_o.positive_definite
-            and "_warned_lu" not in self.__dict__
-        ):
-            self.__dict__["_warned_lu"] = True
-            warn(
-                "the capacitance O = B + Xᵀ A X is positive definite in exact arithmetic "
-                "(A and B are), but its Cholesky factorisation failed in floating point: O "
-                "is numerically singular, and log|det O| comes from an LU factorisation",
-                IllConditionedWarning,
-            )
-        sign = sign_o * sign_a * sign_b
-        if sign == 0:
-            return 0.0, -np.inf
-        return sign, log_o - log_a - log_b
-
-    @cached_property
-    def _n_side(self):
-        """``(factor, rcond)`` of the ``n×n`` matrix ``A W = I + (A U)(B⁻¹ V)``, or ``None``.
-
-        ``None`` unless ``O`` is dense and ``0 < n ≤ min(p, N_SIDE_LIMIT)``, or when the
-        matrix is not finite or is singular to working precision.
-        """
-        parts = self._parts
-        n = self.n
-        if not 0 < n <= min(self.p, N_SIDE_LIMIT) or self._O.kind != "dense":
-            return None
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            m = np.array(self._AU.matmul(parts.B.factor.solve(parts.V.toarray())))
-            m[np.diag_indices(n)] += 1.0
-        if not all_finite(m):
-            return None
-        block = Block.from_matrix(m, name="A W")
-        try:
-            factor = block.factor
-        except FactorizationError:
-            return None
-        return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
+        return self._state.slogdet()
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
@@ -877,7 +646,7 @@ class WoodburyMatrix(_RealOperator):
         """
         return self._inverse
 
-    @cached_property
+    @weak_cached_property
     def _inverse(self) -> WoodburyInverse:
         return WoodburyInverse(self)
 
@@ -896,9 +665,9 @@ class WoodburyMatrix(_RealOperator):
         array([[3., 1.],
                [1., 3.]])
         """
-        from .updates import add_terms
-
-        return add_terms(self, B, X=X, U=U, V=V)
+        parts, reuse = _updating.add_terms(self, B, X=X, U=U, V=V)
+        cls = SymmetricWoodburyMatrix if parts.symmetric else WoodburyMatrix
+        return cls._from_parts(parts, reuse=reuse)
 
     def refactor(self, A=None, B=None) -> WoodburyMatrix:
         """New values of ``A``/``B`` with the same sparsity pattern, reusing the analysis.
@@ -915,9 +684,8 @@ class WoodburyMatrix(_RealOperator):
         array([[3., 0.],
                [0., 3.]])
         """
-        from .updates import refactor
-
-        return refactor(self, A=A, B=B)
+        parts, reuse = _updating.replace(self, A, B, strict=True)
+        return type(self)._from_parts(parts, reuse=reuse)
 
     def with_blocks(self, A=None, B=None) -> WoodburyMatrix:
         """New values of ``A``/``B``; reuses the analysis where the pattern is unchanged.
@@ -932,9 +700,8 @@ class WoodburyMatrix(_RealOperator):
         >>> W.with_blocks(A=np.array([[2.0, 1.0], [1.0, 2.0]])).shape
         (2, 2)
         """
-        from .updates import with_blocks
-
-        return with_blocks(self, A=A, B=B)
+        parts, reuse = _updating.replace(self, A, B, strict=False)
+        return type(self)._from_parts(parts, reuse=reuse)
 
     def __repr__(self) -> str:
         parts = self._parts
@@ -944,64 +711,6 @@ class WoodburyMatrix(_RealOperator):
         )
         desc = ", ".join(f"{nm}: {_describe_block(b)}" for nm, b in zip(names, blocks, strict=True))
         return f"<{self.n}×{self.n} {type(self).__name__} with p={self.p}; {desc}>"
-
-
-def _finite(result: np.ndarray, what: str) -> np.ndarray:
-    """``result``, unless overflow or an invalid operation made part of it inf or NaN."""
-    if not all_finite(result):
-        raise FloatingPointError(
-            f"{what} produced inf or NaN (overflow in an intermediate product); rescale the "
-            "inputs, for example to unit diagonal"
-        )
-    return result
-
-
-def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """``result`` as an ndarray that shares no memory with the caller's ``rhs``.
-
-    Products with identity blocks return their operand itself; only then is a copy made.
-    """
-    result = np.asarray(result)
-    return np.array(result) if np.may_share_memory(result, rhs) else result
-
-
-def _max_abs(m: np.ndarray) -> np.ndarray | float:
-    """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
-
-    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve. A
-    matrix's comes from its column maxima and minima, with no ``|M|`` temporary either
-    (``W.inv().toarray()`` checks an ``n×n`` one).
-    """
-    if m.ndim == 1:
-        return abs(float(m[_idamax(m)])) if m.size else 0.0
-    return np.maximum(np.max(m, axis=0, initial=0.0), -np.min(m, axis=0, initial=0.0))
-
-
-def _column_max_abs(block: Block) -> np.ndarray:
-    """The ∞-norm of every column of a square block."""
-    if block.kind == "identity":
-        return np.ones(block.shape[1])
-    if block.kind == "diagonal":
-        return np.abs(block.data)
-    if block.kind == "dense":
-        return _max_abs(block.data)
-    return abs(block.data).max(axis=0).toarray()
-
-
-def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
-    """Which columns of ``x = first − second`` lost bits to cancellation (``None``: none).
-
-    A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger
-    than the difference (in ∞-norm): the difference then carries the terms' rounding
-    errors magnified by that factor. A zero column (zero terms) did not cancel. For a
-    vector, a 0-d ``True`` or ``None``.
-    """
-    if x.ndim == 1:
-        big = max(_max_abs(first), _max_abs(second))
-        return np.bool_(True) if CANCELLATION_FACTOR * _max_abs(x) < big else None
-    big = np.maximum(_max_abs(first), _max_abs(second))
-    cancelled = CANCELLATION_FACTOR * _max_abs(x) < big
-    return cancelled if np.any(cancelled) else None
 
 
 def _describe_block(block: Block) -> str:
@@ -1037,13 +746,10 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         """``X`` (``n×p``)."""
         return _user_matrix(self._parts.U)
 
-    @cached_property
-    def _VA(self) -> Block:
-        return self._AU.T
+    def _transpose(self):
+        return self  # not cached: an operator holding itself would be a reference cycle
 
-    @cached_property
-    def _transposed(self) -> SymmetricWoodburyMatrix:
-        return self
+    _adjoint = _transpose
 
     def as_covariance(self):
         """``W`` as a :class:`scipy.stats.Covariance`, for ``scipy.stats`` distributions.
@@ -1051,7 +757,8 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         Returns
         -------
         woodbury_sparse.stats.WoodburyCovariance
-            Exact whitening and colouring maps; built once and cached.
+            Exact whitening and colouring maps; the same object while it is in use
+            (``W`` holds it weakly: it holds ``W``).
 
         Raises
         ------
@@ -1077,10 +784,8 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
         """
         return self._covariance_object
 
-    @cached_property
+    @weak_cached_property
     def _covariance_object(self):
-        from .stats import WoodburyCovariance
-
         return WoodburyCovariance(self)
 
 
@@ -1088,7 +793,8 @@ class WoodburyInverse(_RealOperator):
     """``W⁻¹`` for a :class:`WoodburyMatrix` ``W``, applied through ``W.solve``.
 
     Obtain it with :meth:`WoodburyMatrix.inv`. Immutable, like ``W``: its operand ``W``
-    cannot be replaced (the operator is cached by ``W``, and handed out again).
+    cannot be replaced. ``W`` holds it weakly and hands out the same object while it is in
+    use; it holds ``W``, so no reference cycle keeps either alive (nor their factorisations).
 
     Attributes
     ----------
@@ -1146,115 +852,10 @@ class WoodburyInverse(_RealOperator):
         ``B O⁻¹ A`` when ``V = I``, and otherwise ``A − (A U) O⁻¹ (V A)``, whose columns
         are refined where its subtraction cancelled.
         """
-        W = self.W
-        parts = W._parts
-        a = parts.A
-        if W.p == 0:
-            return a.toarray()
-        factor = W._capacitance_factor()
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
-            if parts.U.kind == "identity":
-                out = np.asarray(a.matmul(factor.solve(parts.B.toarray())))
-                return _finite(out, "W.inv().toarray()")
-            if parts.V.kind == "identity":
-                out = np.asarray(parts.B.matmul(factor.solve(a.toarray())))
-                return _finite(out, "W.inv().toarray()")
-            # One fresh n×n array, written in place: at n in the thousands, every extra
-            # n×n temporary costs as much as the product itself.
-            out = W._AU.matmul(factor.solve(W._VA.toarray()))
-            second = _max_abs(out)
-            if a.kind == "dense":
-                np.subtract(a.data, out, out=out)
-            else:
-                np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
-                if a.kind == "sparse":
-                    out += a.data.toarray()
-                else:
-                    out[np.diag_indices(W.shape[0])] += a.diagonal()
-            out = _finite(out, "W.inv().toarray()")
-        cancelled = CANCELLATION_FACTOR * _max_abs(out) < np.maximum(_column_max_abs(a), second)
-        if np.any(cancelled):
-            out[:, cancelled] = W._refined(np.eye(W.shape[0])[:, cancelled])
-        return out
+        return self.W._state.inverse_array()
 
     def __repr__(self) -> str:
         return f"<inverse of {self.W!r}>"
-
-
-class _OperatorCache:
-    """A bounded, thread-safe, per-process LRU of restored operators, keyed by token.
-
-    Unpickling the same operator again in a process (a Dask worker receiving it with
-    every task, say) returns the operator restored first, with the factorisations it has
-    built since: each process factorises each operator once. Only operators restored from
-    a pickle are held, never the ones a process builds itself.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._entries: OrderedDict[str, WoodburyMatrix] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-        self.restores: dict[str, int] = {}
-
-    def get(self, token: str, build) -> WoodburyMatrix:
-        with self._lock:
-            op = self._entries.get(token)
-            if op is not None:
-                self._entries.move_to_end(token)
-                self.hits += 1
-                return op
-            op = build()
-            self.misses += 1
-            self.restores[token] = self.restores.pop(token, 0) + 1
-            self._entries[token] = op
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
-            while len(self.restores) > 8 * self.maxsize:  # bounded too: oldest first
-                del self.restores[next(iter(self.restores))]
-            return op
-
-    def info(self) -> dict:
-        """Counters, and for each cached token its class and the blocks factorised so far."""
-        with self._lock:
-            entries = dict(self._entries)
-            out = {"maxsize": self.maxsize, "hits": self.hits, "misses": self.misses}
-            restores = dict(self.restores)
-        out["operators"] = {
-            token: {
-                "class": type(op).__name__,
-                "restores": restores.get(token, 0),
-                "factorised": _factorised_blocks(op),
-            }
-            for token, op in entries.items()
-        }
-        return out
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.hits = self.misses = 0
-            self.restores.clear()
-
-
-def _factorised_blocks(op: WoodburyMatrix) -> list[str]:
-    """Which of ``A``, ``B`` and ``O`` ``op`` (or its transpose) has factorised."""
-    ops = [op, op.__dict__.get("_transposed")]
-    names = []
-    for name in ("A", "B", "O"):
-        for one in ops:
-            if one is None:
-                continue
-            block = one.__dict__.get("_O") if name == "O" else getattr(one._parts, name)
-            if block is not None and "factor" in block.__dict__:
-                names.append(name)
-                break
-    return names
-
-
-#: The operators this process restored from pickles (see :class:`_OperatorCache`).
-OPERATOR_CACHE = _OperatorCache(maxsize=32)
 
 
 def _restore(class_name: str, parts: Parts, token: str | None = None) -> WoodburyMatrix:

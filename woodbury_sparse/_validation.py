@@ -52,6 +52,11 @@ def _check_dtype(dtype: np.dtype, name: str) -> None:
         raise TypeError(
             f"`{name}` is complex ({dtype}); woodbury_sparse supports real matrices only"
         )
+    require_real(dtype, name)
+
+
+def require_real(dtype: np.dtype, name: str) -> None:
+    """Raise ``TypeError`` unless ``dtype`` holds real numbers (booleans and integers too)."""
     if dtype.kind not in "biuf":
         raise TypeError(f"`{name}` must hold real numbers, got dtype {dtype}")
 
@@ -318,26 +323,7 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
     if shift != 0:
         beta = Block("diagonal", a.shape, freeze(np.full(a.shape[0], float(shift))), True)
         a = a.plus(beta).renamed("A")
-    n = a.shape[0]
-    lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
-    if lists["B"] is None:
-        raise TypeError("`B` is required")
-    count = max(len(v) for v in lists.values() if v is not None)
-    names = {key: _term_names(key, count) for key in lists}
-
-    b_blocks, u_blocks, v_blocks = [], [], []
-    for i in range(count):
-        b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
-        p = b.shape[0]
-        u = _side_block(lists, "X" if lists["X"] is not None else "U", i, names, n, p, b, a)
-        v = (
-            u.T
-            if lists["X"] is not None
-            else _side_block(lists, "V", i, names, n, p, b, a, rows=False)
-        )
-        b_blocks.append(b)
-        u_blocks.append(u)
-        v_blocks.append(v)
+    b_blocks, u_blocks, v_blocks = term_blocks(a, B, U, V, X)
 
     square_blocks = [a, *b_blocks]
     if symmetric is None:
@@ -354,11 +340,38 @@ def normalise(A, B, U=None, V=None, X=None, symmetric=None, shift=0.0) -> Parts:
         b_blocks = [blk.symmetrized() for blk in b_blocks]
 
     b_all = _block_diag(b_blocks, "B")
-    u_all = _hstack(u_blocks, "X" if lists["X"] is not None else "U")
+    u_all = _hstack(u_blocks, "X" if X is not None else "U")
     if is_symmetric:
         return Parts(a, b_all, u_all, u_all.T, True)
     v_all = _hstack([blk.T for blk in v_blocks], "V").T
     return Parts(a, b_all, u_all, v_all, False)
+
+
+def term_blocks(a: Block, B, U, V, X) -> tuple[list[Block], list[Block], list[Block]]:
+    """The ``B``, ``U`` and ``V`` blocks of each term, validated against ``A`` (block ``a``).
+
+    The one validation of terms, for the constructor and for ``add_terms``: lists give
+    one matrix per term, a single matrix serves every term, a missing ``U``/``V`` is the
+    identity, and ``X`` gives ``V = Xᵀ``. The caller checks the combination of arguments
+    and stacks the blocks.
+    """
+    n = a.shape[0]
+    lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
+    if lists["B"] is None:
+        raise TypeError("`B` is required")
+    count = max(len(v) for v in lists.values() if v is not None)
+    names = {key: _term_names(key, count) for key in lists}
+    side = "X" if lists["X"] is not None else "U"
+    b_blocks, u_blocks, v_blocks = [], [], []
+    for i in range(count):
+        b = as_block(lists["B"][i % len(lists["B"])], names["B"][i], square=True)
+        p = b.shape[0]
+        u = _side_block(lists, side, i, names, n, p, b, a)
+        v = u.T if side == "X" else _side_block(lists, "V", i, names, n, p, b, a, rows=False)
+        b_blocks.append(b)
+        u_blocks.append(u)
+        v_blocks.append(v)
+    return b_blocks, u_blocks, v_blocks
 
 
 def require_symmetric(blocks: list[Block], why: str) -> None:

@@ -33,9 +33,9 @@ shared arguments (means, data) travel the same way, never inside every task.
 
 Threads
 -------
-A worker process with several threads runs several tasks at once; each operator's first
-use in each process is serialised by a lock, so even then the factorisations are built
-once. CHOLMOD and BLAS start threads of their own, set per process by
+A worker process with several threads runs several tasks at once; each operator builds
+each factorisation once even then (its caches lock while they are built, and are read
+without locking afterwards). CHOLMOD and BLAS start threads of their own, set per process by
 ``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` (or ``MKL_NUM_THREADS``) *before* the
 process starts. Dask's nanny sets all three to 1 in its workers (configuration
 ``distributed.nanny.pre-spawn-environ``): right for one single-threaded worker per core;
@@ -75,7 +75,9 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
         "woodbury_sparse.dask needs Dask: pip install 'woodbury-sparse[dask]'"
     ) from exc
 
-from ._operators import OPERATOR_CACHE, WoodburyMatrix
+from ._operators import WoodburyMatrix
+from ._process_cache import OPERATOR_CACHE
+from ._validation import require_real
 from .stats import _as_count, _check_cov, _mean_vector, _short_repr, dwnorm, rwnorm
 
 __all__ = [
@@ -211,28 +213,9 @@ def _data_ref(value):
     return dask.delayed(value, pure=True, traverse=False)
 
 
-_FIRST_USE = threading.Lock()
-_USED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _once_then_free(W: WoodburyMatrix, what: str, fn: Callable[..., Any], *args, **kwargs):
-    """``fn(*args, **kwargs)``; the first time for ``(W, what)`` in this process, under a lock.
-
-    The first use of an operator builds its factorisations (cached properties, which
-    have no lock): two worker threads must not both build them.
-    """
-    done = _USED.get(W)
-    if done is not None and what in done:
-        return fn(*args, **kwargs)
-    with _FIRST_USE:
-        out = fn(*args, **kwargs)
-        _USED.setdefault(W, set()).add(what)
-    return out
-
-
 # -- W, W⁻¹, Wᵀ on column blocks ----------------------------------------------------------
 def _apply_block(block: np.ndarray, W: WoodburyMatrix, how: str) -> np.ndarray:
-    return np.asarray(_once_then_free(W, how, _HOW[how], W, block), dtype=np.float64)
+    return np.asarray(_HOW[how](W, block), dtype=np.float64)
 
 
 def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array:
@@ -285,8 +268,7 @@ def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array
         raise ValueError(f"`how` must be one of {sorted(_HOW)}, got {how!r}")
     if not isinstance(b, da.Array):
         b = da.asarray(b)
-    if b.dtype.kind not in "biuf":
-        raise TypeError(f"`b` must hold real numbers, got dtype {b.dtype}")
+    require_real(b.dtype, "b")
     if b.ndim not in (1, 2) or b.shape[0] != W.n:
         raise ValueError(
             f"`b` must have shape ({W.n},) or ({W.n}, k) for the {W.n}×{W.n} operator, "
@@ -340,7 +322,7 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
         lo = i * block_size
         count = min(block_size, size - lo)
         rng = np.random.default_rng(_child(root, i))
-        draws = _once_then_free(W, "sample", rwnorm, count, mean, W, random_state=rng)
+        draws = rwnorm(count, mean, W, random_state=rng)
         draws = np.reshape(draws, (count, W.n))
         pieces.append(draws[max(start - lo, 0) : min(stop - lo, count)])
     return np.concatenate(pieces, axis=0)
@@ -598,8 +580,7 @@ def logpdf_grid(
     array([-3.031024, -3.474171])
     """
     x = np.asarray(x)
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"`x` must hold real numbers, got dtype {x.dtype}")
+    require_real(x.dtype, "x")
     x = x.astype(np.float64)
     if x.ndim not in (1, 2):
         raise ValueError(f"`x` must have shape (n,) or (k, n), got shape {x.shape}")

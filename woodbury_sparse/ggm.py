@@ -302,12 +302,7 @@ class _Precision:
     # the lazy form  P = A − (A U) O⁻¹ (V A)
     @cached_property
     def _low_rank(self) -> tuple[np.ndarray, np.ndarray]:
-        W = self.lazy.W
-        if W.p == 0:
-            return np.zeros((self.n, 0)), np.zeros((0, self.n))
-        left = W._AU.toarray() if W._AU.kind != "dense" else W._AU.data
-        right = W._O.factor.solve(W._VA.toarray())
-        return left, right
+        return self.lazy.W._state.low_rank_inverse()
 
     @cached_property
     def _a_rows(self):

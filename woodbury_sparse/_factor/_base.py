@@ -138,6 +138,15 @@ class Factor(ABC):
         """The factorisation of ``Mᵀ``, sharing all storage with this one."""
         return self if self.symmetric else _TransposedFactor(self)
 
+    def positive_count(self) -> int | None:
+        """Number of positive eigenvalues of the (symmetric) ``M``, or ``None`` if unknown.
+
+        Known cheaply for a positive definite factorisation (all ``n``) and, by
+        Sylvester's law of inertia, for an ``LDLᵀ`` with ``1×1`` pivots (those of ``D``);
+        the factorisations that know more override this.
+        """
+        return self.n if self.positive_definite else None
+
 
 class _TransposedFactor(Factor):
     """``Mᵀ`` seen through the factorisation of ``M``."""

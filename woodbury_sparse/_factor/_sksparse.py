@@ -9,6 +9,7 @@ exception is translated here, at the boundary.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -113,6 +114,20 @@ class _Quiet:
 _QUIET = _Quiet(_suitesparse_config() if API_05 else None)
 
 
+@contextlib.contextmanager
+def _calling_cholmod():
+    """Around every call into CHOLMOD: printing silenced, warnings ignored, errors translated.
+
+    The one place where scikit-sparse's exceptions become :class:`CholmodFailure`.
+    """
+    try:
+        with _QUIET, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    except _cholmod.CholmodError as exc:
+        raise CholmodFailure(str(exc)) from None
+
+
 def _as_cholmod_input(m: sparse.csc_array) -> sparse.csc_matrix | sparse.csc_array:
     """The matrix in the container each API expects, never sharing writable storage.
 
@@ -194,18 +209,14 @@ class CholmodHandle:
         banded = bandwidth(mat) <= NATURAL_ORDER_BANDWIDTH
         simplicial = simplicial or ldl or banded
         mode = "simplicial" if simplicial else "auto"
-        try:
-            with _QUIET, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if API_05:
-                    make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
-                    order = "natural" if banded else "default"
-                    factor = make(mat, lower=True, supernodal_mode=mode, order=order)
-                else:
-                    order = "natural" if banded else "default"
-                    factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        except _cholmod.CholmodError as exc:
-            raise CholmodFailure(str(exc)) from None
+        with _calling_cholmod():
+            if API_05:
+                make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
+                order = "natural" if banded else "default"
+                factor = make(mat, lower=True, supernodal_mode=mode, order=order)
+            else:
+                order = "natural" if banded else "default"
+                factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
         handle = cls(factor, ldl)
         return handle
 
@@ -222,16 +233,12 @@ class CholmodHandle:
             When the new values are not positive definite (``LLᵀ``) or meet a zero pivot.
         """
         mat = _as_cholmod_input(m)
-        try:
-            with _QUIET, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if API_05:
-                    factor = self._factor.copy()
-                    factor.factorize(mat, ldl=self.ldl)
-                else:
-                    factor = self._factor.cholesky(mat)
-        except _cholmod.CholmodError as exc:
-            raise CholmodFailure(str(exc)) from None
+        with _calling_cholmod():
+            if API_05:
+                factor = self._factor.copy()
+                factor.factorize(mat, ldl=self.ldl)
+            else:
+                factor = self._factor.cholesky(mat)
         return type(self)(factor, self.ldl)
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
@@ -241,18 +248,14 @@ class CholmodHandle:
         a downdate that destroys positive definiteness: check :meth:`pivots`.
         """
         mat = _as_cholmod_input(c)
-        try:
-            with _QUIET, warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                factor = self._factor.copy()
-                if API_05:
-                    (factor.downdate if subtract else factor.update)(mat)
-                    ldl = not factor.is_ll
-                else:
-                    factor.update_inplace(mat, subtract=subtract)
-                    ldl = True
-        except _cholmod.CholmodError as exc:
-            raise CholmodFailure(str(exc)) from None
+        with _calling_cholmod():
+            factor = self._factor.copy()
+            if API_05:
+                (factor.downdate if subtract else factor.update)(mat)
+                ldl = not factor.is_ll
+            else:
+                factor.update_inplace(mat, subtract=subtract)
+                ldl = True
         return type(self)(factor, ldl)
 
     def pivots(self) -> np.ndarray | None:

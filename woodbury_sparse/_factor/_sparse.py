@@ -142,6 +142,12 @@ class CholmodFactor(Factor):
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
         return self.handle.solve(b)
 
+    def positive_count(self) -> int | None:
+        if self.positive_definite:
+            return self.n
+        pivots = self.handle.pivots()  # LDLᵀ with 1×1 pivots: the inertia of D
+        return None if pivots is None else int(np.count_nonzero(pivots > 0))
+
     def screening_rcond(self, anorm: float) -> float:
         """CHOLMOD's pivot ratio (free; optimistic): the singularity screen of ``A``, ``B``."""
         return self.handle.pivot_ratio()
@@ -217,6 +223,11 @@ class SuperLUFactor(Factor):
     def _slogdet(self) -> tuple[float, float]:
         sign = permutation_sign(self.lu.perm_r) * permutation_sign(self.lu.perm_c)
         return slogdet_from_pivots(self._pivots, sign)
+
+    def positive_count(self) -> int | None:
+        if not self._symmetric_pivoting:
+            return None
+        return int(np.count_nonzero(self._pivots > 0))  # symmetric pivoting: LDLᵀ
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         if not self.positive_definite:

@@ -1,0 +1,493 @@
+"""The Woodbury matrix as a value: its normalised parts and everything computed from them.
+
+``W = A⁻¹ + U B⁻¹ V`` (``U = X`` and ``V = Xᵀ`` in the symmetric form) is held as a
+:class:`State`: the parts and, built once on first use (thread-safe, see ``_cache``), the
+products ``A U`` and ``V A``, the capacitance ``O = B + V A U`` with its checked
+factorisation, and the ``n×n`` matrix ``A W`` for determinants. The operations read as the
+README's formulas:
+
+* ``W x = A⁻¹ x + U B⁻¹ V x`` (:meth:`State.apply`);
+* ``W⁻¹ b = A b − (A U) O⁻¹ (V A b)`` (:meth:`State.solve`), refined where it cancels;
+* ``det W = det O / (det A · det B)`` (:meth:`State.slogdet`);
+* ``W⁻¹ = A − (A U) O⁻¹ (V A)`` as a dense array (:meth:`State.inverse_array`).
+
+The public operators (``_operators``) are thin shells over one state; an update
+(``_updating``) builds the new state from the old one's parts and caches, handing over
+what it may reuse (:class:`Reuse`) as constructor arguments. A
+transposed state holds its original (whose caches it reads); the original holds it
+weakly, so no reference cycle keeps factorisations alive.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg.blas import idamax as _idamax
+
+from ._blocks import Block, all_finite, same_sparse_pattern
+from ._cache import Handover, cached_property, seed, weak_cached_property
+from ._exceptions import FactorizationError, IllConditionedWarning, SingularMatrixError, warn
+from ._validation import Parts
+
+__all__ = [
+    "CANCELLATION_FACTOR",
+    "MAX_REFINEMENT_STEPS",
+    "N_SIDE_LIMIT",
+    "N_SIDE_RCOND",
+    "RCOND_WARNING",
+    "Reuse",
+    "State",
+]
+
+#: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
+#: results may have lost half their digits: an ``IllConditionedWarning`` says so.
+RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
+
+#: ``solve`` refines a column automatically when the two terms of
+#: ``A b − (A U) O⁻¹ (V A b)`` exceed their difference by more than this factor: the
+#: subtraction has then cancelled ``log₂ 8 = 3`` bits or more of the terms' accuracy.
+#: ``W @ x`` recomputes such a column of ``A⁻¹ x + U B⁻¹ V x`` without the sum when
+#: ``U`` or ``V`` is the identity.
+CANCELLATION_FACTOR: float = 8.0
+
+#: At most this many steps of automatic iterative refinement. Each step multiplies the
+#: error by about ``eps`` times the cancellation factor (times ``cond(O)`` at worst), so a
+#: cancellation of ``1e12`` needs three or four; the loop stops earlier when the residual
+#: is at round-off level or stops decreasing.
+MAX_REFINEMENT_STEPS: int = 6
+
+#: ``slogdet`` may factorise the dense ``n×n`` matrix ``A W`` (when ``O`` is dense and
+#: ill-conditioned and ``n ≤ p``) up to this order: 4096² doubles are 128 MB.
+N_SIDE_LIMIT: int = 4096
+
+#: ... and only when ``O``'s estimated reciprocal condition number is below this: above
+#: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
+#: factorisation of up to ``O``'s cost.
+N_SIDE_RCOND: float = 1e-4
+
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _dense_operand(x):
+    """Sparse right-hand sides become dense float64 arrays; anything else is left alone."""
+    return x.toarray() if sparse.issparse(x) else x
+
+
+class Reuse(NamedTuple):
+    """What an update hands the operator it builds, from the operator it updates.
+
+    ``AU``, ``VA`` and ``O`` (with its factorisation, when built) are the new operator's
+    own values, computed from the old one's; ``capacitance_donor`` is the old operator's
+    factorised capacitance, whose symbolic analysis the new capacitance's factorisation
+    reuses when it has the same sparsity pattern (held until then only).
+    """
+
+    AU: Block | None = None
+    VA: Block | None = None
+    O: Block | None = None  # noqa: E741 (the capacitance is O throughout)
+    capacitance_donor: Block | None = None
+
+
+class State:
+    """One Woodbury matrix: ``parts`` and the values computed from them, each built once.
+
+    Parameters
+    ----------
+    parts : Parts
+        The normalised blocks.
+    transpose_of : State, optional
+        The state this is the transpose of: ``A U``, ``V A`` and ``O`` (with their
+        factorisations) are that state's, transposed.
+    reuse : Reuse, optional
+        What an update computed for this state from the one it updates.
+    """
+
+    #: The old capacitance an update handed over (see :class:`Reuse`); taken by ``O``.
+    _capacitance_donor: Handover | None = None
+
+    def __init__(
+        self, parts: Parts, transpose_of: State | None = None, reuse: Reuse | None = None
+    ) -> None:
+        self.parts = parts
+        self._transpose_of = transpose_of
+        self.n = parts.A.shape[0]
+        self.p = parts.B.shape[0]
+        if reuse is not None:
+            seed(self, "AU", reuse.AU)
+            seed(self, "VA", reuse.VA)
+            seed(self, "O", reuse.O)
+            if reuse.capacitance_donor is not None:
+                self._capacitance_donor = Handover(reuse.capacitance_donor)
+
+    # -- the transpose -------------------------------------------------------------------
+    @property
+    def T(self) -> State:
+        """The state of ``Wᵀ`` (itself when symmetric), sharing every factorisation."""
+        if self.parts.symmetric:
+            return self
+        if self._transpose_of is not None:
+            return self._transpose_of
+        return self._transposed
+
+    @weak_cached_property
+    def _transposed(self) -> State:
+        p = self.parts
+        return State(Parts(p.A.T, p.B.T, p.V.T, p.U.T, False), transpose_of=self)
+
+    # -- cached values -------------------------------------------------------------------
+    @cached_property
+    def AU(self) -> Block:
+        if self._transpose_of is not None:
+            return self._transpose_of.VA.T
+        return self.parts.A.times(self.parts.U)
+
+    @cached_property
+    def VA(self) -> Block:
+        if self._transpose_of is not None:
+            return self._transpose_of.AU.T
+        if self.parts.symmetric:  # V = Xᵀ, and V A = (A X)ᵀ
+            return self.AU.T
+        return self.parts.V.times(self.parts.A)
+
+    @cached_property
+    def O(self) -> Block:  # noqa: E743 (the capacitance is O throughout)
+        """The capacitance ``O = B + V A U`` as a block (dense unless large and sparse)."""
+        if self._transpose_of is not None:
+            return self._transpose_of.O.T
+        parts = self.parts
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            o = parts.B.plus(parts.V.times(self.AU)).densified()
+        if not o.is_finite():
+            raise FactorizationError(
+                "O",
+                "the capacitance O = B + V A U overflowed to inf or NaN; rescale `A`, `B`, "
+                "`U`/`V` or `X` (for example to unit diagonal)",
+            )
+        exact = parts.symmetric and parts.A.symmetric and parts.B.symmetric
+        if exact and parts.U.kind == "identity" and o.kind in ("dense", "sparse"):
+            # O = B + A, entry by entry, of the exactly symmetric A and B (see
+            # Block.symmetric): the sums at (i, j) and (j, i) add the same two numbers, so
+            # O is exactly symmetric and the O(nnz) asymmetry check of symmetrized() would
+            # only confirm it.
+            o = Block(o.kind, o.shape, o.data, True)
+        o = o.symmetrized() if parts.symmetric else o
+        o = o.renamed("O")
+        # refactor/with_blocks hand over the old operator's capacitance: when the
+        # new O has its sparsity pattern, O's factorisation reuses its symbolic analysis.
+        donor = None if self._capacitance_donor is None else self._capacitance_donor.take()
+        if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
+            o = o.with_factor(analysis_donor=donor.factor)
+        return o
+
+    @cached_property
+    def capacitance_rcond(self) -> float:
+        if self.p == 0:
+            return 1.0
+        factor = self.O.factor
+        # ‖O‖₁ costs a pass over O; CHOLMOD's and the closed-form estimates ignore it.
+        return factor.rcond(self.O.one_norm() if factor.rcond_needs_norm else np.nan)
+
+    @cached_property
+    def capacitance_factor(self):
+        """``O``'s factorisation; warns (once per value) when ``O`` is ill-conditioned."""
+        # Cached once checked: the warning is part of building the value, hence given once.
+        factor = self.O.factor
+        rcond = self.capacitance_rcond
+        if rcond < RCOND_WARNING:
+            warn(
+                f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
+                f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
+                "log-determinants may have lost half their digits or more; "
+                "solve(b, refine=k) can restore accuracy when W itself is "
+                "well-conditioned",
+                IllConditionedWarning,
+            )
+        return factor
+
+    # -- the operations ------------------------------------------------------------------
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(_dense_operand(x), dtype=np.float64)
+        parts = self.parts
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            first = parts.A.factor.solve(x)
+            if self.p == 0:
+                return _finite(np.array(first), "W @ x")
+            second = parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+            result = _finite(first + second, "W @ x")
+            cancelled = _cancelled(result, first, second)
+            if cancelled is None:
+                return result
+            # The terms cancelled: where U or V is the identity, W factors without a sum,
+            # through the capacitance (formed once, its entries the differences that
+            # cancel): W = B⁻¹ O A⁻¹ (U = I) or A⁻¹ O B⁻¹ (V = I).
+            if parts.U.kind == "identity":
+                exact = parts.B.factor.solve(self.O.matmul(first))
+            elif parts.V.kind == "identity":
+                exact = parts.A.factor.solve(self.O.matmul(parts.B.factor.solve(x)))
+            else:  # no product free of the sum: say so once half the digits may be gone
+                big = np.maximum(_max_abs(first), _max_abs(second))
+                loss = big / np.maximum(_max_abs(result), _TINY)
+                if np.max(loss) * RCOND_WARNING > 1.0:
+                    warn(
+                        "W @ x: the two terms of A⁻¹ x + U B⁻¹ V x cancelled (a term exceeds "
+                        f"the result {np.max(loss):.1e} times, > 1/√eps): the product "
+                        "carries their rounding errors magnified as much",
+                        IllConditionedWarning,
+                    )
+                return result
+        exact = _finite(np.asarray(exact), "W @ x")
+        if result.ndim == 1:
+            return exact
+        result[:, cancelled] = exact[:, cancelled]
+        return result
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs``, refined where the subtraction of the general formula cancelled."""
+        x, cancelled = self.solve_once(rhs)
+        if cancelled is None:
+            return x
+        if rhs.ndim == 1:
+            return self.refined(rhs)
+        x[:, cancelled] = self.refined(rhs[:, cancelled])
+        return x
+
+    def solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``W⁻¹ rhs`` by one pass of the formulas (see :meth:`solve`), unrefined.
+
+        Returns the solution (a new array) and, for the general formula, which columns
+        cancelled by more than :data:`CANCELLATION_FACTOR` (a boolean array with one entry
+        per column, or a 0-d one for a vector), or ``None`` when none did.
+        """
+        parts = self.parts
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if self.p == 0:
+                return _finite(_own(A.matmul(rhs), rhs), "W.solve"), None
+            factor = self.capacitance_factor
+            if U.kind == "identity":  # W = B⁻¹ (B + V A) A⁻¹ = B⁻¹ O A⁻¹
+                x = A.matmul(factor.solve(B.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            if V.kind == "identity":  # W = A⁻¹ (B + A U) B⁻¹ = A⁻¹ O B⁻¹
+                x = B.matmul(factor.solve(A.matmul(rhs)))
+                return _finite(_own(x, rhs), "W.solve"), None
+            first = A.matmul(rhs)
+            second = self.AU.matmul(factor.solve(V.matmul(first)))
+            x = _finite(first - second, "W.solve")
+        return x, _cancelled(x, first, second)
+
+    def refined(self, rhs: np.ndarray) -> np.ndarray:
+        """``W⁻¹ rhs`` by iterative refinement in ``s = A⁻¹ x``, without factorising ``A``.
+
+        ``x = A s`` where ``s`` solves ``M s = rhs`` with ``M = W A = I + U B⁻¹ V A`` and
+        ``M⁻¹ = A⁻¹ W⁻¹ = I − U O⁻¹ V A``: the residual ``rhs − s − U B⁻¹ V (A s)`` needs
+        products with ``A`` and a solve with ``B`` only (where refining ``x`` itself
+        would need solves with ``A``). The relative change of ``x = A s`` estimates the
+        error of each iterate. A column takes a correction only while the changes shrink,
+        and stops once they are at round-off level (``≤ eps``) or stop halving. Where the
+        smallest change stays above ``√eps`` (half the digits still in doubt), an
+        :class:`IllConditionedWarning` says so.
+        """
+        parts = self.parts
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        factor = self.O.factor  # factorised (and checked) by solve_once already
+        tiny = np.finfo(np.float64).tiny
+
+        def m_inverse(r):  # M⁻¹ r = r − U O⁻¹ V A r
+            return r - U.matmul(factor.solve(V.matmul(A.matmul(r))))
+
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            s = m_inverse(rhs)
+            x = A.matmul(s)
+            previous = np.full(np.shape(_max_abs(rhs)), np.inf)
+            active = np.ones_like(previous, dtype=bool)
+            for _ in range(MAX_REFINEMENT_STEPS):
+                residual = rhs - s - U.matmul(B.factor.solve(V.matmul(x)))
+                candidate = s + m_inverse(residual)
+                candidate_x = _finite(A.matmul(candidate), "W.solve (refinement)")
+                size = _max_abs(candidate_x - x) / np.maximum(_max_abs(candidate_x), tiny)
+                accept = active & (size < previous)
+                s = np.where(accept, candidate, s)
+                x = np.where(accept, candidate_x, x)
+                active = accept & (size > _EPS) & (size < 0.5 * previous)
+                previous = np.where(accept, size, previous)
+                if not np.any(active):
+                    break
+        worst = float(np.max(previous))
+        if worst > RCOND_WARNING:
+            warn(
+                "W.solve: the two terms of A b − A U O⁻¹ V A b cancelled, and iterative "
+                f"refinement stalled with corrections of relative size {worst:.1e} "
+                f"(> √eps = {RCOND_WARNING:.1e}): the solution may have lost more than half "
+                "its digits (W, A or O is ill-conditioned, or A and B are scaled too far "
+                "apart)",
+                IllConditionedWarning,
+            )
+        return _finite(np.array(x), "W.solve")
+
+    def slogdet(self) -> tuple[float, float]:
+        """``(sign, log|det W|)`` by the determinant lemma (see ``WoodburyMatrix.slogdet``)."""
+        parts = self.parts
+        sign_a, log_a = parts.A.factor.slogdet
+        try:
+            rcond_o = self.capacitance_rcond  # factorises O
+        except SingularMatrixError:
+            return 0.0, -np.inf
+        n_side = self.n_side if rcond_o < N_SIDE_RCOND else None
+        if n_side is not None and n_side[1] > 10 * rcond_o:
+            factor_m, rcond_m = n_side
+            if rcond_m < RCOND_WARNING:
+                _ = self.capacitance_factor  # O is worse still: its warning applies
+            sign_m, log_m = factor_m.slogdet
+            sign = sign_m * sign_a
+            return (0.0, -np.inf) if sign == 0 else (sign, log_m - log_a)
+        sign_b, log_b = parts.B.factor.slogdet
+        factor_o = self.capacitance_factor
+        sign_o, log_o = factor_o.slogdet
+        if (
+            parts.symmetric
+            and parts.A.factor.positive_definite
+            and parts.B.factor.positive_definite
+            and not factor_o.positive_definite
+        ):
+            _ = self.lu_capacitance_warned  # warns the first time only
+        sign = sign_o * sign_a * sign_b
+        if sign == 0:
+            return 0.0, -np.inf
+        return sign, log_o - log_a - log_b
+
+    @cached_property
+    def lu_capacitance_warned(self) -> bool:
+        # Warning once per operator: the warning is part of building this cached value.
+        warn(
+            "the capacitance O = B + Xᵀ A X is positive definite in exact arithmetic "
+            "(A and B are), but its Cholesky factorisation failed in floating point: O "
+            "is numerically singular, and log|det O| comes from an LU factorisation",
+            IllConditionedWarning,
+        )
+        return True
+
+    @cached_property
+    def n_side(self):
+        """``(factor, rcond)`` of the ``n×n`` matrix ``A W = I + (A U)(B⁻¹ V)``, or ``None``.
+
+        ``None`` unless ``O`` is dense and ``0 < n ≤ min(p, N_SIDE_LIMIT)``, or when the
+        matrix is not finite or is singular to working precision.
+        """
+        parts = self.parts
+        n = self.n
+        if not 0 < n <= min(self.p, N_SIDE_LIMIT) or self.O.kind != "dense":
+            return None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            m = np.array(self.AU.matmul(parts.B.factor.solve(parts.V.toarray())))
+            m[np.diag_indices(n)] += 1.0
+        if not all_finite(m):
+            return None
+        block = Block.from_matrix(m, name="A W")
+        try:
+            factor = block.factor
+        except FactorizationError:
+            return None
+        return factor, factor.rcond(block.one_norm() if factor.rcond_needs_norm else np.nan)
+
+    def low_rank_inverse(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(L, R)`` with ``W⁻¹ = A − L R``: ``L = A U`` (``n×p``), ``R = O⁻¹ V A`` (``p×n``).
+
+        Dense, for reading ``W⁻¹`` a few rows or its diagonal at a time (``ggm``).
+        """
+        if self.p == 0:
+            return np.zeros((self.n, 0)), np.zeros((0, self.n))
+        left = self.AU.toarray() if self.AU.kind != "dense" else self.AU.data
+        return left, self.O.factor.solve(self.VA.toarray())
+
+    def inverse_array(self) -> np.ndarray:
+        """``W⁻¹`` as a dense ndarray (see ``WoodburyInverse.toarray``)."""
+        parts = self.parts
+        a = parts.A
+        if self.p == 0:
+            return a.toarray()
+        factor = self.capacitance_factor
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if parts.U.kind == "identity":
+                out = np.asarray(a.matmul(factor.solve(parts.B.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            if parts.V.kind == "identity":
+                out = np.asarray(parts.B.matmul(factor.solve(a.toarray())))
+                return _finite(out, "W.inv().toarray()")
+            # One fresh n×n array, written in place: at n in the thousands, every extra
+            # n×n temporary costs as much as the product itself.
+            out = self.AU.matmul(factor.solve(self.VA.toarray()))
+            second = _max_abs(out)
+            if a.kind == "dense":
+                np.subtract(a.data, out, out=out)
+            else:
+                np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
+                if a.kind == "sparse":
+                    out += a.data.toarray()
+                else:
+                    out[np.diag_indices(self.n)] += a.diagonal()
+            out = _finite(out, "W.inv().toarray()")
+        cancelled = CANCELLATION_FACTOR * _max_abs(out) < np.maximum(_column_max_abs(a), second)
+        if np.any(cancelled):
+            out[:, cancelled] = self.refined(np.eye(self.n)[:, cancelled])
+        return out
+
+
+def _finite(result: np.ndarray, what: str) -> np.ndarray:
+    """``result``, unless overflow or an invalid operation made part of it inf or NaN."""
+    if not all_finite(result):
+        raise FloatingPointError(
+            f"{what} produced inf or NaN (overflow in an intermediate product); rescale the "
+            "inputs, for example to unit diagonal"
+        )
+    return result
+
+
+def _own(result: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``result`` as an ndarray that shares no memory with the caller's ``rhs``.
+
+    Products with identity blocks return their operand itself; only then is a copy made.
+    """
+    result = np.asarray(result)
+    return np.array(result) if np.may_share_memory(result, rhs) else result
+
+
+def _max_abs(m: np.ndarray) -> np.ndarray | float:
+    """The ∞-norm of a vector (a float), or of every column of a matrix (an array).
+
+    A vector's is BLAS ``idamax``, with no temporary: the check runs on every solve. A
+    matrix's comes from its column maxima and minima, with no ``|M|`` temporary either
+    (``W.inv().toarray()`` checks an ``n×n`` one).
+    """
+    if m.ndim == 1:
+        return abs(float(m[_idamax(m)])) if m.size else 0.0
+    return np.maximum(np.max(m, axis=0, initial=0.0), -np.min(m, axis=0, initial=0.0))
+
+
+def _column_max_abs(block: Block) -> np.ndarray:
+    """The ∞-norm of every column of a square block."""
+    if block.kind == "identity":
+        return np.ones(block.shape[1])
+    if block.kind == "diagonal":
+        return np.abs(block.data)
+    if block.kind == "dense":
+        return _max_abs(block.data)
+    return abs(block.data).max(axis=0).toarray()
+
+
+def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+    """Which columns of ``x = first − second`` lost bits to cancellation (``None``: none).
+
+    A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger
+    than the difference (in ∞-norm): the difference then carries the terms' rounding
+    errors magnified by that factor. A zero column (zero terms) did not cancel. For a
+    vector, a 0-d ``True`` or ``None``.
+    """
+    if x.ndim == 1:
+        big = max(_max_abs(first), _max_abs(second))
+        return np.bool_(True) if CANCELLATION_FACTOR * _max_abs(x) < big else None
+    big = np.maximum(_max_abs(first), _max_abs(second))
+    cancelled = CANCELLATION_FACTOR * _max_abs(x) < big
+    return cancelled if np.any(cancelled) else None
