@@ -11,6 +11,10 @@
 #                        same examples every run), explore or thorough (fresh random examples)
 #   SKSPARSE05_DIR       where the scikit-sparse 0.5 environment lives
 #                        (default $XDG_CACHE_HOME or ~/.cache, + /woodbury_sparse/sksparse05)
+#   OLDEST_DIR, NEWEST_DIR  where the oldest- and newest-dependency environments live (default
+#                        the same cache, + /woodbury_sparse/oldest and /newest)
+#   OLDEST_PYTHON, NEWEST_PYTHON  their interpreters (default: found by tools/dep-env.sh, e.g.
+#                        under pyenv)
 #   ALLOW_NO_SKSPARSE05  set to 1 to let test-sksparse05 pass (loudly) when scikit-sparse 0.5
 #                        cannot be had on this machine
 
@@ -31,25 +35,36 @@ STAMP := $(VENV)/.woodbury_sparse-installed
 FALLBACK_VENV := .venv-fallback
 FALLBACK_PY := $(FALLBACK_VENV)/bin/python
 FALLBACK_STAMP := $(FALLBACK_VENV)/.woodbury_sparse-installed
-SKSPARSE05_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse/sksparse05
+CACHE_ROOT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse
+SKSPARSE05_DIR ?= $(CACHE_ROOT)/sksparse05
+OLDEST_DIR ?= $(CACHE_ROOT)/oldest
+NEWEST_DIR ?= $(CACHE_ROOT)/newest
 
 # Only passed on when set; tests/conftest.py defaults to the derandomised ci profile.
 TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
 # No display needed for the figures of the tests and examples.
 TEST_ENV += MPLBACKEND=Agg
 
-.PHONY: help install test test-fallback test-sksparse05 test-explore demo lint bench-quick bench \
-  clean
+.PHONY: help install test test-fallback test-sksparse05 test-oldest test-newest test-explore demo \
+  lint check-install check-sdist bench-quick bench clean
 
 help:
 	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
 	@echo "make test-fallback    run it without scikit-sparse (SciPy backend, .venv-fallback)"
 	@echo "make test-sksparse05  run it against scikit-sparse 0.5 (SuiteSparse 7, cached env)"
-	@echo "                      (all three draw the same hypothesis examples every run)"
+	@echo "make test-oldest      run it on the oldest supported Python, NumPy, SciPy and"
+	@echo "                      scikit-sparse: the floors of pyproject.toml (cached env)"
+	@echo "make test-newest      run it on Python 3.13 with the newest NumPy, SciPy and Dask,"
+	@echo "                      SciPy backend, then CHOLMOD when scikit-sparse builds (cached env)"
+	@echo "                      (all of them draw the same hypothesis examples every run)"
 	@echo "make test-explore     hypothesis tests only, fresh random examples (300 per test;"
 	@echo "                      HYPOTHESIS_PROFILE=thorough for 1500), to hunt for bugs"
 	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
-	@echo "make lint             ruff check + ruff format --check"
+	@echo "make lint             ruff check + ruff format --check + codespell"
+	@echo "make check-install    build the sdist and wheel; install them into fresh venvs as a"
+	@echo "                      user would: plain (SciPy backend), [cholmod], sdist without a compiler"
+	@echo "make check-sdist      the sdist holds exactly the repository's files it should, and its"
+	@echo "                      tests import from the unpacked sdist"
 	@echo "make bench-quick      quick benchmarks;  make bench   full benchmarks"
 	@echo "make install          only set up .venv"
 	@echo "make clean            remove the environments and caches"
@@ -61,12 +76,17 @@ $(VPY):
 	tools/sysdeps.sh --venv --build
 	$(PYTHON) -m venv $(VENV)
 
-# pip would take scikit-sparse 0.5.x, which cannot build against SuiteSparse < 7.4 (Debian 12 has
-# 5.12): tools/sksparse-constraint.sh reads the headers' version and writes the needed constraint.
+# CHOLMOD comes with the extra [cholmod]. pip would take scikit-sparse 0.5.x, which cannot build
+# against SuiteSparse < 7.4 (Debian 12 has 5.12): tools/sksparse-constraint.sh reads the headers'
+# version and writes the needed constraint.
 $(STAMP): pyproject.toml | $(VPY)
 	tools/sysdeps.sh --build
 	tools/sksparse-constraint.sh > $(VENV)/pip-constraints.txt
-	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[test,examples,dask,bench]'
+	reqs=$$($(VPY) tools/requirements.py --no-base --group dev); mapfile -t dev <<< "$$reqs"; \
+	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt -e '.[cholmod,examples,dask,bench]' \
+	  "$${dev[@]}"
+	$(VPY) -c 'import woodbury_sparse as ws; b = ws.backend_info(); print("==> backend:", b); \
+	  assert b["backend"] == "cholmod", "scikit-sparse did not install"'
 	touch $@
 
 install: $(STAMP)
@@ -82,10 +102,13 @@ test-explore: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VPY) examples/run_all.py
 
+# pre-commit runs the same ruff and codespell (pinned in the group dev) as this.
 lint: $(STAMP)
 	rc=0; \
 	$(VENV)/bin/ruff check . || rc=1; \
 	$(VENV)/bin/ruff format --check . || rc=1; \
+	$(VENV)/bin/codespell || rc=1; \
+	$(VPY) tools/requirements.py --check-pre-commit || rc=1; \
 	exit $$rc
 
 bench-quick: $(STAMP)
@@ -100,11 +123,11 @@ $(FALLBACK_PY):
 	tools/sysdeps.sh --venv
 	$(PYTHON) -m venv $(FALLBACK_VENV)
 
+# What `pip install woodbury-sparse` gives: no scikit-sparse (the extra [cholmod] not asked for).
 $(FALLBACK_STAMP): pyproject.toml | $(FALLBACK_PY)
-	mapfile -t reqs < <($(FALLBACK_PY) tools/requirements.py --extra test --exclude scikit-sparse); \
-	echo "==> installing without scikit-sparse: $${reqs[*]}"; \
-	$(FALLBACK_PY) -m pip install "$${reqs[@]}"
-	$(FALLBACK_PY) -m pip install --no-deps -e .
+	reqs=$$($(FALLBACK_PY) tools/requirements.py --no-base --group test); \
+	mapfile -t test <<< "$$reqs"; \
+	$(FALLBACK_PY) -m pip install -e . "$${test[@]}"
 	if $(FALLBACK_PY) -c 'import sksparse' 2>/dev/null; then \
 	  echo "error: scikit-sparse is importable in $(FALLBACK_VENV)" >&2; exit 1; \
 	fi
@@ -138,6 +161,35 @@ test-sksparse05:
 	set -x; \
 	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod WOODBURY_SPARSE_EXPECT_SKSPARSE=0.5 $(TEST_ENV) \
 	  "$$py" -m pytest $(PYTEST_ARGS)
+
+# ------------------------------- oldest and newest supported dependencies (shared, cached)
+
+# Python 3.10 with numpy, scipy and scikit-sparse at the floors of pyproject.toml.
+test-oldest:
+	py=$$(tools/dep-env.sh oldest '$(OLDEST_DIR)' | tail -n 1); \
+	set -x; \
+	WOODBURY_SPARSE_EXPECT_BACKEND=cholmod $(TEST_ENV) "$$py" -m pytest $(PYTEST_ARGS)
+
+# Python 3.13 with the newest releases: the SciPy backend (what `pip install woodbury-sparse`
+# gives), then CHOLMOD where scikit-sparse built.
+test-newest:
+	py=$$(tools/dep-env.sh newest '$(NEWEST_DIR)' | tail -n 1); \
+	(set -x; WOODBURY_SPARSE_BACKEND=scipy WOODBURY_SPARSE_EXPECT_BACKEND=scipy $(TEST_ENV) \
+	  "$$py" -m pytest $(PYTEST_ARGS)); \
+	if "$$py" -c 'import sksparse' 2>/dev/null; then \
+	  set -x; \
+	  WOODBURY_SPARSE_EXPECT_BACKEND=cholmod $(TEST_ENV) "$$py" -m pytest $(PYTEST_ARGS); \
+	else \
+	  echo '!! scikit-sparse did not build there: CHOLMOD NOT tested on the newest Python' >&2; \
+	fi
+
+# ------------------------------------------------------------------ distributions (sdist, wheel)
+
+check-install: $(STAMP)
+	BUILD_PYTHON=$(VPY) tools/check-install.sh
+
+check-sdist: $(STAMP)
+	BUILD_PYTHON=$(VPY) tools/check-sdist.sh
 
 # ---------------------------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ else
   constraints=$dir/venv/woodbury_sparse-constraints.txt
   "$py" -m pip freeze | grep -iE '^(numpy|scipy|scikit[-_.]sparse)==' >"$constraints"
   sed 's/^/    keeping /' "$constraints" >&2
-  mapfile -t test_reqs < <("$py" "$root/tools/requirements.py" --no-base --extra test \
+  mapfile -t test_reqs < <("$py" "$root/tools/requirements.py" --no-base --group test \
     --exclude ruff)
   "$py" -m pip install -c "$constraints" --no-deps -e "$root" >&2
   "$py" -m pip install -c "$constraints" "${test_reqs[@]}" >&2
