@@ -119,17 +119,7 @@ def test_wrong_number_of_rows_names_the_block(W, call):
 
 
 #: SciPy 1.18 renamed the hook of products from the left: ``__rmatmul__``/``__rmul__`` call a
-#: public ``rdot`` that checks shapes itself, and ``_rdot``, which the operators override, is no
-#: longer called; the operators need an ``rdot`` of their own there.
-SCIPY_HAS_RDOT = hasattr(LinearOperator, "rdot")
-
-
-@pytest.mark.xfail(
-    SCIPY_HAS_RDOT,
-    strict=True,
-    reason="SciPy >= 1.18 calls LinearOperator.rdot, not the _rdot the operators override: "
-    "x @ W raises SciPy's 'Dimension mismatch' instead of the library's message",
-)
+#: public ``rdot`` that checks shapes itself instead of ``_rdot``; the operators override both.
 def test_products_from_the_left_check_columns(W):
     msg = rf"^`x` has {N + 2} columns but the matrix is {N}×{N}; expected {N} columns$"
     with pytest.raises(ValueError, match=msg):

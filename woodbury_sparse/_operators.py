@@ -173,12 +173,19 @@ class _RealOperator(LinearOperator):
             return super().dot(x)
         return _like(x, _real_linear(self._forward, as_vectors(x, self.shape[0], "x")))
 
-    def _rdot(self, x):
+    def _left_product(self, x, scipy_hook):
         # ``x @ W = (Wᵀ xᵀ)ᵀ``, with ``x``'s columns checked (SciPy goes through W.T.matvec).
         if isinstance(x, LinearOperator) or np.isscalar(x):
-            return super()._rdot(x)
+            return scipy_hook(x)
         arr = as_vectors(x, self.shape[0], "x", axis=-1)
         return _like(x, _real_linear(self._backward, arr.T).T)
+
+    def _rdot(self, x):  # SciPy < 1.18's hook of ``x @ W``
+        return self._left_product(x, super()._rdot)
+
+    def rdot(self, x):
+        """``x @ W`` for a 1-D or 2-D ``x`` (rows), real or complex: SciPy ≥ 1.18's hook."""
+        return self._left_product(x, lambda y: super(_RealOperator, self).rdot(y))
 
 
 class WoodburyMatrix(_RealOperator):
