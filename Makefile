@@ -37,6 +37,7 @@ FALLBACK_PY := $(FALLBACK_VENV)/bin/python
 FALLBACK_STAMP := $(FALLBACK_VENV)/.woodbury_sparse-installed
 CACHE_ROOT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse
 SKSPARSE05_DIR ?= $(CACHE_ROOT)/sksparse05
+export SKSPARSE05_DIR  # tests/test_stats_protocol.py finds the 0.5 environment by it
 OLDEST_DIR ?= $(CACHE_ROOT)/oldest
 NEWEST_DIR ?= $(CACHE_ROOT)/newest
 

@@ -63,7 +63,8 @@ def _other_python() -> Path | None:
 def _sksparse05_python() -> Path | None:
     """``make test-sksparse05``'s environment (another CHOLMOD, SuiteSparse 7), if built."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    python = cache / "woodbury_sparse" / "sksparse05" / "venv" / "bin" / "python"
+    root = Path(os.environ.get("SKSPARSE05_DIR") or cache / "woodbury_sparse" / "sksparse05")
+    python = root / "venv" / "bin" / "python"
     return python if python.exists() else None
 
 
