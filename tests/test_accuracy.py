@@ -40,24 +40,6 @@ def _mp(m) -> mp.matrix:
     return mp.matrix(dense(m).tolist())
 
 
-def _terms(kwargs) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """``A`` and the ``(B, U, V)`` terms of a problem, lists recycled (as the library)."""
-    a = dense(kwargs["A"])
-    n = a.shape[0]
-    U, V, X = kwargs.get("U"), kwargs.get("V"), kwargs.get("X")
-    if X is not None:
-        U = X
-        V = [dense(x).T for x in X] if isinstance(X, list) else dense(X).T
-    lists = [v if isinstance(v, list) else [v] for v in (kwargs["B"], U, V)]
-    terms = []
-    for i in range(max(len(v) for v in lists)):
-        b, u, v = (lst[i % len(lst)] for lst in lists)
-        u = np.eye(n) if u is None else dense(u)
-        v = np.eye(n) if v is None else dense(v)
-        terms.append((dense(b), u, v))
-    return a, terms
-
-
 def _mp_woodbury(a, terms) -> mp.matrix:
     with mp.workdps(DIGITS):
         total = mp.inverse(_mp(a))
@@ -83,7 +65,7 @@ def _kappa(W, a, terms) -> float:
 def test_against_mpmath(name, seed):
     problem = SMALL[seed][name]
     W = problem.build()
-    a, terms = _terms(problem.kwargs)
+    a, terms = ref.terms(problem.kwargs)
     n = W.n
     exact = _mp_woodbury(a, terms)
     rng = np.random.default_rng(seed + 100)
