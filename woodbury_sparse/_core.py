@@ -223,7 +223,8 @@ class State:
             first = parts.A.factor.solve(x)
             if self.p == 0:
                 return _finite(np.array(first), "W @ x")
-            second = parts.U.matmul(parts.B.factor.solve(parts.V.matmul(x)))
+            middle = parts.B.factor.solve(parts.V.matmul(x))  # B⁻¹ V x
+            second = parts.U.matmul(middle)
             result = _finite(first + second, "W @ x")
             cancelled = _cancelled(result, first, second)
             if cancelled is None:
@@ -234,7 +235,7 @@ class State:
             if parts.U.kind == "identity":
                 exact = parts.B.factor.solve(self.O.matmul(first))
             elif parts.V.kind == "identity":
-                exact = parts.A.factor.solve(self.O.matmul(parts.B.factor.solve(x)))
+                exact = parts.A.factor.solve(self.O.matmul(middle))  # V = I: B⁻¹ x
             else:  # no product free of the sum: say so once half the digits may be gone
                 big = np.maximum(_max_abs(first), _max_abs(second))
                 loss = big / np.maximum(_max_abs(result), _TINY)
