@@ -106,13 +106,15 @@ def load_pbmc(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
     )
 
 
-def standardise(expression: np.ndarray) -> np.ndarray:
-    """Each gene centred and scaled to unit variance (``S`` is then a correlation matrix)."""
+def standardise(expression: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each gene centred and scaled to unit variance (``S`` is then a correlation matrix).
+
+    Returns ``Z`` and the mask of the genes kept: those not constant over these cells.
+    """
     centred = expression - expression.mean(axis=0)
     sd = centred.std(axis=0)
-    if not np.all(sd > 0):
-        raise ValueError(f"{int(np.sum(sd == 0))} genes are constant over these cells")
-    return centred / sd
+    keep = sd > 0
+    return centred[:, keep] / sd[keep], keep
 
 
 # -- the shrinkage covariance as a Woodbury matrix -------------------------------------------
@@ -212,38 +214,200 @@ def pathway_heatmaps(genes, before: np.ndarray, after: np.ndarray, path: Path) -
     plt.close(fig)
 
 
-def edge_changes_figure(top: ggm.EdgeChanges, threshold: float, path: Path) -> None:
-    """The pairs whose ``|ρ|`` changed most: ``ρ`` before → after, threshold marked."""
-    order = np.arange(len(top))[::-1]
-    names = [f"{a}–{b}" for a, b in top.names()]
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(top) + 1.5))
+def _arrows(ax, changes: ggm.EdgeChanges, threshold: float, title: str) -> None:
+    order = np.arange(len(changes))[::-1]
+    names = [f"{a}–{b}" for a, b in changes.names()]
     for row, k in enumerate(order):
-        colour = "#c0392b" if top.change[k] > 0 else "#2471a3"
+        colour = "#c0392b" if changes.change[k] > 0 else "#2471a3"
         ax.annotate(
             "",
-            xy=(top.after[k], row),
-            xytext=(top.before[k], row),
+            xy=(changes.after[k], row),
+            xytext=(changes.before[k], row),
             arrowprops=dict(arrowstyle="->", color=colour, lw=1.5),
         )
-        ax.plot(top.before[k], row, "o", color="grey", markersize=4)
+        ax.plot(changes.before[k], row, "o", color="grey", markersize=4)
     for sign in (1, -1):
         ax.axvline(sign * threshold, color="black", linestyle="--", linewidth=0.8)
-    lo = min(top.before.min(), top.after.min(), -threshold)
-    hi = max(top.before.max(), top.after.max(), threshold)
+    lo = min(changes.before.min(), changes.after.min(), -threshold)
+    hi = max(changes.before.max(), changes.after.max(), threshold)
     ax.set_xlim(lo - 0.02, hi + 0.02)
-    ax.set_yticks(range(len(top)))
+    ax.set_ylim(-0.7, len(changes) - 0.3)
+    ax.set_yticks(range(len(changes)))
     ax.set_yticklabels([names[k] for k in order], fontsize=8)
-    ax.set(
-        xlabel=f"partial correlation ρ (grey: before; arrow: after; dashed: ±{threshold})",
-        title=f"The {len(top)} largest changes of |ρ| after the MHC class II update",
-    )
+    ax.set(xlabel="partial correlation ρ", title=title)
     ax.grid(True, axis="x", alpha=0.3)
+
+
+def edge_changes_figure(top, cross, threshold: float, path: Path) -> None:
+    """The pairs whose ``|ρ|`` changed most, all pairs and pathway–other pairs.
+
+    Grey: ``ρ`` before the update; arrow head: after; dashed: ``±threshold``.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.3 * max(len(top), len(cross)) + 1.8))
+    _arrows(axes[0], top, threshold, f"The {len(top)} largest changes of |ρ|")
+    _arrows(axes[1], cross, threshold, "… between a pathway gene and another gene")
+    fig.suptitle(
+        f"Partial correlations before (grey) and after (arrow) the MHC class II update; "
+        f"dashed: ±{threshold}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 # -- the example -----------------------------------------------------------------------------
+def network(Z: np.ndarray, genes: list[str]) -> dict:
+    """The shrinkage covariance as a Woodbury matrix, its precision and strong edges."""
+    n, p = Z.shape
+    start = time.perf_counter()
+    lw = ledoit_wolf(Z)
+    a, mu = lw["a"], lw["mu"]
+    sigma = shrinkage_covariance(Z, a, mu)
+    theta = sigma.inv()  # lazy; the n×n capacitance is factorised at first use
+    diag = ggm.precision_diagonal(theta)
+    edges = ggm.strong_edges(theta, THRESHOLD, genes=genes)
+    elapsed = time.perf_counter() - start
+    # p > n: the smallest eigenvalue of Σ is a μ exactly, the largest a μ + (1 − a) λ_max(S)
+    kappa = (a * mu + (1 - a) * lw["lambda_max"]) / (a * mu)
+    print(f"Ledoit–Wolf shrinkage: a = {a:.4f}, μ = {mu:.4f}, κ(Σ) = {kappa:.1f}")
+    print(
+        f"Σ = {type(sigma).__name__}: A = (aμ)⁻¹ I_{p}, B = n/(1−a) I_{n}, X = Zᵀ "
+        f"({sigma.nbytes / 1e6:.1f} MB; a dense Σ: {8 * p * p / 1e6:.1f} MB)"
+    )
+    print(f"precision diagonal Θᵢᵢ in [{diag.min():.3f}, {diag.max():.3f}]")
+    print(f"strong edges |ρ| > {THRESHOLD}: {len(edges)} of {p * (p - 1) // 2} pairs; strongest:")
+    for k in np.argsort(-np.abs(edges.rho))[:10]:
+        g1, g2 = edges.names()[k]
+        print(f"  {g1:>13} – {g2:<13} ρ = {edges.rho[k]:+.3f}")
+    print(f"(Σ, its precision's diagonal and the edge scan: {elapsed:.2f} s)")
+    return dict(lw, theta=theta, edges=edges, kappa=kappa)
+
+
+def pathway_update(Z, genes, cell_types, base: dict, outdir: Path) -> dict:
+    """The MHC class II program as a rank-one update; the edges that change; figures."""
+    theta, before = base["theta"], base["edges"]
+    present = [g for g in MHC_CLASS_II if g in genes]
+    missing = sorted(set(MHC_CLASS_II) - set(present))
+    members = np.array([genes.index(g) for g in present])
+    x, lam, v = pathway_loadings(Z, members, base["a"])
+    print(
+        f"\nMHC class II pathway: {len(present)} genes present"
+        + (f" (absent: {', '.join(missing)})" if missing else "")
+        + f"; leading component λ₁ = {lam:.2f} of {len(present)} "
+        f"({100 * lam / len(present):.0f}% of their variance)"
+    )
+    score = Z[:, members] @ v
+    print("mean pathway score by cell type (high in the antigen-presenting cells):")
+    for t in sorted(set(cell_types), key=lambda t: -score[cell_types == t].mean()):
+        cells = cell_types == t
+        print(f"  {t:<30} {score[cells].mean():+6.2f}  ({np.sum(cells)} cells)")
+
+    start = time.perf_counter()
+    updated = ggm.add_pathways(theta, x)  # Σ + x xᵀ: one more term, factorisations reused
+    after = ggm.strong_edges(updated, THRESHOLD, genes=genes)
+    top = ggm.top_changed_edges(theta, updated, k=20, genes=genes)
+    elapsed = time.perf_counter() - start
+    print(ggm.summary_table(*(ggm.network_summary(P, THRESHOLD) for P in (theta, updated))))
+    gained, lost = edge_set(after) - edge_set(before), edge_set(before) - edge_set(after)
+    for name, pairs in (("gained", gained), ("lost", lost)):
+        listed = ", ".join(f"{g}–{h}" for g, h in sorted(pairs)) or "none"
+        print(f"edges {name} ({len(pairs)}): {listed}")
+    print("largest changes of |ρ|:")
+    for (g1, g2), old, new in list(zip(top.names(), top.before, top.after, strict=True))[:5]:
+        print(f"  {g1:>9} – {g2:<9} {old:+.3f} → {new:+.3f}")
+    # between a pathway gene and any other gene: O(D) per pair, nothing N×N
+    others = [g for g in genes if g not in present]
+    cross = np.array([[g, h] for g in present for h in others], dtype=object)
+    old, new = (ggm.partial_correlation_entries(P, cross, genes=genes) for P in (theta, updated))
+    order = np.argsort(-np.abs(np.abs(new) - np.abs(old)))[:12]
+    cross_top = ggm.EdgeChanges(
+        np.array([genes.index(g) for g in cross[order, 0]]),
+        np.array([genes.index(h) for h in cross[order, 1]]),
+        old[order],
+        new[order],
+        np.abs(new[order]) - np.abs(old[order]),
+        tuple(genes),
+    )
+    print("largest changes between a pathway gene and another gene:")
+    for (g1, g2), o, w in list(zip(cross_top.names(), old[order], new[order], strict=True))[:5]:
+        print(f"  {g1:>9} – {g2:<9} {o:+.3f} → {w:+.3f}")
+    print(f"(update, edge scans and changes: {elapsed:.2f} s)")
+
+    k = len(present)
+    square = [[g, h] for g in present for h in present]
+    rho_pathway = [
+        ggm.partial_correlation_entries(P, square, genes=genes).reshape(k, k)
+        for P in (theta, updated)
+    ]
+    pathway_heatmaps(present, *rho_pathway, outdir / "pbmc_pathways_mhc2.png")
+    edge_changes_figure(top, cross_top, THRESHOLD, outdir / "pbmc_pathways_edges.png")
+    return dict(
+        x=x,
+        updated=updated,
+        edges=after,
+        top=top,
+        cross_top=cross_top,
+        pathway=present,
+        gained=gained,
+        lost=lost,
+    )
+
+
+def verify(Z: np.ndarray, base: dict, update: dict) -> dict:
+    """Everything above against the dense ``p × p`` computation, to derived tolerances."""
+    n, p = Z.shape
+    a, mu, x = base["a"], base["mu"], update["x"]
+    start = time.perf_counter()
+    S = Z.T @ Z / n
+    sigma_dense = a * mu * np.eye(p) + (1 - a) * S
+    theta_dense = dense_precision(sigma_dense)
+    updated_dense = dense_precision(sigma_dense + x @ x.T)
+    d2 = np.sum((S - mu * np.eye(p)) ** 2) / p
+    b2 = sum(np.sum((np.outer(z, z) - S) ** 2) for z in Z) / (n**2 * p)
+    a_dense = min(b2, d2) / d2
+    elapsed = time.perf_counter() - start
+    # Tolerances. The shrinkage intensity: its sums of n + p terms lose the digits their
+    # differences cancel (constant 4: two ratios of two estimates). A precision: an inverse
+    # computed in floating point has a relative error of order p·ε·κ (constant 1); κ of
+    # Σ + x xᵀ is at most (λ_max(Σ) + ‖x‖²) / (a μ).
+    tol_a = 4 * (n + p) * EPS * base["cancellation"]
+    err_a = abs(a - a_dense) / a_dense
+    kappas = (base["kappa"], base["kappa"] + float(np.sum(x**2)) / (a * mu))
+    print(f"\nverification against the dense computation ({elapsed:.2f} s, O(p³)):")
+    print(f"  shrinkage intensity a: relative difference {err_a:.1e} (tolerance {tol_a:.1e})")
+    assert err_a <= tol_a, (err_a, tol_a)
+    checked = {}
+    for name, lazy, dense, edges, kappa in zip(
+        ("Θ", "Θ updated"),
+        (base["theta"], update["updated"]),
+        (theta_dense, updated_dense),
+        (base["edges"], update["edges"]),
+        kappas,
+        strict=True,
+    ):
+        scale = np.abs(dense).max()  # the largest diagonal entry
+        tol = p * EPS * kappa
+        err = np.abs(lazy.toarray() - dense).max() / scale
+        # |δρᵢⱼ| ≤ (|δΘᵢⱼ| + |ρᵢⱼ| max(|δΘᵢᵢ|, |δΘⱼⱼ|)) / min Θᵢᵢ ≤ 2 tol max|Θ| / min Θᵢᵢ
+        tol_rho = 2 * tol * scale / np.diag(dense).min()
+        rho = dense_partial_correlations(dense)
+        err_rho = np.abs(ggm.partial_correlations(lazy) - rho).max()
+        # the strong edges agree, except pairs within tol_rho of the threshold
+        upper = np.triu(np.abs(rho), k=1)
+        strong = set(zip(*np.nonzero(upper > THRESHOLD), strict=True))
+        near = set(zip(*np.nonzero(np.abs(upper - THRESHOLD) <= tol_rho), strict=True))
+        found = set(zip(edges.i, edges.j, strict=True))
+        differ = (found ^ strong) - near
+        print(
+            f"  {name:<9} max|ΔΘ|/max|Θ| {err:.1e} (tolerance p·ε·κ = {tol:.1e}); "
+            f"max|Δρ| {err_rho:.1e} (tolerance {tol_rho:.1e}); strong edges: "
+            f"{len(found)}, {len(found ^ strong)} differ ({len(near)} within the tolerance)"
+        )
+        assert err <= tol and err_rho <= tol_rho and not differ, (err, tol, err_rho, tol_rho)
+        checked[name] = dict(error=err, tolerance=tol, rho_error=err_rho, rho_tolerance=tol_rho)
+    return dict(a_dense=a_dense, a_error=err_a, a_tolerance=tol_a, checks=checked)
+
+
 def main(quick: bool = False, outdir: Path = OUTPUT) -> dict:
     """Run the example; returns the checked numbers (empty without the data)."""
     outdir = Path(outdir)
@@ -258,135 +422,33 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict:
     expression, genes, cell_types = load_pbmc(path)
     if quick:
         expression, cell_types = expression[::2], cell_types[::2]
-    Z = standardise(expression)
+    Z, keep = standardise(expression)
+    genes = [g for g, k in zip(genes, keep, strict=True) if k]
     n, p = Z.shape
-    print(f"pbmc68k_reduced: {n} cells × {p} genes (p > n: S = ZᵀZ/n has rank ≤ {n})")
-
-    # -- 1. the shrinkage covariance and its network -------------------------------------------
-    start = time.perf_counter()
-    lw = ledoit_wolf(Z)
-    a, mu = lw["a"], lw["mu"]
-    sigma = shrinkage_covariance(Z, a, mu)
-    theta = sigma.inv()  # lazy; the n×n capacitance is factorised at first use
-    diag = ggm.precision_diagonal(theta)
-    before = ggm.strong_edges(theta, THRESHOLD, genes=genes)
-    t_woodbury = time.perf_counter() - start
-    # p > n: the smallest eigenvalue of Σ is a μ exactly, the largest a μ + (1 − a) λ_max(S)
-    kappa = (a * mu + (1 - a) * lw["lambda_max"]) / (a * mu)
-    print(f"Ledoit–Wolf shrinkage: a = {a:.4f}, μ = {mu:.4f}, κ(Σ) = {kappa:.1f}")
     print(
-        f"Σ = {type(sigma).__name__}: A = (aμ)⁻¹ I_{p}, B = n/(1−a) I_{n}, X = Zᵀ "
-        f"({sigma.nbytes / 1e6:.1f} MB; a dense Σ: {8 * p * p / 1e6:.1f} MB)"
-    )
-    print(f"precision diagonal Θᵢᵢ in [{diag.min():.3f}, {diag.max():.3f}]")
-    print(f"strong edges |ρ| > {THRESHOLD}: {len(before)} of {p * (p - 1) // 2} pairs; strongest:")
-    for k in np.argsort(-np.abs(before.rho))[:10]:
-        g1, g2 = before.names()[k]
-        print(f"  {g1:>12} – {g2:<12} ρ = {before.rho[k]:+.3f}")
-
-    # -- 2. the MHC class II pathway, a rank-one update ----------------------------------------
-    present = [g for g in MHC_CLASS_II if g in genes]
-    missing = sorted(set(MHC_CLASS_II) - set(present))
-    members = np.array([genes.index(g) for g in present])
-    x, lam, v = pathway_loadings(Z, members, a)
-    print(
-        f"\nMHC class II pathway: {len(present)} genes present"
-        + (f" (absent: {', '.join(missing)})" if missing else "")
-        + f"; leading component λ₁ = {lam:.2f} of {len(present)} "
-        f"({100 * lam / len(present):.0f}% of their variance)"
-    )
-    score = Z[:, members] @ v
-    print("  mean pathway score by cell type (the antigen-presenting cells are high):")
-    types = sorted(set(cell_types), key=lambda t: -score[cell_types == t].mean())
-    for t in types:
-        print(
-            f"    {t:<30} {score[cell_types == t].mean():+6.2f}  ({np.sum(cell_types == t)} cells)"
+        f"pbmc68k_reduced: {n} cells × {p} genes (p > n: S = ZᵀZ/n has rank ≤ {n})"
+        + (
+            f"; left out, constant over these cells: {np.sum(~keep)} gene(s)"
+            if not keep.all()
+            else ""
         )
-    start = time.perf_counter()
-    updated = ggm.add_pathways(theta, x)  # Σ + x xᵀ: one more term, factorisations reused
-    after = ggm.strong_edges(updated, THRESHOLD, genes=genes)
-    top = ggm.top_changed_edges(theta, updated, k=20, genes=genes)
-    t_update = time.perf_counter() - start
-    print(ggm.summary_table(*(ggm.network_summary(P, THRESHOLD) for P in (theta, updated))))
-    gained, lost = edge_set(after) - edge_set(before), edge_set(before) - edge_set(after)
-    print(f"edges gained ({len(gained)}): " + ", ".join(f"{g}–{h}" for g, h in sorted(gained)))
-    print(f"edges lost ({len(lost)}): " + (", ".join(f"{g}–{h}" for g, h in sorted(lost)) or "-"))
-    print("largest changes of |ρ|:")
-    for (g1, g2), old, new in list(zip(top.names(), top.before, top.after, strict=True))[:8]:
-        print(f"  {g1:>9} – {g2:<9} {old:+.3f} → {new:+.3f}")
-    pairs = [[g, h] for g in present for h in present]
-    k = len(present)
-    rho_pathway = [
-        ggm.partial_correlation_entries(P, pairs, genes=genes).reshape(k, k)
-        for P in (theta, updated)
-    ]
-    pathway_heatmaps(present, *rho_pathway, outdir / "pbmc_pathways_mhc2.png")
-    edge_changes_figure(top, THRESHOLD, outdir / "pbmc_pathways_edges.png")
-    print(f"Woodbury: Σ, Θ and the scan {t_woodbury:.2f} s; update and scans {t_update:.2f} s")
-
-    # -- 3. the dense computation ----------------------------------------------------------------
-    start = time.perf_counter()
-    S = Z.T @ Z / n
-    sigma_dense = a * mu * np.eye(p) + (1 - a) * S
-    theta_dense = dense_precision(sigma_dense)
-    updated_dense = dense_precision(sigma_dense + x @ x.T)
-    rho_dense = [dense_partial_correlations(t) for t in (theta_dense, updated_dense)]
-    t_dense = time.perf_counter() - start
-    d2 = np.sum((S - mu * np.eye(p)) ** 2) / p
-    b2 = sum(np.sum((np.outer(z, z) - S) ** 2) for z in Z) / (n**2 * p)
-    a_dense = min(b2, d2) / d2
-    # Tolerances: an inverse computed in floating point has a relative error of order
-    # p·ε·κ (constant 1 here); the shrinkage intensity's sums lose the digits their
-    # differences cancel (n + p terms, constant 4: two ratios of two estimates).
-    tol_theta = p * EPS * kappa
-    tol_a = 4 * (n + p) * EPS * lw["cancellation"]
-    err_a = abs(a - a_dense) / a_dense
-    errors, tol_rho = [], []
-    for lazy, dense, rho in zip((theta, updated), (theta_dense, updated_dense), rho_dense):
-        scale = np.abs(dense).max()
-        errors.append(np.abs(lazy.toarray() - dense).max() / scale)
-        d = np.diag(dense)
-        # |δρ| ≤ (|δΘᵢⱼ| + |ρ|·max(|δΘᵢᵢ|, |δΘⱼⱼ|)) / min Θᵢᵢ ≤ 2 tol ‖Θ‖_max / min Θᵢᵢ
-        tol_rho.append(2 * tol_theta * scale / d.min())
-    err_rho = [
-        np.abs(ggm.partial_correlations(P) - rho).max()
-        for P, rho in zip((theta, updated), rho_dense, strict=True)
-    ]
-    print(f"\nverification against the dense computation ({t_dense:.2f} s, O(p³)):")
-    print(f"  shrinkage intensity a: relative difference {err_a:.1e} (tolerance {tol_a:.1e})")
-    for name, err, rerr, rtol in zip(("Θ", "Θ + update"), errors, err_rho, tol_rho):
-        print(
-            f"  {name:<11} max|Δ|/max|Θ| {err:.1e} (tolerance p·ε·κ = {tol_theta:.1e}); "
-            f"max|Δρ| {rerr:.1e} (tolerance {rtol:.1e})"
-        )
-    assert err_a <= tol_a, (err_a, tol_a)
-    for err, rerr, rtol in zip(errors, err_rho, tol_rho, strict=True):
-        assert err <= tol_theta and rerr <= rtol, (err, rerr, tol_theta, rtol)
-    # the strong edges agree, except pairs within the tolerance of the threshold
-    for edges, rho, rtol in zip((before, after), rho_dense, tol_rho, strict=True):
-        upper = np.triu(np.abs(rho), k=1)
-        dense_edges = {(genes[i], genes[j]) for i, j in zip(*np.nonzero(upper > THRESHOLD))}
-        near = {
-            (genes[i], genes[j]) for i, j in zip(*np.nonzero(np.abs(upper - THRESHOLD) <= rtol))
-        }
-        assert not (edge_set(edges) ^ dense_edges) - near
-    print(f"  strong edges before and after: the same {len(before)} and {len(after)} pairs")
+    )
+    base = network(Z, genes)
+    update = pathway_update(Z, genes, cell_types, base, outdir)
+    checks = verify(Z, base, update)
     return dict(
         n_cells=n,
         n_genes=p,
-        a=a,
-        a_dense=a_dense,
-        kappa=kappa,
-        pathway=present,
-        n_edges_before=len(before),
-        n_edges_after=len(after),
-        gained=sorted(gained),
-        lost=sorted(lost),
-        top_changes=top.names(),
-        precision_error=max(errors),
-        precision_tolerance=tol_theta,
-        rho_error=max(err_rho),
-        rho_tolerance=min(tol_rho),
+        a=base["a"],
+        kappa=base["kappa"],
+        pathway=update["pathway"],
+        n_edges_before=len(base["edges"]),
+        n_edges_after=len(update["edges"]),
+        gained=sorted(update["gained"]),
+        lost=sorted(update["lost"]),
+        top_changes=update["top"].names(),
+        cross_changes=update["cross_top"].names(),
+        **checks,
     )
 
 
