@@ -20,6 +20,7 @@ EXAMPLES = [
     "scipy_interop",
     "mauna_loa",
     "gene_network",
+    "pbmc_pathways",
     "dask_scaling",
 ]
 

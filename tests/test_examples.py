@@ -15,6 +15,7 @@ CASES = {
     "several_terms": ["several_terms.png"],
     "scipy_interop": ["scipy_interop.png"],
     "mauna_loa": ["mauna_loa.png"],
+    "pbmc_pathways": ["pbmc_pathways_mhc2.png", "pbmc_pathways_edges.png"],
 }
 
 
@@ -29,7 +30,10 @@ def _load(name: str):
 def test_example_runs_and_writes_figures(name, tmp_path, capsys):
     if name == "mauna_loa":
         pytest.importorskip("statsmodels", reason="the Mauna Loa example needs statsmodels")
-    result = _load(name).main(quick=True, outdir=tmp_path)
+    module = _load(name)
+    if name == "pbmc_pathways" and module.dataset_path() is None:
+        pytest.skip("the PBMC example needs scanpy's data file and anndata (the examples extra)")
+    result = module.main(quick=True, outdir=tmp_path)
     for figure in CASES[name]:
         path = tmp_path / figure
         assert path.exists() and path.stat().st_size > 1000, figure
@@ -53,6 +57,32 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys):
         assert result["posterior_agreement"] < 1e-10
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
+    elif name == "pbmc_pathways":
+        assert result["n_genes"] > result["n_cells"]  # p > n: S alone is singular
+        assert 0 < result["a"] < 1
+        assert result["a_error"] <= result["a_tolerance"]
+        for check in result["checks"].values():  # the example asserts these too
+            assert check["error"] <= check["tolerance"] < 1e-9
+            assert check["rho_error"] <= check["rho_tolerance"] < 1e-9
+        assert len(result["pathway"]) == 10  # all ten MHC class II genes are in the data
+        assert result["n_edges_after"] > result["n_edges_before"]
+        mhc = set(result["pathway"])
+        assert all(set(pair) <= mhc for pair in result["gained"] if set(pair) & mhc)
+        assert sum(set(pair) <= mhc for pair in result["gained"]) >= 10
+        assert set(result["top_changes"][0]) <= mhc
+        # the invariant chain CD74 loses its direct links once the program explains them
+        assert all("CD74" in pair for pair in result["cross_changes"][:5])
+
+
+def test_pbmc_pathways_without_the_data(tmp_path, capsys, monkeypatch):
+    module = _load("pbmc_pathways")
+    monkeypatch.setattr(module, "DATA_FILE", "scanpy/datasets/no-such-file.h5ad")
+    assert module.dataset_path() is None
+    assert module.main(quick=True, outdir=tmp_path) == {}
+    assert "pbmc68k_reduced data file (and anndata to read it) are not installed" in (
+        capsys.readouterr().out
+    )
+    assert not list(tmp_path.glob("*.png"))
 
 
 def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
