@@ -15,7 +15,10 @@ is positive definite, and it is itself a Woodbury matrix ``A⁻¹ + X B⁻¹ X�
 ``A = (a μ)⁻¹ I_p``, ``B = n/(1 − a) · I_n`` and ``X = Zᵀ``: every cell is a rank-one
 term. Its precision ``Θ = Σ⁻¹`` is the lazy ``W.inv()`` (an ``n × n`` capacitance, no
 ``p × p`` inversion), and the shrinkage intensity ``a`` itself comes from the ``n × n`` Gram
-matrix ``Z Zᵀ``, never ``p × p``.
+matrix ``Z Zᵀ``, never ``p × p``. At 765 genes the dense computation is as fast (step 4
+times it); what the Woodbury form changes is the memory, ``n·p`` numbers instead of ``p²``
+(for all ~20 000 genes of a transcriptome and these 700 cells: 112 MB instead of 3.2 GB),
+and the factorisation, ``O(n³)`` instead of ``O(p³)``.
 
 1. The network: partial correlations of ``Θ`` and the strong edges, with gene symbols.
 2. A pathway from the data: shrinkage pulls the co-expression program of the MHC class II
@@ -97,7 +100,8 @@ def load_pbmc(path: Path) -> tuple[np.ndarray, list[str], np.ndarray]:
         warnings.filterwarnings("ignore", category=anndata.OldFormatWarning)
         warnings.filterwarnings("ignore", message="Moving element", category=FutureWarning)
         adata = anndata.read_h5ad(path)
-    raw = adata.raw  # log-normalised expression; adata.X is scaled on all 68k cells
+    # .raw: log-normalised expression. .X holds scaled values, not centred over these cells.
+    raw = adata.raw
     expression = raw.X.toarray() if sparse.issparse(raw.X) else np.asarray(raw.X)
     return (
         expression.astype(np.float64),
