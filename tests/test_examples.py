@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -83,6 +84,33 @@ def test_pbmc_pathways_without_the_data(tmp_path, capsys, monkeypatch):
         capsys.readouterr().out
     )
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_pbmc_shrinkage_against_scikit_learn_and_dense():
+    """The example's Gram-matrix Ledoit–Wolf and its Woodbury Σ, on synthetic p > n data."""
+    sklearn_covariance = pytest.importorskip("sklearn.covariance")
+    module = _load("pbmc_pathways")
+    rng = np.random.default_rng(16)
+    n, p = 40, 90
+    expression = rng.standard_normal((n, 5)) @ rng.standard_normal((5, p))
+    expression += rng.standard_normal((n, p))
+    Z, keep = module.standardise(expression)
+    assert keep.all()
+    lw = module.ledoit_wolf(Z)
+    shrunk, a_sklearn = sklearn_covariance.ledoit_wolf(Z, assume_centered=True)
+    eps = np.finfo(float).eps
+    # the example's tolerance for its own dense check: 4 (n + p) ε × cancellation
+    tol_a = 4 * (n + p) * eps * lw["cancellation"]
+    assert abs(lw["a"] - a_sklearn) <= tol_a * a_sklearn
+    sigma = module.shrinkage_covariance(Z, lw["a"], lw["mu"]).toarray()
+    # Σ entries are sums of n products of standardised values: error ≤ n ε max|Σ|
+    assert np.abs(sigma - shrunk).max() <= n * eps * np.abs(shrunk).max()
+    kappa = np.linalg.cond(shrunk)
+    assert lw["lambda_max"] == pytest.approx(np.linalg.eigvalsh(Z.T @ Z / n)[-1], rel=n * eps)
+    assert kappa == pytest.approx(
+        (lw["a"] * lw["mu"] + (1 - lw["a"]) * lw["lambda_max"]) / (lw["a"] * lw["mu"]),
+        rel=p * eps * kappa,
+    )
 
 
 def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
