@@ -19,6 +19,7 @@ EXAMPLES = [
     "several_terms",
     "scipy_interop",
     "mauna_loa",
+    "sids_icar",
     "gene_network",
     "dask_scaling",
 ]

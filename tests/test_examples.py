@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
+import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -15,7 +18,26 @@ CASES = {
     "several_terms": ["several_terms.png"],
     "scipy_interop": ["scipy_interop.png"],
     "mauna_loa": ["mauna_loa.png"],
+    "sids_icar": ["sids_icar_maps.png", "sids_icar_fit.png"],
 }
+
+# what each example needs beyond the test dependencies (the `examples` extra)
+NEEDS = {"mauna_loa": ["statsmodels"], "sids_icar": ["libpysal", "geopandas"]}
+
+EPS = np.finfo(float).eps
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """The examples read data shipped inside packages: any connection attempt fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"an example tried to use the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def _load(name: str):
@@ -26,9 +48,9 @@ def _load(name: str):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_example_runs_and_writes_figures(name, tmp_path, capsys):
-    if name == "mauna_loa":
-        pytest.importorskip("statsmodels", reason="the Mauna Loa example needs statsmodels")
+def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
+    for module in NEEDS.get(name, []):
+        pytest.importorskip(module, reason=f"the {name} example needs {module}")
     result = _load(name).main(quick=True, outdir=tmp_path)
     for figure in CASES[name]:
         path = tmp_path / figure
@@ -53,11 +75,25 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys):
         assert result["posterior_agreement"] < 1e-10
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
+    elif name == "sids_icar":
+        n = result["n_counties"]
+        assert n == 100
+        # REML through the pinned Woodbury covariance vs numpy.linalg.pinv: both well
+        # conditioned at n = 100 (measured 7e-15), so 100 n eps is ample
+        assert result["reml_error"] < 100 * n * EPS
+        # constrained posterior vs the dense kriging correction: n eps κ(O) with constant 10
+        bound = 10 * (n + 1) * EPS * result["condition_number"]
+        assert result["mean_error"] < bound and result["sd_error"] < bound
+        # the vague prior on μ (s = 100) is within O(1/s²) of a flat one
+        assert result["vague_error"] < 1e-3
+        # draws satisfy 1ᵀ z = 0 to round-off: n eps times the size of a draw, constant 10
+        assert result["constraint_residual"] < 10 * n * EPS * result["largest_draw"]
+        # seeded draws: the sample means lie within 5 standard errors of the means
+        assert result["moment_error"] < 5 / np.sqrt(result["n_draws"])
+        assert result["tau"] > 0 and result["sigma_v"] >= 0
 
 
 def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
-    import builtins
-
     real_import = builtins.__import__
 
     def no_statsmodels(name, *args, **kwargs):
@@ -68,4 +104,18 @@ def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_statsmodels)
     assert _load("mauna_loa").main(quick=True, outdir=tmp_path) == {}
     assert "statsmodels is not installed" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_sids_icar_without_libpysal(tmp_path, capsys, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_libpysal(name, *args, **kwargs):
+        if name.split(".")[0] in ("libpysal", "geopandas"):
+            raise ImportError(f"No module named {name.split('.')[0]!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_libpysal)
+    assert _load("sids_icar").main(quick=True, outdir=tmp_path) == {}
+    assert "libpysal is not installed" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.png"))
