@@ -73,6 +73,10 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
     elif name == "mauna_loa":
         assert result["loglik"] == pytest.approx(result["dense_loglik"], rel=1e-10)
         assert result["posterior_agreement"] < 1e-10
+        # posterior sd (selected inverse of O) vs the dense inverse: n eps κ(O), constant 10
+        assert result["sd_agreement"] < 10 * result["n_weeks"] * EPS * result["condition_number"]
+        # the band is wider where weeks are missing
+        assert result["sd_missing"] > 1.5 * result["sd_observed"]
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
     elif name == "sids_icar":
