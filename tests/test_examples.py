@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 CASES = {
     "regression": ["regression.png"],
-    "ar1_noise": ["ar1_noise_sample.png", "ar1_noise_profile.png"],
+    "ar1_noise": ["ar1_noise_sample.png", "ar1_noise_profile.png", "ar1_noise_posterior.png"],
     "several_terms": ["several_terms.png"],
     "scipy_interop": ["scipy_interop.png"],
     "mauna_loa": ["mauna_loa.png"],
@@ -59,6 +59,14 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
     if name == "regression":
         assert result["logpdf"] == pytest.approx(result["logpdf_direct"], rel=1e-10)
         assert result["operator_bytes"] < result["dense_bytes"]
+    elif name == "ar1_noise":
+        # posterior of the AR(1) component vs the dense (Q₁ + σ⁻² I)⁻¹: n eps κ, constant 10;
+        # the swapped roles (A = σ⁻² I, B = Q₁) factorise the same O, so the same bound
+        bound = 10 * 500 * EPS * result["condition_number"]
+        assert result["dense_error"] < bound and result["swap_error"] < bound
+        # the band's coverage of the true path (seeded; errors correlated along the series,
+        # so a wide window around 0.95)
+        assert 0.85 < result["coverage"] < 1.0
     elif name == "several_terms":
         assert result["solve_error"] < 1e-9
         assert result["logdet_error"] < 1e-8
