@@ -98,8 +98,9 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         assert result["mean_error"] < bound and result["sd_error"] < bound
         # the vague prior on μ (s = 100) is within O(1/s²) of a flat one
         assert result["vague_error"] < 1e-3
-        # draws satisfy 1ᵀ z = 0 to round-off: n eps times the size of a draw, constant 10
-        assert result["constraint_residual"] < 10 * n * EPS * result["largest_draw"]
+        # draws satisfy 1ᵀ z = 0 to round-off: the sum of n corrected unconstrained draws, each
+        # within 5 sd of the mean, n eps 5 sd with constant 10
+        assert result["constraint_residual"] < 10 * n * EPS * 5 * result["unconstrained_sd"]
         # seeded draws: the sample means lie within 5 standard errors of the means
         assert result["moment_error"] < 5 / np.sqrt(result["n_draws"])
         assert result["tau"] > 0 and result["sigma_v"] >= 0
