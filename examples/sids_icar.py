@@ -46,6 +46,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import PolyCollection
 from scipy import optimize, sparse, special
 from scipy.sparse import csgraph
 from scipy.sparse import linalg as splinalg
@@ -156,20 +157,29 @@ def posterior_parts(
     return omega, splinalg.spsolve(omega, X.T @ (A @ y))
 
 
-def draw_map(ax, counties, values, title, label, **kwargs):
+def county_outlines(counties) -> tuple[list[np.ndarray], np.ndarray]:
+    """The polygons' outer rings as ``(k, 2)`` arrays and, for each ring, its county's row."""
+    rings, owner = [], []
+    for row, shape in enumerate(counties.geometry):
+        for polygon in getattr(shape, "geoms", [shape]):  # a MultiPolygon's parts, or itself
+            rings.append(np.asarray(polygon.exterior.coords))
+            owner.append(row)
+    return rings, np.array(owner)
+
+
+def draw_map(ax, outlines, values, title, label, cmap, vmin=None, vmax=None):
     """One choropleth of the counties (longitude/latitude drawn with the aspect of 35.5° N)."""
-    counties.assign(value=values).plot(
-        column="value",
-        ax=ax,
-        edgecolor="0.35",
-        linewidth=0.3,
-        legend=True,
-        legend_kwds={"label": label, "orientation": "horizontal", "shrink": 0.7, "pad": 0.02},
-        **kwargs,
+    rings, owner = outlines
+    patches = PolyCollection(
+        rings, array=np.asarray(values)[owner], cmap=cmap, edgecolor="0.35", linewidth=0.3
     )
+    patches.set_clim(vmin, vmax)
+    ax.add_collection(patches)
+    ax.autoscale_view()
     ax.set_aspect(1.0 / np.cos(np.deg2rad(35.5)))
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()  # longitude and latitude say nothing here; the shapes are the key
+    ax.figure.colorbar(patches, ax=ax, orientation="horizontal", shrink=0.7, pad=0.02, label=label)
 
 
 def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
@@ -297,9 +307,10 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     # -- figures ----------------------------------------------------------------------------
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.4), layout="constrained")
     limits = {"vmin": min(y.min(), smoothed.min()), "vmax": max(y.max(), smoothed.max())}
+    outlines = county_outlines(counties)
     draw_map(
         axes[0, 0],
-        counties,
+        outlines,
         y,
         "observed: Freeman–Tukey transformed SIDS rate, 1974–78",
         "√1000 (√(S/n) + √((S+1)/n))   (≈ 2 √(deaths per 1000 births))",
@@ -308,7 +319,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     )
     draw_map(
         axes[0, 1],
-        counties,
+        outlines,
         smoothed,
         "posterior mean of the smoothed rate μ + z_i",
         "Freeman–Tukey scale (same colours as the observed map)",
@@ -317,7 +328,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     )
     draw_map(
         axes[1, 0],
-        counties,
+        outlines,
         z_sd,
         "posterior standard deviation of the spatial effect z_i (1ᵀz = 0)",
         "Freeman–Tukey scale",
@@ -325,7 +336,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     )
     draw_map(
         axes[1, 1],
-        counties,
+        outlines,
         exceed,
         "posterior probability P(z_i > 0 | y): rate above the state's level",
         "probability",
