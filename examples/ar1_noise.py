@@ -45,7 +45,8 @@ def posterior_of_the_process(
     precision (``PrecisionNormal``), white noise ``e``, ``y = x + e``. In ``W = A⁻¹ + B⁻¹``
     with ``A = Q₁`` the AR(1) is the first term, so ``x | y`` is the posterior's ``noise``
     (``e | y`` of the library's ``y = e + X z``); written with the roles swapped
-    (``A = σ⁻² I``, ``B = Q₁``) it is the ``latent`` part. Both are computed and compared.
+    (``A = σ⁻² I``, ``B = Q₁``) it is the ``latent`` part (here through the frozen
+    ``WoodburyNormal(0, W).posterior(y)``). Both are computed and compared.
     """
     rng = np.random.default_rng(7)
     Q1 = ar1_precision(n, rho)
@@ -57,7 +58,10 @@ def posterior_of_the_process(
     x_post = posterior.noise  # the AR(1) term of W = Q₁⁻¹ + σ² I
     x_mean, x_sd = np.asarray(x_post.mean), np.asarray(x_post.std())
     post_time = time.perf_counter() - start
-    swapped = ws.latent_posterior(ws.WoodburyMatrix(sparse.eye_array(n) / sigma2, Q1), y)
+    # the frozen spelling: WoodburyNormal(mean, W).posterior(y) is latent_posterior(W, y, mean)
+    swapped = ws.WoodburyNormal(0.0, ws.WoodburyMatrix(sparse.eye_array(n) / sigma2, Q1)).posterior(
+        y
+    )
     swap_error = max(
         np.max(np.abs(np.asarray(swapped.latent.mean) - x_mean)) / np.max(np.abs(x_mean)),
         np.max(np.abs(np.asarray(swapped.latent.std()) - x_sd) / x_sd),

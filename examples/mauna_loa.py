@@ -19,7 +19,8 @@ whose capacitance ``O = B + Sᵀ A S`` is a large sparse tridiagonal matrix (CHO
 posterior of the latent process, ``x | y ~ N(O⁻¹ Sᵀ A y, O⁻¹)`` (``ws.latent_posterior``), fills
 the missing weeks: its mean and a 95 % pointwise credible band ``± 1.96 sd``, the standard
 deviations from the selected inverse of ``O`` — the band is visibly wider where weeks are
-missing, most over the 18 weeks lost in 1964.
+missing, most over the 18 weeks lost in 1964. The band is conditional on the fitted trend,
+cycle and ``(ρ, τ, σ²)``: the uncertainty of those estimates is not in it.
 
 Needs statsmodels (the ``examples`` extra); without it the example says so and stops.
 Run with ``python examples/mauna_loa.py`` (``--quick``: the five years 1962–1966, with

@@ -103,6 +103,11 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         assert result["constraint_residual"] < 10 * n * EPS * 5 * result["unconstrained_sd"]
         # seeded draws: the sample means lie within 5 standard errors of the means
         assert result["moment_error"] < 5 / np.sqrt(result["n_draws"])
+        # the sd of μ + z_i from cov_entries vs the draws' sample sd: each ratio has sd about
+        # 1/√(2 n_draws); 5 of those for the extremes over 100 counties
+        slack = 5 / np.sqrt(2 * result["n_draws"])
+        low, high = result["draw_sd_ratio"]
+        assert 1 - slack < low and high < 1 + slack
         assert result["tau"] > 0 and result["sigma_v"] >= 0
 
 
