@@ -40,9 +40,9 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._arguments import check_covariance, mean_vector
 from ._blocks import Block
-from ._cache import cached_property
+from ._cache import cached_property, peek
 from ._exceptions import NotPositiveDefiniteError, SingularMatrixError
-from ._factor import factor_selected_inverse
+from ._factor import factor_selected_diagonal, factor_selected_inverse
 from ._gaussian import LOG_2PI, Gaussian, as_indices, as_mean
 from ._validation import as_block, as_vectors, require_symmetric
 from .constraints import ConstrainedNormal
@@ -202,7 +202,18 @@ class PrecisionNormal(Gaussian):
         >>> ws.PrecisionNormal(0.0, np.diag([1.0, 4.0])).var()
         array([1.  , 0.25])
         """
-        return np.array(self._selected.diagonal())
+        return np.array(self._variances)
+
+    @cached_property
+    def _variances(self) -> np.ndarray:
+        """``diag(Q⁻¹)``: the selected inverse's if built, else the recursion's diagonal."""
+        selected = peek(self, "_selected")
+        if selected is not None:
+            out = np.array(selected.diagonal())
+        else:
+            out = factor_selected_diagonal(self._factor, self._block.name)
+        out.flags.writeable = False
+        return out
 
     def cov_entries(self, i, j) -> np.ndarray | float:
         """Entries ``(Q⁻¹)[i, j]`` of the covariance (``i``, ``j`` broadcast together).
