@@ -26,10 +26,12 @@ proper Woodbury covariance ``A⁻¹ + (τ (Q + e_k e_kᵀ))⁻¹`` and the gener
 ``μ̂`` — on a grid for the figure, then refined by ``scipy.optimize``.
 
 *Posterior* of ``(μ, z)`` given ``y`` (INLA's formulation): a vague prior ``μ ~ N(0, s²)``
-makes the posterior precision ``O = blockdiag(s⁻², τ Q) + [1 I]ᵀ A [1 I]`` positive definite
-although the prior of ``z`` is not; ``woodbury_sparse.PrecisionNormal`` holds ``N(O⁻¹ [1 I]ᵀ A y,
-O⁻¹)`` and its ``condition`` imposes ``1ᵀ z = 0`` (kriging correction of means, variances and
-draws). Both steps are checked against the dense computation (``numpy.linalg.pinv(Q)``).
+makes the posterior precision ``O = blockdiag(s⁻², τ Q) + Xᵀ A X``, ``X = [1 I]``, positive
+definite although the prior of ``z`` is not. ``ws.latent_posterior`` of the Woodbury model
+``(A, blockdiag(s⁻², τ Q), X)`` factorises only ``O`` and returns ``N(O⁻¹ Xᵀ A y, O⁻¹)`` as a
+``PrecisionNormal``; its ``condition`` imposes ``1ᵀ z = 0`` (kriging correction of means,
+variances and draws). Both steps are checked against the dense computation
+(``numpy.linalg.pinv(Q)``, ``O`` formed and inverted densely).
 
 Needs libpysal (and the geopandas it depends on; the ``examples`` extra); without them the
 example says so and stops. Run with ``python examples/sids_icar.py`` (``--quick``: a coarse
@@ -49,13 +51,16 @@ import numpy as np
 from matplotlib.collections import PolyCollection
 from scipy import optimize, sparse, special
 from scipy.sparse import csgraph
-from scipy.sparse import linalg as splinalg
 
 import woodbury_sparse as ws
+from woodbury_sparse.testing import icar_precision
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 LOG_2PI = float(np.log(2 * np.pi))
-PRIOR_SD_MU = 100.0  # s: the vague prior of the level μ, in Freeman–Tukey units (y ≈ 1–6)
+# s, the prior sd of the level μ in Freeman–Tukey units (y ≈ 1–6, μ's posterior sd 0.07): vague,
+# within 3e-4 of a flat prior, but no vaguer: κ(O) grows like s² (3e6 here, 3e8 for s = 100,
+# where the library warns that O is ill-conditioned).
+PRIOR_SD_MU = 10.0
 
 
 def load_sids():
@@ -86,12 +91,6 @@ def load_sids():
     n = len(counties)
     adjacency = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     return counties, adjacency
-
-
-def icar_precision(adjacency: sparse.sparray) -> sparse.csc_array:
-    """``Q = D − Adj``: the ICAR structure matrix (singular, one zero eigenvalue per component)."""
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    return sparse.csc_array(sparse.diags_array(degree) - adjacency)
 
 
 def freeman_tukey(deaths: np.ndarray, births: np.ndarray) -> np.ndarray:
@@ -142,19 +141,19 @@ def dense_restricted_loglik(
     )
 
 
-def posterior_parts(
-    y: np.ndarray, Q: sparse.csc_array, births: np.ndarray, tau: float, sigma_v: float
-) -> tuple[sparse.csc_array, np.ndarray]:
-    """Precision ``O`` and mean of ``(μ, z) | y`` before the constraint (prior ``μ ~ N(0, s²)``).
+def posterior_model(
+    Q: sparse.csc_array, births: np.ndarray, tau: float, sigma_v: float
+) -> ws.SymmetricWoodburyMatrix:
+    """``y = e + X (μ, z)``, ``X = [1 I]``, prior precision ``B = blockdiag(s⁻², τ Q)``.
 
-    ``O = blockdiag(s⁻², τ Q) + Xᵀ A X`` and ``O⁻¹ Xᵀ A y`` with ``X = [1 I]``.
+    ``B`` is singular (the ICAR is intrinsic), so this ``W`` is no covariance of ``y``, but the
+    posterior needs only ``O = B + Xᵀ A X``, which is positive definite: ``latent_posterior``
+    factorises ``O`` and never ``B``.
     """
-    n = y.size
+    n = Q.shape[0]
     X = sparse.hstack([np.ones((n, 1)), sparse.eye_array(n)], format="csc")
-    A = noise_precision(births, sigma_v)
     prior = sparse.block_diag([sparse.csc_array([[PRIOR_SD_MU**-2]]), tau * Q], format="csc")
-    omega = sparse.csc_array(prior + X.T @ A @ X)
-    return omega, splinalg.spsolve(omega, X.T @ (A @ y))
+    return ws.WoodburyMatrix(noise_precision(births, sigma_v), prior, X=X, symmetric=True)
 
 
 def county_outlines(counties) -> tuple[list[np.ndarray], np.ndarray]:
@@ -254,8 +253,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
 
     # -- posterior of (μ, z) with 1ᵀ z = 0 per component ------------------------------------
     start = time.perf_counter()
-    omega, m = posterior_parts(y, Q, births, tau, sigma_v)
-    joint = ws.PrecisionNormal(m, omega)
+    joint = ws.latent_posterior(posterior_model(Q, births, tau, sigma_v), y).latent
     # 1ᵀ z = 0 on each connected component; μ (the first variable) is free
     C = sparse.hstack(
         [sparse.csr_array((n_components, 1)), ws.sum_to_zero(adjacency)], format="csr"
@@ -292,22 +290,27 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     print(f"    P(z_i > 0 | y) > 0.95 in {high.size} counties ({named}); < 0.05 in {low.size}")
 
     # -- dense check: Σ = O⁻¹, then the kriging correction Σ − Σ Cᵀ (C Σ Cᵀ)⁻¹ C Σ ----------
-    Sigma = np.linalg.inv(omega.toarray())
-    condition_number = float(np.linalg.cond(omega.toarray()))
+    A = noise_precision(births, sigma_v).toarray()
+    Xd = np.hstack([np.ones((n, 1)), np.eye(n)])
+    Bd = np.zeros((n + 1, n + 1))
+    Bd[0, 0], Bd[1:, 1:] = PRIOR_SD_MU**-2, tau * Q.toarray()
+    omega = Bd + Xd.T @ A @ Xd  # O, formed densely from the model
+    Sigma = np.linalg.inv(omega)
+    m = Sigma @ (Xd.T @ (A @ y))
+    eigenvalues = np.linalg.eigvalsh(omega)
+    condition_number = float(eigenvalues[-1] / eigenvalues[0])
     Cd = C.toarray()
     gain = Sigma @ Cd.T @ np.linalg.inv(Cd @ Sigma @ Cd.T)
     dense_mean = m - gain @ (Cd @ m)
     dense_sd = np.sqrt(np.diag(Sigma - gain @ Cd @ Sigma))
     mean_error = float(np.max(np.abs(post_mean - dense_mean)) / np.max(np.abs(dense_mean)))
     sd_error = float(np.max(np.abs(post_sd - dense_sd) / dense_sd))
-    lift = np.hstack([np.ones((n, 1)), np.eye(n)])  # μ + z = [1 I] (μ, z)
-    dense_smoothed_sd = np.sqrt(np.diag(lift @ (Sigma - gain @ Cd @ Sigma) @ lift.T))
+    dense_smoothed_sd = np.sqrt(np.diag(Xd @ (Sigma - gain @ Cd @ Sigma) @ Xd.T))  # μ + z
     sd_error = max(
         sd_error, float(np.max(np.abs(smoothed_sd - dense_smoothed_sd) / dense_smoothed_sd))
     )
     # and the limit of a flat prior on μ: x = μ 1 + z has precision τ Q + A, z = (I − J/n) x
-    A = noise_precision(births, sigma_v)
-    flat_cov = np.linalg.inv((tau * Q + A).toarray())
+    flat_cov = np.linalg.inv(tau * Q.toarray() + A)
     P = np.eye(n) - 1.0 / n
     flat_z = P @ (flat_cov @ (A @ y))
     flat_sd = np.sqrt(np.diag(P @ flat_cov @ P))
