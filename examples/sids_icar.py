@@ -401,8 +401,8 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     ax2.axhline(mu_mean, color="C3", lw=0.8, ls="--", label=f"posterior mean of μ = {mu_mean:.2f}")
     ax2.set(
         xlabel="observed Freeman–Tukey rate y_i",
-        ylabel="posterior of μ + z_i",
-        title="shrinkage: small counties move most",
+        ylabel="posterior mean of the smoothed rate μ + z_i",
+        title="shrinkage: small counties move most (marker area ∝ births)",
     )
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
