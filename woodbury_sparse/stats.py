@@ -285,7 +285,7 @@ class WoodburyNormal:
 
     Mirrors a frozen ``scipy.stats.multivariate_normal(mean, cov)``: ``logpdf``, ``pdf``,
     ``rvs``, ``entropy``, ``mean``, ``cov``, ``dim``, ``random_state``; adds
-    ``mahalanobis`` and ``posterior`` (the latent components given an observation).
+    ``mahalanobis``.
 
     Parameters
     ----------
