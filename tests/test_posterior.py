@@ -368,9 +368,23 @@ def test_latent_posterior_errors():
     with pytest.raises(ValueError, match=r"`mean` must be a scalar or have shape \(4,\)"):
         ws.latent_posterior(W, np.ones(4), np.ones(3))
     indefinite = ws.WoodburyMatrix(-np.eye(4), np.eye(2), X=np.ones((4, 2)))
-    with pytest.raises(ws.NotPositiveDefiniteError, match="`O` is not positive definite") as e:
+    with pytest.raises(
+        ws.NotPositiveDefiniteError, match="`O` is not positive definite.*A and B"
+    ) as e:
         ws.latent_posterior(indefinite, np.ones(4))
     assert e.value.block == "O"
+    # an RW1 prior on 6 points observed on the first 3 only...
+    identified = ws.WoodburyMatrix(
+        np.eye(3), rw1_precision(6), X=np.hstack([np.eye(3), np.zeros((3, 3))])
+    )
+    # ...is identified (the walk links the points); a second walk never observed is not
+    two_walks = sparse.block_diag([rw1_precision(3), rw1_precision(3)])
+    with pytest.raises(ws.SingularMatrixError, match="the data must identify every direction"):
+        ws.latent_posterior(
+            ws.WoodburyMatrix(np.eye(3), two_walks, X=np.hstack([np.eye(3), np.zeros((3, 3))])),
+            np.ones(3),
+        )
+    assert ws.latent_posterior(identified, np.ones(3)).latent.var().shape == (6,)
 
 
 def test_precision_normal_errors():

@@ -70,17 +70,24 @@ _INTRINSIC_HINT = (
 )
 
 
+_POSTERIOR_HINT = (
+    "; as the posterior precision of z it must be positive definite: A and B must be "
+    "precision matrices (positive semidefinite), and the data must identify every direction "
+    "an intrinsic prior leaves free (a random walk or ICAR component observed nowhere is not)"
+)
+
+
 def _positive_definite_factor(block: Block, name: str):
     """``block``'s factorisation, which must prove it positive definite."""
+    hint = _POSTERIOR_HINT if name == "O" else _INTRINSIC_HINT
     try:
         factor = block.factor
     except SingularMatrixError as exc:
-        raise SingularMatrixError(name, f"{exc.args[0]}{_INTRINSIC_HINT}") from None
+        raise SingularMatrixError(name, f"{exc.args[0]}{hint}") from None
     if not factor.positive_definite:
         raise NotPositiveDefiniteError(
             name,
-            f"`{name}` is not positive definite (its factorisation is {factor.method}): a "
-            f"precision matrix must be{_INTRINSIC_HINT}",
+            f"`{name}` is not positive definite (its factorisation is {factor.method}){hint}",
         )
     return factor
 
