@@ -369,7 +369,7 @@ def test_latent_posterior_errors():
         ws.latent_posterior(W, np.ones(4), np.ones(3))
     indefinite = ws.WoodburyMatrix(-np.eye(4), np.eye(2), X=np.ones((4, 2)))
     with pytest.raises(
-        ws.NotPositiveDefiniteError, match="`O` is not positive definite.*A and B"
+        ws.NotPositiveDefiniteError, match=r"`O` is not positive definite.*A and B must be"
     ) as e:
         ws.latent_posterior(indefinite, np.ones(4))
     assert e.value.block == "O"
