@@ -2,7 +2,9 @@
 
 ``stats``, ``dask`` and ``posterior`` accept the same ``cov``, ``mean``, ``random_state``
 and ``size`` and refuse them in the same words; the checks live here, between the
-operators they name and the modules that use them.
+operators they name and the modules that use them. (``stats`` keeps its own copies of the
+last two, ``_random_state`` and ``_size_shape``, until the branch that reworks its seeds
+lands: the same rules, word for word.)
 """
 
 from __future__ import annotations

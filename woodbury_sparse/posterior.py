@@ -70,17 +70,24 @@ _INTRINSIC_HINT = (
 )
 
 
+_POSTERIOR_HINT = (
+    "; as the posterior precision of z it must be positive definite: A and B must be "
+    "precision matrices (positive semidefinite), and the data must identify every direction "
+    "an intrinsic prior leaves free (a random walk or ICAR component observed nowhere is not)"
+)
+
+
 def _positive_definite_factor(block: Block, name: str):
     """``block``'s factorisation, which must prove it positive definite."""
+    hint = _POSTERIOR_HINT if name == "O" else _INTRINSIC_HINT
     try:
         factor = block.factor
     except SingularMatrixError as exc:
-        raise SingularMatrixError(name, f"{exc.args[0]}{_INTRINSIC_HINT}") from None
+        raise SingularMatrixError(name, f"{exc.args[0]}{hint}") from None
     if not factor.positive_definite:
         raise NotPositiveDefiniteError(
             name,
-            f"`{name}` is not positive definite (its factorisation is {factor.method}): a "
-            f"precision matrix must be{_INTRINSIC_HINT}",
+            f"`{name}` is not positive definite (its factorisation is {factor.method}){hint}",
         )
     return factor
 
@@ -346,6 +353,20 @@ class NoisePosterior(Gaussian):
     read from the selected inverse of ``O`` (exact, and free for a selection ``X``: one
     entry per row); for a small dense ``O``, the row sums of ``(X O⁻¹) ∘ X``; otherwise
     one solve per row, ``CHUNK`` rows at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> X = np.ones((4, 1))  # y = e + z·1: a common level observed with unit noise
+    >>> W = ws.WoodburyMatrix(np.eye(4), np.eye(1), X=X)
+    >>> noise = ws.latent_posterior(W, [1.0, 2.0, 3.0, 4.0]).noise
+    >>> noise.mean  # y − E[z | y], E[z | y] = 10 / 5
+    array([-1.,  0.,  1.,  2.])
+    >>> noise.var()  # X O⁻¹ Xᵀ with O = 1 + 4
+    array([0.2, 0.2, 0.2, 0.2])
+    >>> noise.rvs(size=2, random_state=0).shape
+    (2, 4)
     """
 
     def __init__(
@@ -384,24 +405,49 @@ class NoisePosterior(Gaussian):
             cov = latent.cov @ np.eye(latent.dim)
             out = np.empty(self.dim)
             for start in range(0, self.dim, CHUNK):
-                rows = _dense_rows(X, start, start + CHUNK)
+                rows = self._x_rows(np.arange(start, min(start + CHUNK, self.dim)))
                 out[start : start + CHUNK] = np.einsum("ij,ij->i", rows @ cov, rows)
-        elif X.kind == "sparse" and _pair_count(X) <= MAX_PAIRS:
+        elif X.kind == "sparse" and self._pair_count() <= MAX_PAIRS:
             out = self._sparse_variances()
         else:
             out = np.empty(self.dim)
             for start in range(0, self.dim, CHUNK):
-                rows = _dense_rows(X, start, start + CHUNK)
+                rows = self._x_rows(np.arange(start, min(start + CHUNK, self.dim)))
                 solved = latent.cov @ np.ascontiguousarray(rows.T)
                 out[start : start + CHUNK] = np.einsum("ij,ji->i", rows, solved)
         out = np.array(out)
         out.flags.writeable = False
         return out
 
+    @cached_property
+    def _csr(self) -> sparse.csr_array:
+        """A sparse ``X`` by rows (made once)."""
+        return sparse.csr_array(self._X.data)
+
+    def _x_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows ``rows`` of ``X`` as a dense ``(len(rows), p)`` array."""
+        X = self._X
+        if X.kind == "dense":
+            return X.data[rows]
+        if X.kind == "sparse":
+            return self._csr[rows].toarray()
+        out = np.zeros((rows.size, X.shape[1]))
+        out[np.arange(rows.size), rows] = 1.0 if X.kind == "identity" else X.data[rows]
+        return out
+
+    def _pair_count(self) -> int:
+        """``Σᵢ nnz(X[i])²``: the pairs of entries the rows of a sparse ``X`` make."""
+        counts = np.diff(self._csr.indptr).astype(np.int64)
+        return int(counts @ counts)
+
     def _sparse_variances(self) -> np.ndarray:
         """``Σ_{j,k} X[i, j] X[i, k] (O⁻¹)[j, k]`` over every row's pairs of entries."""
-        rows = sparse.csr_array(self._X.data)
+        rows = self._csr
         counts = np.diff(rows.indptr).astype(np.int64)
+        if counts.max(initial=0) <= 1:  # a selection (or scaled one): the diagonal only
+            out = np.zeros(self.dim)
+            out[counts == 1] = rows.data**2 * self.latent.var()[rows.indices]
+            return out
         per_entry = np.repeat(counts, counts)  # each entry pairs with its row's entries
         first = np.repeat(np.arange(rows.nnz, dtype=np.int64), per_entry)
         starts = np.repeat(rows.indptr[:-1].astype(np.int64), counts)
@@ -426,10 +472,10 @@ class NoisePosterior(Gaussian):
         columns, where = np.unique(fj, return_inverse=True)
         for start in range(0, columns.size, CHUNK):
             chunk = columns[start : start + CHUNK]
-            rows = _dense_rows_at(self._X, chunk)  # X[chunk]: (c, p)
+            rows = self._x_rows(chunk)  # X[chunk]: (c, p)
             solved = self.latent.cov @ np.ascontiguousarray(rows.T)  # O⁻¹ X[chunk]ᵀ
             take = np.flatnonzero((where >= start) & (where < start + chunk.size))
-            left = _dense_rows_at(self._X, fi[take])
+            left = self._x_rows(fi[take])
             out[take] = np.einsum("ij,ji->i", left, solved[:, where[take] - start])
         out = out.reshape(ii.shape)
         return float(out) if out.ndim == 0 else out
@@ -441,40 +487,6 @@ class NoisePosterior(Gaussian):
     def __repr__(self) -> str:
         batch = "" if self.batch is None else f", batch={self.batch}"
         return f"NoisePosterior(dim={self.dim}{batch}, latent_dim={self.latent.dim})"
-
-
-def _dense_rows(X: Block, r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0:r1`` of ``X`` as a dense array."""
-    if X.kind == "dense":
-        return X.data[r0:r1]
-    if X.kind == "sparse":
-        return (
-            X.data[r0:r1].toarray()
-            if X.data.format == "csr"
-            else X.tosparse().tocsr()[r0:r1].toarray()
-        )
-    return X.toarray()[r0:r1]
-
-
-def _dense_rows_at(X: Block, rows: np.ndarray) -> np.ndarray:
-    """The rows ``rows`` of ``X`` as a dense array."""
-    if X.kind == "dense":
-        return X.data[rows]
-    if X.kind == "identity":
-        out = np.zeros((rows.size, X.shape[1]))
-        out[np.arange(rows.size), rows] = 1.0
-        return out
-    if X.kind == "diagonal":
-        out = np.zeros((rows.size, X.shape[1]))
-        out[np.arange(rows.size), rows] = X.data[rows]
-        return out
-    return sparse.csr_array(X.data)[rows].toarray()
-
-
-def _pair_count(X: Block) -> int:
-    """``Σᵢ nnz(X[i])²``: the pairs of entries the rows of a sparse ``X`` make."""
-    counts = np.diff(sparse.csr_array(X.data).indptr).astype(np.int64)
-    return int(counts @ counts)
 
 
 def _symmetric_operator(d: int, matmul) -> LinearOperator:

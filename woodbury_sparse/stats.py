@@ -34,12 +34,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._arguments import check_covariance, mean_vector
-from ._arguments import random_generator as _random_state
-from ._arguments import size_shape as _size_shape
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
-from ._validation import require_integer, require_real
+from ._validation import as_count, require_integer, require_real, short_repr
 from .posterior import LatentPosterior, latent_posterior
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +63,29 @@ def _points(x, n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("`x` contains NaN or infinite values")
     return arr
+
+
+def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.random.RandomState:
+    """``seed`` as a generator: itself for a Generator or RandomState, else ``default_rng``.
+
+    ``None``, a non-negative int (or sequence of them), a ``SeedSequence`` or a
+    ``BitGenerator`` make a new ``Generator``; anything else is refused in the library's
+    words, naming the argument (NumPy's own message names ``SeedSequence``).
+    """
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    expected = (
+        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints, a "
+        "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
+    )
+    if isinstance(seed, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{expected}; got {short_repr(seed)}")
+    try:
+        return np.random.default_rng(seed)
+    except TypeError:
+        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
+    except ValueError:
+        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
 
 
 # -- the numerical kernels -----------------------------------------------------------------
@@ -129,6 +150,32 @@ def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
     """``count`` draws as a ``(count, n)`` array, from the generator ``rng``."""
     white = rng.standard_normal((count, W.n + W.p))
     return mean + W._state.colour(white.T).T
+
+
+def _size_shape(size, name: str = "size") -> tuple[int, ...]:
+    """``size`` (None, an int, or a tuple / list / 1-D array of ints) as a shape tuple.
+
+    Integers only, NumPy integers included: a float, a string or a bool is a
+    ``TypeError`` rather than being truncated or parsed.
+    """
+    if size is None:
+        return ()
+    count = as_count(size)
+    if count is not None:
+        shape: tuple[int, ...] = (count,)
+    elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
+        counts = [as_count(s) for s in size]
+        if any(c is None for c in counts):
+            raise TypeError(
+                f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
+                "(an entry is not an integer)"
+            )
+        shape = tuple(counts)
+    else:
+        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"`{name}` must be non-negative, got {short_repr(size)}")
+    return shape
 
 
 # -- R-compatible functions ----------------------------------------------------------------
@@ -285,7 +332,7 @@ class WoodburyNormal:
 
     Mirrors a frozen ``scipy.stats.multivariate_normal(mean, cov)``: ``logpdf``, ``pdf``,
     ``rvs``, ``entropy``, ``mean``, ``cov``, ``dim``, ``random_state``; adds
-    ``mahalanobis`` and ``posterior`` (the latent components given an observation).
+    ``mahalanobis``.
 
     Parameters
     ----------
