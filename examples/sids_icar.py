@@ -14,7 +14,9 @@ which is about twice the square root of the rate per 1000 births, and modelled a
 
 with ``z`` an intrinsic CAR (ICAR) spatial effect, density ∝ exp(−τ zᵀ Q z / 2),
 ``Q = D − Adj`` the graph Laplacian of the county adjacency, and ``1ᵀ z = 0`` per connected
-component (the level belongs to ``μ``). The noise is heteroscedastic: the known sampling
+component (the level belongs to ``μ``; North Carolina's map is connected, and on a map with
+islands each component gets a level of its own, ``μ 1`` becoming ``F μ`` with ``F`` the
+components' indicators, which the code does). The noise is heteroscedastic: the known sampling
 variance ``1000 / n_i`` of each county plus an unstructured county effect of variance ``σ_v²``
 (the Gaussian form of the BYM model, its iid effect integrated out).
 
@@ -50,7 +52,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import PolyCollection
 from scipy import optimize, sparse, special
-from scipy.sparse import csgraph
 
 import woodbury_sparse as ws
 from woodbury_sparse.testing import icar_precision
@@ -112,47 +113,53 @@ def pinned_covariance(
     return ws.WoodburyMatrix(noise_precision(births, sigma_v), tau * pinned)
 
 
-def restricted_loglik(y: np.ndarray, W: ws.SymmetricWoodburyMatrix) -> float:
-    """REML log likelihood of ``y ~ N(μ 1, W)`` with a flat prior on ``μ``.
+def restricted_loglik(y: np.ndarray, W: ws.SymmetricWoodburyMatrix, F: np.ndarray) -> float:
+    """REML log likelihood of ``y ~ N(F β, W)`` with a flat prior on the levels ``β``.
 
-    ``log N(y − μ̂ 1; 0, W) + ½ log 2π − ½ log(1ᵀ W⁻¹ 1)``, ``μ̂ = 1ᵀ W⁻¹ y / 1ᵀ W⁻¹ 1``.
+    ``log N(y − F β̂; 0, W) + (c/2) log 2π − ½ log det(Fᵀ W⁻¹ F)``, ``β̂`` the generalised least
+    squares estimate; ``F`` is ``n×c``, one column per level.
     """
-    ones = np.ones_like(y)
-    w_ones = W.solve(ones)
-    mu_hat = (w_ones @ y) / (w_ones @ ones)
-    value = ws.dwnorm(y - mu_hat, 0.0, W, log=True)
-    return float(value + 0.5 * LOG_2PI - 0.5 * np.log(w_ones @ ones))
+    w_levels = W.solve(F)
+    gram = F.T @ w_levels
+    beta = np.linalg.solve(gram, w_levels.T @ y)
+    value = ws.dwnorm(y - F @ beta, 0.0, W, log=True)
+    return float(value + 0.5 * F.shape[1] * LOG_2PI - 0.5 * np.linalg.slogdet(gram)[1])
 
 
 def dense_restricted_loglik(
-    y: np.ndarray, Q: sparse.csc_array, births: np.ndarray, tau: float, sigma_v: float
+    y: np.ndarray,
+    F: np.ndarray,
+    Q: sparse.csc_array,
+    births: np.ndarray,
+    tau: float,
+    sigma_v: float,
 ) -> float:
     """The same with ``V = A⁻¹ + Q⁺ / τ`` formed densely (the reference)."""
-    n = y.size
+    n, c = F.shape
     V = np.diag(1000.0 / births + sigma_v**2) + np.linalg.pinv(Q.toarray()) / tau
     chol = np.linalg.cholesky(V)
-    ones = np.ones(n)
-    w_ones = np.linalg.solve(V, ones)
-    r = y - (w_ones @ y) / (w_ones @ ones)
+    w_levels = np.linalg.solve(V, F)
+    gram = F.T @ w_levels
+    r = y - F @ np.linalg.solve(gram, w_levels.T @ y)
     white = np.linalg.solve(chol, r)
     return float(
-        -0.5 * ((n - 1) * LOG_2PI + 2 * np.sum(np.log(np.diag(chol))) + white @ white)
-        - 0.5 * np.log(w_ones @ ones)
+        -0.5 * ((n - c) * LOG_2PI + 2 * np.sum(np.log(np.diag(chol))) + white @ white)
+        - 0.5 * np.linalg.slogdet(gram)[1]
     )
 
 
 def posterior_model(
-    Q: sparse.csc_array, births: np.ndarray, tau: float, sigma_v: float
+    F: np.ndarray, Q: sparse.csc_array, births: np.ndarray, tau: float, sigma_v: float
 ) -> ws.SymmetricWoodburyMatrix:
-    """``y = e + X (μ, z)``, ``X = [1 I]``, prior precision ``B = blockdiag(s⁻², τ Q)``.
+    """``y = e + X (μ, z)``, ``X = [F I]``, prior precision ``B = blockdiag(s⁻² I, τ Q)``.
 
     ``B`` is singular (the ICAR is intrinsic), so this ``W`` is no covariance of ``y``, but the
     posterior needs only ``O = B + Xᵀ A X``, which is positive definite: ``latent_posterior``
     factorises ``O`` and never ``B``.
     """
-    n = Q.shape[0]
-    X = sparse.hstack([np.ones((n, 1)), sparse.eye_array(n)], format="csc")
-    prior = sparse.block_diag([sparse.csc_array([[PRIOR_SD_MU**-2]]), tau * Q], format="csc")
+    n, c = F.shape
+    X = sparse.hstack([F, sparse.eye_array(n)], format="csc")
+    prior = sparse.block_diag([sparse.eye_array(c) / PRIOR_SD_MU**2, tau * Q], format="csc")
     return ws.WoodburyMatrix(noise_precision(births, sigma_v), prior, X=X, symmetric=True)
 
 
@@ -197,8 +204,13 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     y = freeman_tukey(deaths, births)
     n = y.size
     Q = icar_precision(adjacency)
-    n_components, component = csgraph.connected_components(adjacency, directed=False)
-    pins = np.array([np.flatnonzero(component == c)[0] for c in range(n_components)])
+    # one level μ_c per connected component of the map (NC's is connected: c = 1); the
+    # ICAR's null space is spanned by the same indicators, the columns of F
+    sum_zero = ws.sum_to_zero(adjacency)  # c × n: 1ᵀ z = 0 on each component
+    F = sum_zero.T.toarray()
+    n_components = F.shape[1]
+    component = np.argmax(F, axis=1)
+    pins = np.argmax(F, axis=0)  # the first county of each component
     print(
         f"North Carolina SIDS 1974–78 (libpysal's sids2): {n} counties, "
         f"{int(deaths.sum())} deaths in {int(births.sum())} births, "
@@ -213,7 +225,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     surface = np.array(
         [
             [
-                restricted_loglik(y, pinned_covariance(Q, pins, births, 10**lt, sv))
+                restricted_loglik(y, pinned_covariance(Q, pins, births, 10**lt, sv), F)
                 for sv in sigma_grid
             ]
             for lt in log_tau_grid
@@ -223,7 +235,8 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     i, j = np.unravel_index(np.argmax(surface), surface.shape)
 
     def negative(theta: np.ndarray) -> float:
-        return -restricted_loglik(y, pinned_covariance(Q, pins, births, 10 ** theta[0], theta[1]))
+        W = pinned_covariance(Q, pins, births, 10 ** theta[0], theta[1])
+        return -restricted_loglik(y, W, F)
 
     fit = optimize.minimize(
         negative,
@@ -242,9 +255,9 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
         f"σ_v = {sigma_v:.3f}; restricted log likelihood {reml:.3f}"
     )
     # the pinned county is arbitrary: the likelihood of the contrasts does not see it
-    other = np.array([np.flatnonzero(component == c)[-1] for c in range(n_components)])
-    reml_other = restricted_loglik(y, pinned_covariance(Q, other, births, tau, sigma_v))
-    reml_dense = dense_restricted_loglik(y, Q, births, tau, sigma_v)
+    other = n - 1 - np.argmax(F[::-1], axis=0)  # the last county of each component
+    reml_other = restricted_loglik(y, pinned_covariance(Q, other, births, tau, sigma_v), F)
+    reml_dense = dense_restricted_loglik(y, F, Q, births, tau, sigma_v)
     reml_error = max(abs(reml - reml_dense), abs(reml_other - reml_dense)) / abs(reml_dense)
     print(
         f"    dense check (V = A⁻¹ + Q⁺/τ with numpy.linalg.pinv): {reml_dense:.6f}; "
@@ -253,31 +266,32 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
 
     # -- posterior of (μ, z) with 1ᵀ z = 0 per component ------------------------------------
     start = time.perf_counter()
-    joint = ws.latent_posterior(posterior_model(Q, births, tau, sigma_v), y).latent
-    # 1ᵀ z = 0 on each connected component; μ (the first variable) is free
-    C = sparse.hstack(
-        [sparse.csr_array((n_components, 1)), ws.sum_to_zero(adjacency)], format="csr"
-    )
+    joint = ws.latent_posterior(posterior_model(F, Q, births, tau, sigma_v), y).latent
+    # 1ᵀ z = 0 on each connected component; the levels μ (the first c variables) are free
+    C = sparse.hstack([sparse.csr_array((n_components, n_components)), sum_zero], format="csr")
     constrained = joint.condition(C, np.zeros(n_components))
     post_mean, post_sd = np.asarray(constrained.mean), np.asarray(constrained.std())
     n_draws = 200 if quick else 4000
     draws = constrained.rvs(size=n_draws, random_state=np.random.default_rng(13))
     post_time = time.perf_counter() - start
-    mu_mean, z_mean, z_sd = post_mean[0], post_mean[1:], post_sd[1:]
-    smoothed = mu_mean + z_mean
-    # Var(μ + z_i) = Var μ + Var z_i + 2 Cov(μ, z_i): (0, i) is on O's pattern (μ meets all)
-    cross = constrained.cov_entries(np.zeros(n, dtype=int), np.arange(1, n + 1))
-    smoothed_sd = np.sqrt(post_sd[0] ** 2 + z_sd**2 + 2 * cross)
+    c = n_components
+    mu_mean, z_mean, z_sd = post_mean[:c], post_mean[c:], post_sd[c:]
+    smoothed = mu_mean[component] + z_mean  # μ_c(i) + z_i
+    # Var(μ_c + z_i) = Var μ_c + Var z_i + 2 Cov(μ_c, z_i), the last on O's pattern (μ_c
+    # meets every county of its component)
+    cross = constrained.cov_entries(component, np.arange(c, c + n))
+    smoothed_sd = np.sqrt(post_sd[component] ** 2 + z_sd**2 + 2 * cross)
     exceed = special.ndtr(z_mean / z_sd)  # P(z_i > 0 | y): above the state's level
-    constraint_residual = float(np.max(np.abs(draws[:, 1:] @ np.ones(n))))
+    constraint_residual = float(np.max(np.abs(sum_zero @ draws[:, c:].T)))
     print(
         f"  posterior of (μ, z) | y, 1ᵀ z = 0, in {post_time * 1e3:.0f} ms "
-        f"({n_draws} draws): μ = {mu_mean:.3f} ± {post_sd[0]:.3f} "
-        f"(≈ {mu_mean**2 / 4:.2f} deaths per 1000 births); sd of z "
+        f"({n_draws} draws): μ = "
+        + ", ".join(f"{mu_mean[k]:.3f} ± {post_sd[k]:.3f}" for k in range(c))
+        + f" (≈ {mu_mean[0] ** 2 / 4:.2f} deaths per 1000 births); sd of z "
         f"{z_sd.min():.3f}–{z_sd.max():.3f}; |1ᵀ z| of the draws ≤ {constraint_residual:.1e}"
     )
     moment_error = float(np.max(np.abs(draws.mean(axis=0) - post_mean) / post_sd))
-    smoothed_draws = draws[:, :1] + draws[:, 1:]
+    smoothed_draws = draws[:, :c] @ F.T + draws[:, c:]
     draw_sd_ratio = smoothed_draws.std(axis=0) / smoothed_sd
     print(
         f"    draws: largest |sample mean − mean| = {moment_error:.3f} sd "
@@ -291,9 +305,9 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
 
     # -- dense check: Σ = O⁻¹, then the kriging correction Σ − Σ Cᵀ (C Σ Cᵀ)⁻¹ C Σ ----------
     A = noise_precision(births, sigma_v).toarray()
-    Xd = np.hstack([np.ones((n, 1)), np.eye(n)])
-    Bd = np.zeros((n + 1, n + 1))
-    Bd[0, 0], Bd[1:, 1:] = PRIOR_SD_MU**-2, tau * Q.toarray()
+    Xd = np.hstack([F, np.eye(n)])
+    Bd = np.zeros((n + c, n + c))
+    Bd[:c, :c], Bd[c:, c:] = np.eye(c) / PRIOR_SD_MU**2, tau * Q.toarray()
     omega = Bd + Xd.T @ A @ Xd  # O, formed densely from the model
     Sigma = np.linalg.inv(omega)
     m = Sigma @ (Xd.T @ (A @ y))
@@ -309,9 +323,10 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     sd_error = max(
         sd_error, float(np.max(np.abs(smoothed_sd - dense_smoothed_sd) / dense_smoothed_sd))
     )
-    # and the limit of a flat prior on μ: x = μ 1 + z has precision τ Q + A, z = (I − J/n) x
+    # and the limit of a flat prior on μ: x = F μ + z has precision τ Q + A (F spans Q's null
+    # space) and z = P x, P = I − F (Fᵀ F)⁻¹ Fᵀ removing each component's mean
     flat_cov = np.linalg.inv(tau * Q.toarray() + A)
-    P = np.eye(n) - 1.0 / n
+    P = np.eye(n) - F @ np.linalg.solve(F.T @ F, F.T)
     flat_z = P @ (flat_cov @ (A @ y))
     flat_sd = np.sqrt(np.diag(P @ flat_cov @ P))
     vague_error = float(max(np.max(np.abs(flat_z - z_mean)), np.max(np.abs(flat_sd - z_sd))))
@@ -398,7 +413,9 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     fig.colorbar(points, ax=ax2, label="log₁₀ births 1974–78")
     span = [min(y.min(), lo.min()), max(y.max(), hi.max())]
     ax2.plot(span, span, "k:", lw=0.8, label="no smoothing (y = x)")
-    ax2.axhline(mu_mean, color="C3", lw=0.8, ls="--", label=f"posterior mean of μ = {mu_mean:.2f}")
+    ax2.axhline(
+        mu_mean[0], color="C3", lw=0.8, ls="--", label=f"posterior mean of μ = {mu_mean[0]:.2f}"
+    )
     ax2.set(
         xlabel="observed Freeman–Tukey rate y_i",
         ylabel="posterior mean of the smoothed rate μ + z_i",
