@@ -137,3 +137,22 @@ def test_sids_icar_without_libpysal(tmp_path, capsys, monkeypatch):
     assert _load("sids_icar").main(quick=True, outdir=tmp_path) == {}
     assert "libpysal is not installed" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_sids_icar_with_two_components(tmp_path, capsys, no_network):
+    """The map cut in two at 79.5° W: one level and one sum-to-zero constraint per component,
+    and the REML of the pinned covariance still equals the dense one with Q's pseudo-inverse."""
+    pytest.importorskip("libpysal", reason="the sids_icar example needs libpysal")
+    module = _load("sids_icar")
+    counties, adjacency = module.load_sids()
+    west = np.array([shape.representative_point().x < -79.5 for shape in counties.geometry])
+    cut = adjacency.toarray()
+    cut[np.ix_(west, ~west)] = cut[np.ix_(~west, west)] = 0.0
+    module.load_sids = lambda: (counties, type(adjacency)(cut))
+    result = module.main(quick=True, outdir=tmp_path)
+    assert "2 connected component(s)" in capsys.readouterr().out
+    n = result["n_counties"]
+    assert result["reml_error"] < 100 * n * EPS  # measured 8e-16
+    bound = 10 * (n + 2) * EPS * result["condition_number"]
+    assert result["mean_error"] < bound and result["sd_error"] < bound
+    assert result["constraint_residual"] < 10 * n * EPS * 5 * result["unconstrained_sd"]
