@@ -38,6 +38,7 @@ from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (publi
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
 from ._validation import as_count, require_integer, require_real, short_repr
+from .posterior import LatentPosterior, latent_posterior
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -461,6 +462,29 @@ class WoodburyNormal:
         if not np.iterable(size) and size == 1:
             return out[0]
         return out.reshape((*shape, self.dim))
+
+    def posterior(self, y: ArrayLike) -> LatentPosterior:
+        """The posterior of the latent components given ``y`` (see :func:`latent_posterior`).
+
+        The covariance ``W = A⁻¹ + X B⁻¹ Xᵀ`` is that of ``y = mean + e + X z`` with
+        ``e ~ N(0, A⁻¹)``, ``z ~ N(0, B⁻¹)``: this returns ``z | y`` (``.latent``) and
+        ``e | y`` (``.noise``), reusing ``W``'s factorisation of ``O = B + Xᵀ A X``.
+
+        Parameters
+        ----------
+        y : (n,) or (n, k) array_like
+            One observation vector, or ``k`` as columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(3), symmetric=True)  # e + z, unit variances
+        >>> post = ws.WoodburyNormal(np.zeros(3), W).posterior([2.0, 0.0, -2.0])
+        >>> post.latent.mean, post.latent.var()
+        (array([ 1.,  0., -1.]), array([0.5, 0.5, 0.5]))
+        """
+        return latent_posterior(self._W, y, self._mean)
 
     def entropy(self) -> float:
         """Differential entropy ``½ (n (1 + log 2π) + log det W)``.

@@ -30,9 +30,11 @@ __all__ = [
     "catalogue",
     "dense_woodbury",
     "grid_precision",
+    "icar_precision",
     "random_sparse",
     "random_spd",
     "relative_error",
+    "rw1_precision",
 ]
 
 
@@ -77,6 +79,53 @@ def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.c
 
     lap = sparse.kron(path(m), sparse.eye_array(k)) + sparse.kron(sparse.eye_array(m), path(k))
     return sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap)
+
+
+def rw1_precision(n: int) -> sparse.csc_array:
+    """Structure matrix of a first-order random walk: ``Σₜ (x_{t+1} − x_t)²`` as ``xᵀ R x``.
+
+    Intrinsic: rank ``n − 1``, constant vectors in its null space (R-INLA's ``"rw1"``
+    with unit precision). Singular, so usable as a prior only with data or a constraint.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import rw1_precision
+    >>> rw1_precision(3).toarray()
+    array([[ 1., -1.,  0.],
+           [-1.,  2., -1.],
+           [ 0., -1.,  1.]])
+    """
+    if n == 1:
+        return sparse.csc_array((1, 1))
+    main = np.full(n, 2.0)
+    main[[0, -1]] = 1.0
+    off = np.full(n - 1, -1.0)
+    return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+
+
+def icar_precision(adjacency) -> sparse.csc_array:
+    """Structure matrix ``D − A`` of an intrinsic CAR field on the graph ``adjacency``.
+
+    ``D`` holds the numbers of neighbours (the pattern of ``adjacency`` counts, read as
+    undirected, diagonal ignored). Rank ``n −`` (number of connected components):
+    constant on each component is its null space (R-INLA's ``"besag"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import icar_precision
+    >>> icar_precision(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]])).toarray()
+    array([[ 2., -1., -1.],
+           [-1.,  1.,  0.],
+           [-1.,  0.,  1.]])
+    """
+    graph = sparse.csc_array(adjacency, dtype=np.float64)
+    graph = sparse.csc_array((graph != 0).astype(np.float64))
+    graph = sparse.csc_array(((graph + graph.T) != 0).astype(np.float64))
+    graph.setdiag(0.0)
+    graph.eliminate_zeros()
+    degree = np.asarray(graph.sum(axis=0)).ravel()
+    return sparse.csc_array(sparse.diags_array(degree) - graph)
 
 
 def random_sparse(

@@ -28,7 +28,7 @@ from . import _sksparse
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import factor_selected_inverse
+from ._selinv import factor_selected_diagonal, factor_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Factor",
     "backend_info",
     "checked",
+    "factor_selected_diagonal",
     "factor_selected_inverse",
     "factorize",
     "refactorize",
