@@ -5,7 +5,7 @@ factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solve
 log-determinants and products without ever forming ``W``.
 """
 
-from . import ggm, updates
+from . import ggm, gradients, updates
 from ._exceptions import (
     AsymmetryWarning,
     FactorizationError,
@@ -17,6 +17,7 @@ from ._exceptions import (
 from ._factor import backend_info
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._selected_inverse import selected_inverse
+from .gradients import LogDensityGradient, log_density_gradient
 from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
 from .updates import add_terms, refactor, with_blocks
 
@@ -26,6 +27,7 @@ __all__ = [
     "AsymmetryWarning",
     "FactorizationError",
     "IllConditionedWarning",
+    "LogDensityGradient",
     "NotPositiveDefiniteError",
     "SingularMatrixError",
     "SymmetricWoodburyMatrix",
@@ -38,6 +40,8 @@ __all__ = [
     "backend_info",
     "dwnorm",
     "ggm",
+    "gradients",
+    "log_density_gradient",
     "mahalanobis",
     "refactor",
     "rwnorm",
