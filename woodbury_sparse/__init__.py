@@ -5,7 +5,7 @@ factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solve
 log-determinants and products without ever forming ``W``.
 """
 
-from . import ggm, gradients, updates
+from . import fitting, ggm, gradients, updates
 from ._exceptions import (
     AsymmetryWarning,
     FactorizationError,
@@ -39,6 +39,7 @@ __all__ = [
     "add_terms",
     "backend_info",
     "dwnorm",
+    "fitting",
     "ggm",
     "gradients",
     "log_density_gradient",
