@@ -237,8 +237,9 @@ def fit(
     standard_errors : bool
         Compute standard errors (``2m`` more evaluations).
     progress : bool, optional
-        Show a progress display (``tqdm``) of the evaluations; default: only when
-        ``tqdm`` is installed and standard error is a terminal.
+        Show the evaluations and the current log likelihood as they happen, on standard
+        error (a ``tqdm`` bar when tqdm is installed, otherwise one updated line);
+        default: only when standard error is a terminal.
     callback : callable, optional
         ``callback(θ, loglik)`` after every evaluation (a long fit's progress, or a log).
 
@@ -301,7 +302,7 @@ def fit(
         lo, hi = TRANSFORMS[kind][2]
         if not lo < value < hi:
             raise ValueError(
-                f"`theta0[{k}]` = {value!r} is outside the domain ({lo}, {hi}) of its "
+                f"`theta0[{k}]` = {float(value)!r} is outside the domain ({lo}, {hi}) of its "
                 f"transform {kind!r}"
             )
     forward = [TRANSFORMS[k][0] for k in kinds]
@@ -334,11 +335,8 @@ def fit(
 
     y = np.asarray(y, dtype=np.float64)
     evaluate = _Model(model, y, X, m)
-    show = (_tqdm is not None and sys.stderr.isatty()) if progress is None else bool(progress)
-    if show and _tqdm is None:
-        warn("`progress=True` needs tqdm, which is not installed", WoodburyWarning)
-        show = False
-    bar = _tqdm(desc="log likelihood evaluations", unit="eval", leave=False) if show else None
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = _progress_display() if show else None
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def value_and_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
@@ -349,8 +347,7 @@ def fit(
             cache.clear()
             cache[key] = (value, grad * jac)
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loglik=f"{value:.6g}")
+                bar.update(value)
             if callback is not None:
                 callback(theta.copy(), value)
         value, grad = cache[key]
@@ -395,6 +392,41 @@ def fit(
         W=W,
         seconds=seconds,
     )
+
+
+class _LineProgress:
+    """One line on standard error, rewritten after every evaluation (no tqdm)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def update(self, value: float) -> None:
+        self.count += 1
+        sys.stderr.write(f"\rlog likelihood evaluations: {self.count}, current {value:.6g}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.count:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class _TqdmProgress:
+    """A tqdm bar of the evaluations showing the current log likelihood."""
+
+    def __init__(self) -> None:
+        self.bar = _tqdm(desc="log likelihood evaluations", unit="eval", leave=False)
+
+    def update(self, value: float) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(loglik=f"{value:.6g}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_display():
+    return _LineProgress() if _tqdm is None else _TqdmProgress()
 
 
 def _inverse_information(value_and_gradient, phi: np.ndarray) -> np.ndarray:
