@@ -202,11 +202,11 @@ class _InverseEntries:
         return self.selected.diagonal()
 
     @cached_property
-    def keys(self) -> np.ndarray:
-        """``column·n + row`` of every stored entry of the selected inverse (increasing)."""
+    def positions(self) -> sparse.csc_array:
+        """The selected inverse's pattern with data ``1, 2, …, nnz`` (its storage order)."""
         z = self.selected
-        cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(z.indptr))
-        return cols * self.n + z.indices
+        index = np.arange(1, z.nnz + 1, dtype=np.float64)  # exact in float64 below 2⁵³
+        return sparse.csc_array((index, z.indices, z.indptr), shape=z.shape)
 
     #: The last sparse pattern looked up, and where its entries are: derivatives of one
     #: block usually share a pattern, so the lookup is made once.
@@ -238,18 +238,27 @@ class _InverseEntries:
             and arrays_equal(memo[0], m.indptr)
             and arrays_equal(memo[1], m.indices)
         ):
-            pos, hit, all_hit = memo[2:]
+            pos, covered = memo[2:]
         else:
-            cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
-            want = cols * self.n + m.indices
-            keys = self.keys
-            pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
-            hit = keys[pos] == want
-            all_hit = bool(np.all(hit))
-            self._memo = (m.indptr, m.indices, pos, hit, all_hit)
+            # One merge of the two sorted patterns (SciPy's elementwise product) finds
+            # where each entry of M sits in the selected inverse.
+            ones = sparse.csc_array((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
+            found = ones.multiply(self.positions)
+            covered = found.nnz == m.nnz
+            if covered:  # the same pattern, in the same (sorted) order
+                pos = found.data.astype(np.int64) - 1
+            else:
+                cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
+                found = sparse.csc_array(found)
+                fcols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(found.indptr))
+                where = np.searchsorted(cols * self.n + m.indices, fcols * self.n + found.indices)
+                pos = np.full(m.nnz, -1, dtype=np.int64)
+                pos[where] = found.data.astype(np.int64) - 1
+            self._memo = (m.indptr, m.indices, pos, covered)
         z = self.selected.data
-        if all_hit:
+        if covered:
             return float(z[pos] @ m.data)
+        hit = pos >= 0
         total = float(z[pos[hit]] @ m.data[hit])
         miss = ~hit & (m.data != 0)
         if np.any(miss):
