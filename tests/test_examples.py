@@ -53,6 +53,7 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys):
         assert result["posterior_agreement"] < 1e-10
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
+        assert all(0 < se < float("inf") for se in result["stderr"])
 
 
 def test_mauna_loa_without_statsmodels(tmp_path, capsys, monkeypatch):
