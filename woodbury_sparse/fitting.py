@@ -274,13 +274,11 @@ def fit(
     >>> from scipy import sparse
     >>> import woodbury_sparse as ws
     >>> from woodbury_sparse.fitting import fit
-    >>> from woodbury_sparse.testing import ar1_precision
+    >>> from woodbury_sparse.testing import ar1_precision, ar1_precision_derivative
     >>> n = 2000
     >>> def model(theta):
     ...     rho, s2 = theta
-    ...     Q = ar1_precision(n, rho)
-    ...     h = 1e-6  # ∂Q/∂ρ is exact here: Q is quadratic in ρ, central differences are exact
-    ...     dQ = (ar1_precision(n, rho + h) - ar1_precision(n, rho - h)) / (2 * h)
+    ...     Q, dQ = ar1_precision(n, rho), ar1_precision_derivative(n, rho)
     ...     return Q, sparse.eye_array(n) / s2, [dQ, None], [None, -1 / s2**2]
     >>> A, B, _, _ = model([0.8, 0.5])
     >>> y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=1)

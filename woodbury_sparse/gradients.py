@@ -386,11 +386,11 @@ def log_density_gradient(
 
     >>> import numpy as np
     >>> import woodbury_sparse as ws
-    >>> from woodbury_sparse.testing import ar1_precision
+    >>> from woodbury_sparse.testing import ar1_precision, ar1_precision_derivative
     >>> n, rho, s2 = 200, 0.8, 0.5
     >>> W = ws.SymmetricWoodburyMatrix(ar1_precision(n, rho), np.eye(n) / s2)
     >>> y = ws.rwnorm(1, 0.0, W, random_state=0)
-    >>> dQ = (ar1_precision(n, rho + 1e-6) - ar1_precision(n, rho - 1e-6)) / 2e-6
+    >>> dQ = ar1_precision_derivative(n, rho)
     >>> value, grad = ws.log_density_gradient(y, 0.0, W, dA=[dQ, None], dB=[None, -1 / s2**2])
     >>> bool(np.isclose(value, ws.dwnorm(y, 0.0, W, log=True)))
     True
