@@ -40,7 +40,7 @@ from scipy import sparse
 from ._arguments import check_covariance, mean_vector
 from ._blocks import arrays_equal
 from ._exceptions import NotPositiveDefiniteError
-from ._factor import factor_selected_inverse
+from ._factor import InverseEntries
 from ._validation import require_real, short_repr
 
 __all__ = ["LogDensityGradient", "log_density_gradient"]
@@ -165,11 +165,12 @@ def _derivative_list(values, m: int | None, n: int, name: str) -> list[_Derivati
 
 
 # -- traces from selected inverses ----------------------------------------------------------
-class _InverseEntries:
-    """Entries of ``M⁻¹`` for a positive definite ``M`` held by a cached factorisation.
+class _Traces:
+    """``tr(M⁻¹ D)`` for a positive definite ``M`` held by a cached factorisation.
 
-    The selected inverse gives every entry on the pattern of the Cholesky factor; other
-    entries come from solves with the same factorisation, a few columns at a time.
+    The entries of ``M⁻¹`` on ``D``'s pattern come from the selected inverse (the factor
+    layer's :class:`InverseEntries`); entries off the factor's pattern from solves with
+    the same factorisation, a few columns at a time.
     """
 
     def __init__(self, block, name: str) -> None:
@@ -178,38 +179,15 @@ class _InverseEntries:
         self.n = block.shape[0]
 
     @cached_property
-    def diagonal_only(self) -> np.ndarray | None:
-        """``diag(M⁻¹)`` when ``M`` is diagonal (its inverse then *is* diagonal), else None."""
-        if self.block.kind == "identity":
-            return np.ones(self.n)
-        if self.block.kind == "diagonal":
-            return 1.0 / self.block.data
-        return None
-
-    @cached_property
-    def selected(self) -> sparse.csc_array:
-        return factor_selected_inverse(self.block.factor, self.name)
-
-    @cached_property
-    def dense(self) -> np.ndarray | None:
-        """The whole inverse when ``M`` is dense (its selected inverse is the inverse)."""
-        return self.selected.toarray() if self.block.kind == "dense" else None
+    def inverse(self) -> InverseEntries:
+        return InverseEntries(self.block.factor, self.name)
 
     @cached_property
     def diagonal(self) -> np.ndarray:
-        if self.diagonal_only is not None:
-            return self.diagonal_only
-        return self.selected.diagonal()
+        return self.inverse.diagonal()
 
-    @cached_property
-    def positions(self) -> sparse.csc_array:
-        """The selected inverse's pattern with data ``1, 2, …, nnz`` (its storage order)."""
-        z = self.selected
-        index = np.arange(1, z.nnz + 1, dtype=np.float64)  # exact in float64 below 2⁵³
-        return sparse.csc_array((index, z.indices, z.indptr), shape=z.shape)
-
-    #: The last sparse pattern looked up, and where its entries are: derivatives of one
-    #: block usually share a pattern, so the lookup is made once.
+    #: The last sparse pattern looked up and the entries of ``M⁻¹`` on it: derivatives of
+    #: one block often share a pattern, and the entries depend on the pattern only.
     _memo: tuple | None = None
 
     def trace(self, d: _Derivative) -> float:
@@ -220,51 +198,33 @@ class _InverseEntries:
             return d.data * float(np.sum(self.diagonal))
         if d.kind == "diagonal":
             return float(self.diagonal @ d.data)
-        if self.diagonal_only is not None:
-            diag = d.data.diagonal()
-            return float(self.diagonal_only @ diag)
-        if self.dense is not None:
-            if d.kind == "dense":
-                return float(np.vdot(self.dense, d.data))
-            coo = d.data.tocoo()
-            return float(self.dense[coo.row, coo.col] @ coo.data)
+        if d.kind == "dense" and self.block.kind == "dense":  # p small: every entry
+            n = self.n
+            rows, cols = np.divmod(np.arange(n * n), n)
+            values, _ = self.inverse.entries(rows, cols)
+            return float(values @ d.data.ravel())
         m = d.data if d.kind == "sparse" else sparse.csc_array(d.data)
-        return self._sparse_trace(m)
-
-    def _sparse_trace(self, m: sparse.csc_array) -> float:
         memo = self._memo
         if (
             memo is not None
             and arrays_equal(memo[0], m.indptr)
             and arrays_equal(memo[1], m.indices)
         ):
-            pos, covered = memo[2:]
+            values, found, covered = memo[2:]
         else:
-            # One merge of the two sorted patterns (SciPy's elementwise product) finds
-            # where each entry of M sits in the selected inverse.
-            ones = sparse.csc_array((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
-            found = ones.multiply(self.positions)
-            covered = found.nnz == m.nnz
-            if covered:  # the same pattern, in the same (sorted) order
-                pos = found.data.astype(np.int64) - 1
-            else:
-                cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
-                found = sparse.csc_array(found)
-                fcols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(found.indptr))
-                where = np.searchsorted(cols * self.n + m.indices, fcols * self.n + found.indices)
-                pos = np.full(m.nnz, -1, dtype=np.int64)
-                pos[where] = found.data.astype(np.int64) - 1
-            self._memo = (m.indptr, m.indices, pos, covered)
-        z = self.selected.data
-        if covered:
-            return float(z[pos] @ m.data)
-        hit = pos >= 0
-        total = float(z[pos[hit]] @ m.data[hit])
-        miss = ~hit & (m.data != 0)
-        if np.any(miss):
             cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
-            total += self._solved_entries(m.indices[miss], cols[miss], m.data[miss])
-        return total
+            values, found = self.inverse.entries(m.indices, cols)
+            covered = bool(np.all(found))
+            self._memo = (m.indptr, m.indices, values, found, covered)
+        if covered:
+            return float(values @ m.data)
+        # Some entries lie off the factor's pattern: those columns of M⁻¹ are solved for.
+        total = float(values[found] @ m.data[found])
+        miss = ~found & (m.data != 0)
+        if not np.any(miss):
+            return total
+        cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
+        return total + self._solved_entries(m.indices[miss], cols[miss], m.data[miss])
 
     def _solved_entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> float:
         """``Σ (M⁻¹)[rows, cols] · values`` from columns of ``M⁻¹`` solved for."""
@@ -444,9 +404,9 @@ def log_density_gradient(
             grad[:, k] += dm @ r
 
     # -- the traces: −½ [tr(O⁻¹ ∂O) − tr(A⁻¹ ∂A) − tr(B⁻¹ ∂B)] --------------------------------
-    inv_a = _InverseEntries(parts.A, "A")
-    inv_b = _InverseEntries(parts.B, "B")
-    inv_o = _InverseEntries(state.O, "O") if p else None
+    inv_a = _Traces(parts.A, "A")
+    inv_b = _Traces(parts.B, "B")
+    inv_o = _Traces(state.O, "O") if p else None
     x_factor = None
     if p and parts.U.kind != "identity":
         x_factor = parts.U.data if parts.U.kind in ("dense", "sparse") else parts.U.tosparse()
