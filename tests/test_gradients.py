@@ -354,3 +354,40 @@ def test_blocks_must_be_positive_definite():
     W = ws.SymmetricWoodburyMatrix(A, 10 * np.eye(n) + np.ones((n, n)))
     with pytest.raises(ws.NotPositiveDefiniteError, match="needs `A` positive definite"):
         ws.log_density_gradient(np.zeros(n), 0.0, W, dA=[1.0])
+
+
+# -- the factor layer's entries of M⁻¹ --------------------------------------------------------
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        sparse.diags_array(np.linspace(1, 3, 30), format="csc"),
+        ar1_precision(40, 0.8),
+        grid_precision(7, 0.4),
+        np.eye(12) * 4 + np.ones((12, 12)),
+    ],
+    ids=["diagonal", "ar1", "grid", "dense"],
+)
+def test_inverse_entries_match_the_dense_inverse(matrix):
+    rng = np.random.default_rng(9)
+    M = dense(matrix)
+    n = M.shape[0]
+    kind = "diagonal" if sparse.issparse(matrix) and matrix.nnz == n else None
+    block = (
+        Block("diagonal", (n, n), np.diagonal(M).copy(), True)
+        if kind
+        else Block.from_matrix(matrix, symmetric=True)
+    )
+    inverse = np.linalg.inv(M)
+    entries = InverseEntries(block.factor, "M")
+    bound = 100 * n * EPS * np.linalg.cond(M) * np.abs(inverse).max()
+    np.testing.assert_allclose(entries.diagonal(), np.diagonal(inverse), rtol=0, atol=bound)
+    rows, cols = rng.integers(0, n, 200), rng.integers(0, n, 200)
+    keep = np.unique(rows * n + cols)  # distinct entries, as a matrix's pattern has
+    rows, cols = keep // n, keep % n
+    values, found = entries.entries(rows, cols)
+    np.testing.assert_allclose(values[found], inverse[rows, cols][found], rtol=0, atol=bound)
+    assert np.all(np.isnan(values[~found]))
+    # every entry on M's own pattern is found
+    pattern_rows, pattern_cols = np.nonzero(M)
+    _, on_pattern = entries.entries(pattern_rows, pattern_cols)
+    assert np.all(on_pattern)
