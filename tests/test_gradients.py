@@ -17,6 +17,8 @@ from scipy import sparse
 
 import woodbury_sparse as ws
 from conftest import CATALOGUE, EPS, case, dense
+from woodbury_sparse._blocks import Block
+from woodbury_sparse._factor import InverseEntries
 from woodbury_sparse.testing import (
     ar1_precision,
     ar1_precision_derivative,
