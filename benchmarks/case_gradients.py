@@ -38,7 +38,7 @@ SPEED = (
 FITS = (
     "Maximum likelihood for the Mauna Loa model in (atanh ρ, log τ, log σ²) from the same "
     "start. Evaluations: log likelihoods computed (a value with its gradient counts once); "
-    "Δ log lik: this fit's maximum minus the gradient fit's."
+    "Δ log likelihood: this fit's maximum minus the gradient fit's."
 )
 
 
@@ -235,7 +235,7 @@ def tabulate(res: Result, param, p, t: Timings) -> None:
                 "evaluations": str(count),
                 "× gradient fit's": fmt_ratio(count / evals),
                 "log likelihood": f"{value:.8f}",
-                "Δ log lik": f"{value - best:.1e}",
+                "Δ log likelihood": f"{value - best:.1e}",
                 "time (s)": f"{t.median(route):.2f}",
                 "message": message[:60],
             },

@@ -27,6 +27,12 @@ Cost: on top of one log density (the factorisations of ``A``, ``B`` and ``O``, o
 one selected inversion of each of ``A``, ``B`` and ``O`` (about a numeric factorisation
 each; none for identity or diagonal blocks), two solves, and ``O(nnz)`` per derivative.
 Nothing ``n×n`` is formed and nothing is refactorised.
+
+Only the symmetric form: a Gaussian log density needs a symmetric covariance, and
+``A``, ``B`` must be positive definite (precision matrices), which is what the selected
+inverse (a Cholesky factor's) needs. The derivative of ``log|det W|`` of a general
+``W = A⁻¹ + U B⁻¹ V`` would need selected inverses of LU factors, which the factor
+layer does not provide.
 """
 
 from __future__ import annotations
