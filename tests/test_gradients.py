@@ -254,7 +254,6 @@ def test_several_terms_match_finite_differences():
     check_against_finite_differences(lambda t: several_terms(t, Z), theta, x)
 
 
-@pytest.mark.slow
 def test_ar1_plus_noise_at_n_1e5_matches_finite_differences():
     n, theta = 100_000, (0.95, 1.0, 0.5)
     W, *_ = ar1_noise(theta, n)
