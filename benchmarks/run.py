@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import (
     case_cholmod,
+    case_gradients,
     case_pathways,
     case_posterior,
     case_regression,
@@ -40,6 +41,7 @@ CASES = {
         case_sweep.CASE,
         case_pathways.CASE,
         case_selinv.CASE,
+        case_gradients.CASE,
         case_posterior.CASE,
         case_cholmod.CASE,
     )

@@ -15,12 +15,14 @@ deviation). The covariance of ``y`` is the Woodbury matrix
     ``W = σ² I + S (τ⁻² Q_ρ)⁻¹ Sᵀ``,  ``A = σ⁻² I``, ``B = τ⁻² Q_ρ``, ``X = S``,
 
 whose capacitance ``O = B + Sᵀ A S`` is a large sparse tridiagonal matrix (CHOLMOD).
-``(ρ, τ, σ²)`` are fitted by maximising the log likelihood with ``scipy.optimize``; the
-posterior of the latent process, ``x | y ~ N(O⁻¹ Sᵀ A y, O⁻¹)`` (``ws.latent_posterior``), fills
-the missing weeks: its mean and a 95 % pointwise credible band ``± 1.96 sd``, the standard
-deviations from the selected inverse of ``O`` — the band is visibly wider where weeks are
-missing, most over the 18 weeks lost in 1964. The band is conditional on the fitted trend,
-cycle and ``(ρ, τ, σ²)``: the uncertainty of those estimates is not in it.
+``(ρ, τ, σ²)`` are fitted by maximum likelihood with exact gradients
+(``woodbury_sparse.fitting.fit``: L-BFGS-B, standard errors from the observed information),
+in a fraction of the evaluations a derivative-free search needs. The posterior of the latent
+process, ``x | y ~ N(O⁻¹ Sᵀ A y, O⁻¹)`` (``ws.latent_posterior``), fills the missing weeks:
+its mean and a 95 % pointwise credible band ``± 1.96 sd``, the standard deviations from the
+selected inverse of ``O`` — the band is visibly wider where weeks are missing, most over the
+18 weeks lost in 1964. The band is conditional on the fitted trend, cycle and ``(ρ, τ, σ²)``:
+the uncertainty of those estimates is not in it.
 
 Needs statsmodels (the ``examples`` extra); without it the example says so and stops.
 Run with ``python examples/mauna_loa.py`` (``--quick``: the five years 1962–1966, with
@@ -41,7 +43,8 @@ from scipy import linalg, optimize, sparse
 from scipy.sparse import linalg as splinalg
 
 import woodbury_sparse as ws
-from woodbury_sparse.testing import ar1_precision
+from woodbury_sparse.fitting import fit
+from woodbury_sparse.testing import ar1_precision, ar1_precision_derivative
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 
@@ -72,6 +75,15 @@ def covariance(theta: np.ndarray, S: sparse.csc_array) -> ws.SymmetricWoodburyMa
     A = sparse.eye_array(n_obs) / sigma2
     B = ar1_precision(n_weeks, rho) / tau**2
     return ws.WoodburyMatrix(A, B, X=S)
+
+
+def model(theta, S: sparse.csc_array):
+    """``(A, B, ∂A, ∂B)`` at ``θ = (ρ, τ, σ²)``: ``A = σ⁻² I``, ``B = τ⁻² Q_ρ`` (for ``fit``)."""
+    rho, tau, sigma2 = theta
+    n_obs, n_weeks = S.shape
+    Q = ar1_precision(n_weeks, rho)
+    dB = [ar1_precision_derivative(n_weeks, rho) / tau**2, -2.0 * Q / tau**3, None]
+    return sparse.eye_array(n_obs) / sigma2, Q / tau**2, [None, None, -1.0 / sigma2**2], dB
 
 
 def unpack(theta: np.ndarray) -> tuple[float, float, float]:
@@ -116,40 +128,52 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
         f"(residual sd {y.std():.3f} ppm)"
     )
 
-    # -- maximum likelihood for (ρ, τ, σ²) --------------------------------------------------
-    evaluations = []
-
-    def negloglik(theta: np.ndarray) -> float:
-        start = time.perf_counter()
-        value = -ws.dwnorm(y, 0.0, covariance(theta, S), log=True)
-        evaluations.append(time.perf_counter() - start)
-        return value
-
+    # -- maximum likelihood for (ρ, τ, σ²), with exact gradients -----------------------------
     theta0 = np.array([np.arctanh(0.5), np.log(0.5 * y.std()), np.log(0.5 * y.var())])
     W0 = covariance(theta0, S)
     print(f"  W = {W0!r}")
     print(
         f"  capacitance O = B + Sᵀ A S: {W0.capacitance.shape} sparse, nnz = {W0.capacitance.nnz}"
     )
-    start = time.perf_counter()
-    fit = optimize.minimize(
-        negloglik, theta0, method="L-BFGS-B", options={"maxiter": 8 if quick else 200}
+    result = fit(
+        lambda theta: model(theta, S),
+        unpack(theta0),
+        y,
+        X=S,
+        transforms=["correlation", "positive", "positive"],
+        names=["ρ", "τ", "σ²"],
+        options={"maxiter": 8 if quick else 200},
     )
-    fit_time = time.perf_counter() - start
-    rho, tau, sigma2 = unpack(fit.x)
-    loglik = -fit.fun
+    fit_time = result.seconds
+    rho, tau, sigma2 = result.theta
+    loglik = result.loglik
     print(
-        f"  maximum likelihood (L-BFGS-B, {fit.nit} iterations, {len(evaluations)} log "
-        f"likelihoods in {fit_time:.2f} s, {np.median(evaluations) * 1e3:.1f} ms each):"
+        f"  maximum likelihood with exact gradients (L-BFGS-B, {result.nit} iterations, "
+        f"{result.nfev} log likelihoods and gradients in {fit_time:.2f} s):"
     )
+    print("    " + result.summary().replace("\n", "\n    "))
     print(
         f"    ρ = {rho:.4f} per week, innovation sd τ = {tau:.4f} ppm "
         f"(process sd {tau / np.sqrt(1 - rho**2):.3f} ppm), noise variance σ² = "
         f"{sigma2:.4f} ppm² (sd {np.sqrt(sigma2):.3f}); log likelihood {loglik:.3f}"
     )
+    # The derivative-free fit this replaces: the same optimum, several times the evaluations.
+    evaluations = []
+
+    def negloglik(theta: np.ndarray) -> float:
+        evaluations.append(1)
+        return -ws.dwnorm(y, 0.0, covariance(theta, S), log=True)
+
+    free = optimize.minimize(
+        negloglik, theta0, method="L-BFGS-B", options={"maxiter": 8 if quick else 200}
+    )
+    print(
+        f"    derivative-free (finite-difference L-BFGS-B): {len(evaluations)} log likelihoods, "
+        f"log likelihood {-free.fun:.6f} (Δ = {-free.fun - loglik:.1e})"
+    )
 
     # -- check against the dense n_obs × n_obs computation at the optimum ---------------------
-    W = covariance(fit.x, S)
+    W = result.W
     start = time.perf_counter()
     dense = W.toarray()
     chol = linalg.cho_factor(dense, lower=True)
@@ -162,7 +186,8 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     print(
         f"    dense check: log likelihood {dense_loglik:.3f} (|Δ| = "
         f"{abs(dense_loglik - loglik):.1e}) in {dense_time * 1e3:.0f} ms vs "
-        f"{np.median(evaluations) * 1e3:.1f} ms through the Woodbury operator"
+        f"{fit_time / result.nfev * 1e3:.1f} ms per value and gradient through the Woodbury "
+        "operator"
     )
 
     # -- posterior of the latent process: x | y ~ N(O⁻¹ Sᵀ A y, O⁻¹) --------------------------
@@ -281,6 +306,10 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
         "n_weeks": n_weeks,
         "n_obs": n_obs,
         "fit_seconds": fit_time,
+        "stderr": [float(se) for se in result.stderr],
+        "evaluations": result.nfev,
+        "derivative_free_evaluations": len(evaluations),
+        "derivative_free_loglik": float(-free.fun),
     }
 
 

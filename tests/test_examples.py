@@ -82,6 +82,9 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         assert result["logpdf_rel_diff_woodbury"] < 1e-12
         assert result["logpdf_rel_diff_dense"] < 1e-11
         assert abs(result["maha_mean_over_n"] - 1) < 0.01
+    elif name == "ar1_noise":  # the gradient fit's ρ within a grid step (0.19/7) of the grid's
+        assert abs(result["rho_fit"] - result["rho_hat"]) <= 0.19 / 7
+        assert 0 < result["rho_se"] < 0.1
     elif name == "mauna_loa":
         assert result["loglik"] == pytest.approx(result["dense_loglik"], rel=1e-10)
         assert result["posterior_agreement"] < 1e-10
@@ -91,6 +94,7 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         assert result["sd_missing"] > 1.5 * result["sd_observed"]
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
+        assert all(0 < se < float("inf") for se in result["stderr"])
     elif name == "pbmc_pathways":
         assert result["n_genes"] > result["n_cells"]  # p > n: S alone is singular
         assert 0 < result["a"] < 1

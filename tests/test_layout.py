@@ -178,7 +178,16 @@ def test_the_core_imports_none_of_its_users():
     and the state (``_core``) uses no operator."""
     users = {
         f"woodbury_sparse.{name}"
-        for name in ("stats", "updates", "ggm", "dask", "posterior", "constraints")
+        for name in (
+            "stats",
+            "updates",
+            "ggm",
+            "dask",
+            "posterior",
+            "constraints",
+            "gradients",
+            "fitting",
+        )
     }
     assert _reachable("woodbury_sparse._operators") & users == set()
     assert "woodbury_sparse._core" in _reachable("woodbury_sparse._operators")
@@ -262,6 +271,8 @@ THROUGH_THE_STATE = (
     "dask",
     "updates",
     "stats",
+    "gradients",
+    "fitting",
     "_arguments",
     "_covariance",
     "_updating",

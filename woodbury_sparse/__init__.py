@@ -5,7 +5,7 @@ factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solve
 log-determinants and products without ever forming ``W``.
 """
 
-from . import constraints, ggm, posterior, updates
+from . import constraints, fitting, ggm, gradients, posterior, updates
 from ._exceptions import (
     AsymmetryWarning,
     FactorizationError,
@@ -18,6 +18,7 @@ from ._factor import backend_info
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._selected_inverse import selected_inverse
 from .constraints import ConstrainedNormal, sum_to_zero
+from .gradients import LogDensityGradient, log_density_gradient
 from .posterior import (
     LatentPosterior,
     NoisePosterior,
@@ -35,6 +36,7 @@ __all__ = [
     "FactorizationError",
     "IllConditionedWarning",
     "LatentPosterior",
+    "LogDensityGradient",
     "NoisePosterior",
     "NotPositiveDefiniteError",
     "PrecisionNormal",
@@ -49,8 +51,11 @@ __all__ = [
     "backend_info",
     "constraints",
     "dwnorm",
+    "fitting",
     "ggm",
+    "gradients",
     "latent_posterior",
+    "log_density_gradient",
     "mahalanobis",
     "posterior",
     "refactor",

@@ -26,6 +26,7 @@ from ._operators import WoodburyMatrix
 __all__ = [
     "Problem",
     "ar1_precision",
+    "ar1_precision_derivative",
     "assert_dot_test",
     "catalogue",
     "dense_woodbury",
@@ -57,6 +58,28 @@ def ar1_precision(n: int, rho: float) -> sparse.csc_array:
     main[[0, -1]] = 1.0
     off = np.full(n - 1, -rho)
     return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+
+
+def ar1_precision_derivative(n: int, rho: float) -> sparse.csc_array:
+    """``∂Q/∂ρ`` of :func:`ar1_precision`: diagonal ``(0, 2ρ, …, 2ρ, 0)``, off-diagonals ``−1``.
+
+    On the pattern of ``Q`` (the end entries stored as zeros), so a derivative and its
+    matrix share a sparsity pattern.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import ar1_precision_derivative
+    >>> ar1_precision_derivative(3, 0.5).toarray()
+    array([[ 0., -1.,  0.],
+           [-1.,  1., -1.],
+           [ 0., -1.,  0.]])
+    """
+    out = ar1_precision(n, rho).copy()
+    cols = np.repeat(np.arange(n), np.diff(out.indptr))
+    diagonal = out.indices == cols
+    out.data = np.where(diagonal, 2.0 * rho, -1.0)
+    out.data[diagonal & ((cols == 0) | (cols == n - 1))] = 0.0
+    return out
 
 
 def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.csc_array:
