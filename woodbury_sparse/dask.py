@@ -78,6 +78,7 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
 from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
+from ._random import check_one, generator
 from ._validation import as_count, require_integer, require_real, short_repr
 from .stats import dwnorm, rwnorm
 
@@ -287,16 +288,17 @@ def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array
 
 
 # -- sampling ------------------------------------------------------------------------------
-def _seed_sequence(seed) -> np.random.SeedSequence:
+def _seed_sequence(seed, name: str = "seed") -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if isinstance(seed, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)):
         raise TypeError(
-            "`seed` must be an int, a sequence of ints, a numpy.random.SeedSequence or None, "
-            f"not a {type(seed).__name__}: a generator's stream cannot be split reproducibly"
+            f"`{name}` must be an int, a sequence of ints, a numpy.random.SeedSequence or "
+            f"None, not a {type(seed).__name__}: a generator's stream cannot be split "
+            "reproducibly (pass it as `rng=`, which seeds the blocks from its next draws)"
         )
     expected = (
-        "`seed` must be None, a non-negative int, a sequence of non-negative ints or a "
+        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints or a "
         f"numpy.random.SeedSequence; got {short_repr(seed)}"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
@@ -307,6 +309,23 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
         raise TypeError(expected) from None
     except ValueError:
         raise ValueError(expected) from None
+
+
+def _root_seed(rng, seed) -> np.random.SeedSequence:
+    """The root of the blocks' seeds, from ``rng`` (SPEC 7) or its older name ``seed``.
+
+    A seed (``None``, ints, a ``SeedSequence``) is the root as it is, under either name; a
+    ``Generator`` or ``BitGenerator`` given as ``rng`` is used as SPEC 7 says, drawn from:
+    128 bits of its stream seed the root, so a seeded generator gives the same draws and
+    advances, and the blocks stay independent of the chunking.
+    """
+    check_one(rng, seed, "seed", "sample")
+    if rng is None:
+        return _seed_sequence(seed)
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.RandomState)):
+        entropy = generator(rng).integers(0, 2**32, size=4, dtype=np.uint32)
+        return np.random.SeedSequence([int(e) for e in entropy])
+    return _seed_sequence(rng, "rng")
 
 
 def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
@@ -323,7 +342,7 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
         lo = i * block_size
         count = min(block_size, size - lo)
         rng = np.random.default_rng(_child(root, i))
-        draws = rwnorm(count, mean, W, random_state=rng)
+        draws = rwnorm(count, mean, W, rng=rng)
         draws = np.reshape(draws, (count, W.n))
         pieces.append(draws[max(start - lo, 0) : min(stop - lo, count)])
     return np.concatenate(pieces, axis=0)
@@ -361,6 +380,7 @@ def sample(
     block_size: int | None = None,
     chunks=None,
     client=None,
+    rng=None,
 ) -> da.Array:
     """Draws of ``N(mean, W)`` generated on the workers, identical however they are split.
 
@@ -375,10 +395,11 @@ def sample(
         The mean; ``None`` (default) means zero.
     seed : None, int, sequence of int or numpy.random.SeedSequence, optional
         Root of the seeds. The same ``seed`` and ``block_size`` give the same draws
-        whatever ``chunks``, the scheduler or the number of workers.
+        whatever ``chunks``, the scheduler or the number of workers. The older spelling
+        of ``rng``: give one of the two.
     block_size : int, optional
         Draws per spawned seed: draws ``i·block_size`` onwards are
-        ``rwnorm(count, mean, W, random_state=default_rng(SeedSequence(seed).spawn(m)[i]))``.
+        ``rwnorm(count, mean, W, rng=default_rng(SeedSequence(seed).spawn(m)[i]))``.
         Default: 1024, or fewer so that a block's white noise stays below 32 MB.
     chunks : int or tuple of int, optional
         Draws per task (default ``block_size``). Chunks that are not multiples of
@@ -386,6 +407,11 @@ def sample(
         both), never different draws.
     client : distributed.Client, optional
         Default: the default client if there is one.
+    rng : None, int, sequence of int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        As SPEC 7 reads it. A seed is the root, as ``seed`` is (``rng=1`` and ``seed=1``
+        give the same draws); a ``Generator`` (or ``BitGenerator``) seeds the root with
+        128 bits of its stream, so the same seeded generator gives the same draws and is
+        advanced, as drawing from it does.
 
     Returns
     -------
@@ -397,7 +423,8 @@ def sample(
     ------
     TypeError
         When ``W`` is not a Woodbury operator; when ``seed`` is a generator (whose stream
-        cannot be split reproducibly) or not a seed; when ``size``, ``block_size`` or
+        cannot be split reproducibly: pass it as ``rng``) or not a seed, ``rng`` is
+        not a seed or generator, or both are given; when ``size``, ``block_size`` or
         ``chunks`` are not integers (a float is never truncated, a string never parsed).
     ValueError
         When ``W`` is a general (non-symmetric) operator; for a negative ``size`` or
@@ -423,11 +450,12 @@ def sample(
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
     block_size = require_integer(block_size, "block_size", "a positive", minimum=1)
     mean = mean_vector(mean, W.n, "mean")
-    root = _seed_sequence(seed)
+    root = _root_seed(rng, seed)
     if root.n_children_spawned:
         raise ValueError(
-            "`seed` is a SeedSequence that has already spawned children; pass a fresh one "
-            "(its children are the seeds of the blocks of draws)"
+            f"`{'seed' if rng is None else 'rng'}` is a SeedSequence that has already "
+            "spawned children; pass a fresh one (its children are the seeds of the blocks "
+            "of draws)"
         )
     sizes = _chunk_sizes(chunks, size, block_size)
     if size == 0:

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from ._operators import WoodburyMatrix
+from ._random import check_one, generator
 
 __all__ = [
     "Problem",
@@ -184,15 +185,34 @@ class Problem:
         return f"Problem({self.name!r})"
 
 
-def catalogue(seed: int = 0, n: int = 30) -> dict[str, Problem]:
+def catalogue(seed: int = 0, n: int = 30, *, rng=None) -> dict[str, Problem]:
     """The named problems every operation is checked on.
 
     Covers R's test kinds (diagonal; sparse non-symmetric; general with rectangular
     ``U``, ``V``; symmetric indefinite and SPD with ``X = I`` and rectangular ``X``;
     several ``B`` terms) and more (AR(1) plus noise; a 2-D grid GMRF; rank 0; ``p ≥ n``;
     sparse and dense factors; float32 and integer input; dense blocks).
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the draws (default 0: the same problems every run); the older spelling
+        of ``rng``.
+    n : int, optional
+        Order of the operators.
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        When given, the problems are drawn from ``numpy.random.default_rng(rng)``
+        (SPEC 7) instead (``rng=s`` and ``seed=s`` give the same problems). ``None``
+        (default) means "not given": a catalogue is reproducible unless asked otherwise.
+
+    Raises
+    ------
+    TypeError
+        When both ``rng`` and a ``seed`` other than the default are given.
     """
-    rng = np.random.default_rng(seed)
+    if rng is not None and seed != 0:
+        check_one(rng, seed, "seed", "catalogue")
+    rng = np.random.default_rng(seed) if rng is None else generator(rng)
     p = max(2, n // 4)
     spd = lambda k, **kw: random_spd(k, rng, **kw)  # noqa: E731
     indef = lambda k: random_symmetric_indefinite(k, rng)  # noqa: E731
