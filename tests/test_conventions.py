@@ -1,5 +1,6 @@
-"""``slogdet()`` returns a named pair, as ``numpy.linalg.slogdet`` does, on every operator.
+"""Conventions shared with NumPy and SciPy, and where the package differs on purpose.
 
+``slogdet()`` returns a named pair, as ``numpy.linalg.slogdet`` does, on every operator.
 The values themselves are checked against dense references over the catalogue elsewhere
 (``test_operations``, ``test_accuracy``); here: the names, the pair it still is, and that
 the inverse's names mean the inverse's determinant.
@@ -11,7 +12,9 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy.spatial import distance
 
+import woodbury_sparse as ws
 from woodbury_sparse import testing
 
 CATALOGUE = testing.catalogue(seed=5, n=12)
@@ -43,3 +46,17 @@ def test_slogdet_is_named_and_still_a_pair(name):
         assert (s, logdet) == result == (result.sign, result.logabsdet)
         assert result[0] == s and result[1] == logdet and list(result) == [s, logdet]
         assert pickle.loads(pickle.dumps(result)) == result
+
+
+def test_mahalanobis_is_the_square_of_scipys():
+    """The README's claim: R's squared distance, from the covariance; SciPy's is its root
+    and takes the inverse covariance."""
+    problem = CATALOGUE["ar1_plus_noise"]
+    W = problem.build()
+    rng = np.random.default_rng(0)
+    u, v = rng.standard_normal(W.n), rng.standard_normal(W.n)
+    ours = ws.mahalanobis(u, v, W)
+    theirs = distance.mahalanobis(u, v, W.inv().toarray())
+    kappa = np.linalg.cond(problem.dense())
+    assert abs(np.sqrt(ours) - theirs) <= C * W.n * np.finfo(float).eps * kappa * theirs
+    assert abs(ours - theirs) > 0.1 * theirs  # not the same number: one is the square
