@@ -13,6 +13,7 @@ function               what runs on the workers
 :func:`map_grid`       any function of an operator built on the worker, over a grid
                        of parameters
 :func:`logpdf_grid`    log densities ``log N(x; μ_θ, W_θ)`` over a grid of ``θ``
+:func:`compute`        ``dask.compute`` that reports progress (a callback or a bar)
 =====================  ===============================================================
 
 How the operator travels
@@ -69,6 +70,7 @@ import numpy as np
 try:
     import dask
     import dask.array as da
+    from dask.callbacks import Callback
     from dask.delayed import Delayed
 except ImportError as exc:  # pragma: no cover - the module is only imported with Dask
     raise ImportError(
@@ -78,6 +80,7 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
 from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
+from ._progress import Reporter, reporter
 from ._random import check_one, generator
 from ._validation import as_count, require_integer, require_real, short_repr
 from .stats import dwnorm, rwnorm
@@ -86,6 +89,7 @@ __all__ = [
     "apply",
     "cache_info",
     "clear_cache",
+    "compute",
     "logpdf_grid",
     "map_grid",
     "release",
@@ -614,3 +618,121 @@ def logpdf_grid(
         for thetas in batches
     ]
     return da.concatenate(parts, axis=0)
+
+
+# -- progress ------------------------------------------------------------------------------
+class _LocalProgress(Callback):
+    """Finished tasks of one run of a local scheduler (threads, processes, synchronous).
+
+    Dask calls these hooks in the thread that called ``compute``, so the user's callback
+    runs there too.
+    """
+
+    def __init__(self, report: Reporter) -> None:
+        super().__init__()
+        self._report = report
+
+    def _start_state(self, dsk, state) -> None:
+        done = len(state["finished"])
+        self._report.start(done + sum(len(state[k]) for k in ("ready", "waiting", "running")))
+        self._report.update(done)
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self._report.update(len(state["finished"]))
+
+    def _finish(self, dsk, state, errored) -> None:
+        if not errored:
+            self._report.update(self._report.total)
+
+
+def _distributed_progress(client, futures, report: Reporter) -> None:
+    """Follow ``futures`` (and every task they need) on ``client``'s scheduler until done.
+
+    ``distributed``'s own progress bar asks the scheduler for ``(remaining, all)`` every
+    100 ms; drawing it is replaced by a call of ``report``.
+    """
+    from distributed.diagnostics.progressbar import ProgressBar
+
+    class _Follow(ProgressBar):
+        started = False
+
+        def _draw_bar(self, remaining, all, **kwargs) -> None:  # distributed names it `all`
+            if not self.started:
+                report.start(all)
+                self.started = True
+            report.update(all - remaining)
+
+    follow = _Follow(futures, scheduler=client.scheduler.address, complete=True)
+    client.sync(follow.listen)
+
+
+def compute(*collections, progress=None, client=None, scheduler=None) -> tuple:
+    """``dask.compute(*collections)`` that reports its progress in finished tasks.
+
+    For the lazy results of this module (:func:`map_grid`, :func:`logpdf_grid`,
+    :func:`sample`, :func:`apply`) and any other Dask collection.
+
+    Parameters
+    ----------
+    *collections : dask collections
+        What to compute, as ``dask.compute`` takes them.
+    progress : None, bool or callable, optional
+        ``None``/``False`` (default) silent; ``True`` a bar on a terminal (tqdm's when
+        installed, else one line on stderr; silent when stderr is not a terminal); a
+        callable is called as ``progress(done, total)`` in finished tasks of the graph,
+        in this thread: first ``(0, total)``, then as tasks finish, ``done`` never
+        decreasing, last ``(total, total)``.
+    client : distributed.Client, optional
+        Default: the default client if there is one (then the scheduler is asked for the
+        counts every 100 ms), else Dask's local scheduler.
+    scheduler : str, optional
+        A local scheduler (``"threads"``, ``"processes"``, ``"synchronous"``); runs
+        there even when a default client exists. Not with ``client``.
+
+    Returns
+    -------
+    tuple
+        One result per collection, as ``dask.compute`` returns.
+
+    Raises
+    ------
+    TypeError
+        When ``progress`` is not None, a bool or a callable, or an argument is not a
+        Dask collection (checked before anything runs).
+    ValueError
+        When both ``client`` and ``scheduler`` are given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> def build(s):
+    ...     return ws.WoodburyMatrix(np.eye(2), np.eye(2) / s)  # W = (1 + s) I
+    >>> seen = []
+    >>> logp = wsd.logpdf_grid(build, [1.0, 2.0, 3.0], np.ones(2), batch_size=1)
+    >>> (values,) = wsd.compute(
+    ...     logp, scheduler="synchronous", progress=lambda done, total: seen.append(done)
+    ... )
+    >>> values.shape, seen[0], seen[-1] == len(seen) - 1
+    ((3,), 0, True)
+    """
+    report = reporter(progress, "woodbury_sparse.dask", unit="task")
+    for k, c in enumerate(collections):
+        if not dask.is_dask_collection(c):
+            raise TypeError(
+                f"`collections[{k}]` must be a Dask collection (an array, a delayed value, "
+                f"...), got {type(c).__name__}"
+            )
+    if client is not None and scheduler is not None:
+        raise ValueError("give `client` (distributed) or `scheduler` (local), not both")
+    client = None if scheduler is not None else _default_client(client)
+    with report:
+        if client is None:
+            with _LocalProgress(report):
+                return dask.compute(*collections, scheduler=scheduler)
+        from distributed import futures_of
+
+        persisted = client.persist(list(collections))
+        _distributed_progress(client, futures_of(persisted), report)
+        return tuple(client.compute(persisted, sync=True))
