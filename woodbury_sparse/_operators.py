@@ -56,7 +56,7 @@ def _sealed_view(array: np.ndarray) -> np.ndarray:
     made from copies), so it is locked all the way down; memory NumPy cannot lock (an
     array over a foreign buffer) is handed out as a copy instead.
     """
-    base = array
+    base: np.ndarray | None = array
     while isinstance(base, np.ndarray):
         base.flags.writeable = False
         base = base.base

@@ -365,9 +365,9 @@ def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tu
     if not isinstance(chunks, (tuple, list)):
         raise TypeError(expected)
     counts = [as_count(c) for c in chunks]
-    if any(c is None for c in counts):
+    sizes = tuple(c for c in counts if c is not None)
+    if len(sizes) != len(counts):
         raise TypeError(expected)
-    sizes = tuple(counts)
     if any(c <= 0 for c in sizes) or sum(sizes) != size:
         raise ValueError(
             f"`{name}` must be positive sizes adding up to {size}, got {tuple(chunks)!r}"

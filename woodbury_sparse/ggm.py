@@ -290,6 +290,7 @@ class _Precision:
         """
         if self.n == 0:
             return 0.0
+        assert self.operator is not None  # only an operator is probed
         uv = np.random.default_rng(0x5EED).standard_normal((self.n, 2))
         p_uv = self._checked(np.asarray(self.operator.matmat(uv), dtype=np.float64))
         u, v, pu, pv = uv[:, 0], uv[:, 1], p_uv[:, 0], p_uv[:, 1]
@@ -304,6 +305,7 @@ class _Precision:
     # the lazy form  P = A − (A U) O⁻¹ (V A), read through the state of W
     @cached_property
     def _inverse(self) -> InverseReader:
+        assert self.lazy is not None  # read only for a lazy precision
         return self.lazy.W._state.inverse_reader()
 
     def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
@@ -314,6 +316,7 @@ class _Precision:
             return self.sparse[r0:r1, c0:].toarray()
         if self.lazy is not None:
             return self._checked(self._inverse.rows(r0, r1, c0))
+        assert self.operator is not None  # the last kind of precision
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
         cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
