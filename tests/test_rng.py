@@ -190,3 +190,16 @@ def test_dask_sample_rng():
         wsd.sample(W, 10, seed=np.random.default_rng(1))
     with pytest.raises(ValueError, match="`rng` must be None, a non-negative int"):
         wsd.sample(W, 10, rng=-1)
+
+
+def test_testing_generators_read_rng_as_default_rng():
+    for kind, make in SEEDS.items():
+        by_rng = testing.random_spd(6, make())
+        expected = testing.random_spd(6, np.random.default_rng(make()))
+        np.testing.assert_array_equal(by_rng.toarray(), expected.toarray(), err_msg=kind)
+    gen = np.random.default_rng(3)
+    first = testing.random_symmetric_indefinite(5, gen)
+    assert (testing.random_symmetric_indefinite(5, gen) != first).nnz  # advanced
+    testing.assert_dot_test(testing.random_sparse(4, 4, 0.5, 1, diagonal=1.0), 2)
+    with pytest.raises(TypeError, match="`rng` must be None, a non-negative int"):
+        testing.random_sparse(4, 4, 0.5, "seed")

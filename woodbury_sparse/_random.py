@@ -17,6 +17,9 @@ from ._validation import short_repr
 
 RandomGenerator = np.random.Generator | np.random.RandomState
 
+#: What ``rng`` takes: whatever ``numpy.random.default_rng`` does.
+RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
+
 _SEEDS = "a non-negative int, a sequence of non-negative ints, a numpy.random.SeedSequence"
 
 

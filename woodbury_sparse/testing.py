@@ -22,7 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from ._operators import WoodburyMatrix
-from ._random import check_one, generator
+from ._random import RngLike, check_one, generator
 
 __all__ = [
     "Problem",
@@ -81,9 +81,14 @@ def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.c
 
 
 def random_sparse(
-    n: int, m: int, density: float, rng: np.random.Generator, diagonal: float = 0.0
+    n: int, m: int, density: float, rng: RngLike, diagonal: float = 0.0
 ) -> sparse.csc_array:
-    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square."""
+    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square.
+
+    ``rng``, here and in the other generators, is read as ``numpy.random.default_rng(rng)``
+    (SPEC 7): a ``Generator`` is drawn from (and advanced), a seed makes a new one.
+    """
+    rng = generator(rng)
     mat = sparse.random_array(
         (n, m), density=density, rng=rng, format="csc", data_sampler=rng.standard_normal
     )
@@ -93,7 +98,7 @@ def random_sparse(
 
 
 def random_spd(
-    n: int, rng: np.random.Generator, density: float = 0.2, dense: bool = False
+    n: int, rng: RngLike, density: float = 0.2, dense: bool = False
 ) -> sparse.csc_array | np.ndarray:
     """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse)."""
     r = random_sparse(n, n, density, rng)
@@ -101,9 +106,7 @@ def random_spd(
     return mat.toarray() if dense else mat
 
 
-def random_symmetric_indefinite(
-    n: int, rng: np.random.Generator, density: float = 0.2
-) -> sparse.csc_array:
+def random_symmetric_indefinite(n: int, rng: RngLike, density: float = 0.2) -> sparse.csc_array:
     """A random symmetric indefinite, well-conditioned sparse matrix."""
     r = random_sparse(n, n, density, rng)
     signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
@@ -140,8 +143,9 @@ def relative_error(actual, expected) -> float:
     return float(np.linalg.norm(np.asarray(actual) - expected) / scale)
 
 
-def assert_dot_test(op, rng: np.random.Generator, rtol: float = 1e-10) -> None:
+def assert_dot_test(op, rng: RngLike, rtol: float = 1e-10) -> None:
     """Check ``⟨op u, v⟩ = ⟨u, opᵀ v⟩`` for random ``u``, ``v`` (the adjoint dot test)."""
+    rng = generator(rng)
     n, m = op.shape
     u = rng.standard_normal(m)
     v = rng.standard_normal(n)
