@@ -191,6 +191,9 @@ def test_dask_compute_reports_tasks(scheduler):
     expected_logp, expected_logdets = dask.compute(logp, sweep, scheduler="synchronous")
     np.testing.assert_array_equal(values, expected_logp)
     assert logdets == expected_logdets
+    silent_logp, silent_logdets = wsd.compute(logp, sweep, scheduler=scheduler)
+    np.testing.assert_array_equal(silent_logp, expected_logp)
+    assert silent_logdets == expected_logdets
 
 
 @pytest.mark.skipif(not HAVE_DASK, reason="needs the dask extra")
@@ -226,9 +229,9 @@ def test_dask_compute_reports_tasks_on_a_cluster():
         distributed.Client(cluster, set_as_default=False) as client,
     ):
         rec = Recorder()
-        (logdets,) = wsd.compute(
-            wsd.map_grid(build, grid, logdet, batch_size=1), client=client, progress=rec
-        )
+        sweep = wsd.map_grid(build, grid, logdet, batch_size=1)
+        (logdets,) = wsd.compute(sweep, client=client, progress=rec)
         rec.check()
         assert rec.calls[-1][1] >= len(grid)
+        assert wsd.compute(sweep, client=client) == (logdets,)  # silent: the same
     assert logdets == [logdet(build(s)) for s in grid]

@@ -52,6 +52,11 @@ class Reporter:
         self.total = 0
         self.done = 0
 
+    @property
+    def silent(self) -> bool:
+        """Whether nothing is reported (no callback, no bar)."""
+        return self._callback is None and self._bar is None
+
     def start(self, total: int) -> None:
         self.total = max(0, int(total))
         self.done = 0

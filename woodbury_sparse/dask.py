@@ -729,8 +729,12 @@ def compute(*collections, progress=None, client=None, scheduler=None) -> tuple:
     client = None if scheduler is not None else _default_client(client)
     with report:
         if client is None:
+            if report.silent:
+                return dask.compute(*collections, scheduler=scheduler)
             with _LocalProgress(report):
                 return dask.compute(*collections, scheduler=scheduler)
+        if report.silent:
+            return tuple(client.compute(list(collections), sync=True))
         from distributed import futures_of
 
         persisted = client.persist(list(collections))
