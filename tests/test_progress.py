@@ -123,8 +123,19 @@ def test_silent_unless_asked_and_on_a_terminal(progress, capsys):
     assert out == "" and err == ""
 
 
-def test_a_line_on_a_terminal_without_tqdm(monkeypatch):
-    terminal = FakeTerminal()
+class FakeKernelStream(io.StringIO):
+    """A Jupyter kernel's ``sys.stderr`` (``ipykernel.iostream.OutStream``): no tty, shown."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+FakeKernelStream.__module__ = "ipykernel.iostream"
+
+
+@pytest.mark.parametrize("stream", [FakeTerminal, FakeKernelStream])
+def test_a_line_on_a_terminal_without_tqdm(monkeypatch, stream):
+    terminal = stream()
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr(_progress, "tqdm", None)
     ggm.strong_edges(PRECISIONS["dense"], 0.1, block_size=5, progress=True)

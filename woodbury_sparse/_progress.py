@@ -4,9 +4,10 @@ Every function that may run long (a network scan, a Dask computation) takes ``pr
 and reads it here, once, with :func:`reporter`:
 
 * ``None`` or ``False`` (the default everywhere): silent;
-* ``True``: a bar on ``sys.stderr`` when it is a terminal: tqdm's when tqdm is installed
-  (the ``progress`` extra), else one line rewritten in place; silent when ``sys.stderr``
-  is not a terminal (a log file, CI, pytest's capture);
+* ``True``: a bar on ``sys.stderr`` when it is a terminal (or a Jupyter kernel's
+  stream, which shows the bar below the cell): tqdm's when tqdm is installed (the
+  ``progress`` extra), else one line rewritten in place; silent when ``sys.stderr`` is
+  not a terminal (a log file, CI, pytest's capture);
 * a callable: called as ``progress(done, total)`` with integers, first ``(0, total)``,
   then whenever ``done`` grows; ``done`` never decreases and the last call of a run that
   finishes is ``(total, total)``. It runs in the caller's thread.
@@ -117,6 +118,9 @@ class _Line:
 
 
 def _on_terminal() -> bool:
+    """Whether ``sys.stderr`` is shown as it is written: a terminal or a Jupyter kernel's."""
+    if type(sys.stderr).__module__.startswith("ipykernel."):
+        return True
     isatty = getattr(sys.stderr, "isatty", None)
     try:
         return bool(isatty and isatty())
