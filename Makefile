@@ -47,7 +47,7 @@ TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
 TEST_ENV += MPLBACKEND=Agg
 
 .PHONY: help install test test-fallback test-sksparse05 test-oldest test-newest test-explore demo \
-  lint check-install check-sdist bench-quick bench clean
+  lint typecheck check-install check-sdist bench-quick bench clean
 
 help:
 	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
@@ -62,6 +62,7 @@ help:
 	@echo "                      HYPOTHESIS_PROFILE=thorough for 1500), to hunt for bugs"
 	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
 	@echo "make lint             ruff check + ruff format --check + codespell"
+	@echo "make typecheck        mypy on the package ([tool.mypy] in pyproject.toml)"
 	@echo "make check-install    build the sdist and wheel; install them into fresh venvs as a"
 	@echo "                      user would: plain (SciPy backend), [cholmod], sdist without a compiler"
 	@echo "make check-sdist      the sdist holds exactly the repository's files it should, and its"
@@ -111,6 +112,10 @@ lint: $(STAMP)
 	$(VENV)/bin/codespell || rc=1; \
 	$(VPY) tools/requirements.py --check-pre-commit || rc=1; \
 	exit $$rc
+
+# Every module under woodbury_sparse/ ([tool.mypy] files), against the environment's NumPy and Dask.
+typecheck: $(STAMP)
+	$(VPY) -m mypy
 
 bench-quick: $(STAMP)
 	$(VPY) -m benchmarks.run --quick $(BENCH_ARGS)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from types import FrameType
 
 __all__ = [
     "AsymmetryWarning",
@@ -85,7 +89,7 @@ def warn(message: str, category: type[Warning] = WoodburyWarning) -> None:
     SciPy's ``LinearOperator`` dispatch (``W.inv() @ b``, a Krylov solver's
     preconditioner) is skipped too.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 2  # stacklevel 1 is this function, 2 its caller (``frame``)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(_SKIPPED):
         frame = frame.f_back

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from ._operators import WoodburyMatrix
+from ._random import RngLike, check_one, generator
 
 __all__ = [
     "Problem",
@@ -152,9 +153,14 @@ def icar_precision(adjacency) -> sparse.csc_array:
 
 
 def random_sparse(
-    n: int, m: int, density: float, rng: np.random.Generator, diagonal: float = 0.0
+    n: int, m: int, density: float, rng: RngLike, diagonal: float = 0.0
 ) -> sparse.csc_array:
-    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square."""
+    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square.
+
+    ``rng``, here and in the other generators, is read as ``numpy.random.default_rng(rng)``
+    (SPEC 7): a ``Generator`` is drawn from (and advanced), a seed makes a new one.
+    """
+    rng = generator(rng)
     mat = sparse.random_array(
         (n, m), density=density, rng=rng, format="csc", data_sampler=rng.standard_normal
     )
@@ -164,7 +170,7 @@ def random_sparse(
 
 
 def random_spd(
-    n: int, rng: np.random.Generator, density: float = 0.2, dense: bool = False
+    n: int, rng: RngLike, density: float = 0.2, dense: bool = False
 ) -> sparse.csc_array | np.ndarray:
     """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse)."""
     r = random_sparse(n, n, density, rng)
@@ -172,9 +178,7 @@ def random_spd(
     return mat.toarray() if dense else mat
 
 
-def random_symmetric_indefinite(
-    n: int, rng: np.random.Generator, density: float = 0.2
-) -> sparse.csc_array:
+def random_symmetric_indefinite(n: int, rng: RngLike, density: float = 0.2) -> sparse.csc_array:
     """A random symmetric indefinite, well-conditioned sparse matrix."""
     r = random_sparse(n, n, density, rng)
     signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
@@ -211,8 +215,9 @@ def relative_error(actual, expected) -> float:
     return float(np.linalg.norm(np.asarray(actual) - expected) / scale)
 
 
-def assert_dot_test(op, rng: np.random.Generator, rtol: float = 1e-10) -> None:
+def assert_dot_test(op, rng: RngLike, rtol: float = 1e-10) -> None:
     """Check ``⟨op u, v⟩ = ⟨u, opᵀ v⟩`` for random ``u``, ``v`` (the adjoint dot test)."""
+    rng = generator(rng)
     n, m = op.shape
     u = rng.standard_normal(m)
     v = rng.standard_normal(n)
@@ -256,15 +261,34 @@ class Problem:
         return f"Problem({self.name!r})"
 
 
-def catalogue(seed: int = 0, n: int = 30) -> dict[str, Problem]:
+def catalogue(seed: int = 0, n: int = 30, *, rng=None) -> dict[str, Problem]:
     """The named problems every operation is checked on.
 
     Covers R's test kinds (diagonal; sparse non-symmetric; general with rectangular
     ``U``, ``V``; symmetric indefinite and SPD with ``X = I`` and rectangular ``X``;
     several ``B`` terms) and more (AR(1) plus noise; a 2-D grid GMRF; rank 0; ``p ≥ n``;
     sparse and dense factors; float32 and integer input; dense blocks).
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the draws (default 0: the same problems every run); the older spelling
+        of ``rng``.
+    n : int, optional
+        Order of the operators.
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        When given, the problems are drawn from ``numpy.random.default_rng(rng)``
+        (SPEC 7) instead (``rng=s`` and ``seed=s`` give the same problems). ``None``
+        (default) means "not given": a catalogue is reproducible unless asked otherwise.
+
+    Raises
+    ------
+    TypeError
+        When both ``rng`` and a ``seed`` other than the default are given.
     """
-    rng = np.random.default_rng(seed)
+    if rng is not None and seed != 0:
+        check_one(rng, seed, "seed", "catalogue")
+    rng = np.random.default_rng(seed) if rng is None else generator(rng)
     p = max(2, n // 4)
     spd = lambda k, **kw: random_spd(k, rng, **kw)  # noqa: E731
     indef = lambda k: random_symmetric_indefinite(k, rng)  # noqa: E731

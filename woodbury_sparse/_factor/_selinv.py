@@ -39,7 +39,7 @@ from ._dense import DenseCholesky
 try:  # pragma: no branch - which branch runs depends on the installation
     from . import _takahashi as _c_kernel
 except ImportError:  # pragma: no cover - no C compiler when the package was installed
-    _c_kernel = None
+    _c_kernel = None  # type: ignore[assignment]
 
 #: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
 KERNEL: str = "c" if _c_kernel is not None else "numpy"
