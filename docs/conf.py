@@ -39,7 +39,7 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 # methods and properties (not those inherited from SciPy's LinearOperator or Exception).
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+autodoc_default_options = {"members": True, "inherited-members": False}
 autodoc_member_order = "groupwise"
 autodoc_typehints = "none"  # the numpydoc Parameters sections say it
 autoclass_content = "class"

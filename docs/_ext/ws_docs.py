@@ -43,14 +43,17 @@ API_DIR = DOCS / "api"
 GALLERY_DIR = DOCS / "examples"
 
 PACKAGE = "woodbury_sparse"
-#: Public submodules with a page of their own, in the order of the reference's index.
-SUBMODULES = {
+#: Titles of the public submodules' pages. Every submodule in the package's ``__all__`` gets a
+#: page (titled by its docstring's first line when not named here), and so do these two, which
+#: the package does not import (Dask is optional; ``testing`` is for tests).
+TITLES = {
     "stats": "Gaussian statistics",
     "updates": "Updating operators",
     "ggm": "Gene networks (Gaussian graphical models)",
     "dask": "Dask",
     "testing": "Test problems and checks",
 }
+NOT_IMPORTED = ("dask", "testing")
 
 # ----------------------------------------------------------------------------- API reference
 
@@ -126,8 +129,13 @@ def write_api_pages() -> list[str]:
         for name in package.__all__
         if not inspect.ismodule(getattr(package, name))
     }
+    submodules = [name for name in package.__all__ if inspect.ismodule(getattr(package, name))]
+    submodules += [name for name in NOT_IMPORTED if name not in submodules]
     pages = {PACKAGE: f"`{PACKAGE}`"}
-    pages.update({f"{PACKAGE}.{sub}": f"`{PACKAGE}.{sub}`: {t}" for sub, t in SUBMODULES.items()})
+    for sub in submodules:
+        module = importlib.import_module(f"{PACKAGE}.{sub}")
+        title = TITLES.get(sub) or (module.__doc__ or sub).strip().splitlines()[0].rstrip(".")
+        pages[f"{PACKAGE}.{sub}"] = f"`{PACKAGE}.{sub}`: {title}"
     for modname, title in pages.items():
         _write_if_changed(API_DIR / f"{modname}.md", _module_page(modname, title, top_level))
     return [f"{API_DIR.name}/{modname}.md" for modname in pages]
