@@ -243,7 +243,7 @@ def write_gallery() -> None:
         "```{toctree}\n:hidden:\n\n" + "\n".join(n for n, _, _ in entries) + "\n```\n",
     ]
     for name, summary, figures in entries:
-        index.append(f"## [{summary.rstrip('.')}]({name}.md)\n")
+        index.append(f"**[{summary.rstrip('.')}]({name}.md)**\n")
         if figures:
             index.append(
                 f"```{{image}} {name}/{figures[0]}\n:alt: {summary}\n:width: 360px\n"
