@@ -830,6 +830,17 @@ class WoodburyInverse(_RealOperator):
         The operator this is the inverse of.
     args : tuple
         ``(W,)``, as SciPy's operators hold their operands.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0, 4.0]), np.eye(3))  # A⁻¹ + I
+    >>> Winv = W.inv()
+    >>> Winv.W is W, Winv.inv() is W
+    (True, True)
+    >>> Winv @ np.array([2.0, 1.5, 1.25])  # W⁻¹ b = W.solve(b), W = diag(2, 1.5, 1.25)
+    array([1., 1., 1.])
     """
 
     def __init__(self, W: WoodburyMatrix) -> None:

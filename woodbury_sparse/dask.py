@@ -135,7 +135,21 @@ def cache_info() -> dict[str, Any]:
 
 
 def clear_cache() -> None:
-    """Empty this process's cache of restored operators (and reset its counters)."""
+    """Empty this process's cache of restored operators (and reset its counters).
+
+    Examples
+    --------
+    >>> import pickle
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(3))
+    >>> restored = pickle.loads(pickle.dumps(W))  # as on a worker: now in the cache
+    >>> wsd.clear_cache()
+    >>> info = wsd.cache_info()
+    >>> info["hits"], info["misses"], info["operators"]
+    (0, 0, {})
+    """
     OPERATOR_CACHE.clear()
 
 
@@ -187,6 +201,23 @@ def scatter(W: WoodburyMatrix, client=None):
     ------
     ValueError
         Without a ``distributed`` client.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from distributed import Client, LocalCluster
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> cluster = LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+    >>> client = Client(cluster)
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0]), np.eye(2))
+    >>> future = wsd.scatter(W, client)
+    >>> future is wsd.scatter(W, client)  # shipped once
+    True
+    >>> client.submit(lambda W, b: W.solve(b), future, np.ones(2)).result()
+    array([0.5       , 0.66666667])
+    >>> wsd.release(W)
+    >>> client.close(); cluster.close()
     """
     W = _check_operator(W)
     client = _default_client(client)
@@ -202,7 +233,18 @@ def scatter(W: WoodburyMatrix, client=None):
 
 
 def release(W: WoodburyMatrix) -> None:
-    """Forget the futures :func:`scatter` keeps for ``W``, so the workers may drop it."""
+    """Forget the futures :func:`scatter` keeps for ``W``, so the workers may drop it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))
+    >>> wsd.release(W)  # nothing scattered: nothing to forget, no error
+
+    :func:`scatter` shows it after a scatter.
+    """
     with _SCATTER_LOCK:
         _SCATTERED.pop(W, None)
 

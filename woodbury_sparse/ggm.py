@@ -563,6 +563,18 @@ class Edges:
         Partial correlations.
     genes : tuple of str or None
         Gene names, when supplied.
+
+    Examples
+    --------
+    What :func:`strong_edges` returns; here the chain network of an AR(1) precision:
+
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> edges = ggm.strong_edges(ar1_precision(4, 0.5), 0.3, genes=["a", "b", "c", "d"])
+    >>> len(edges), edges.names()
+    (3, [('a', 'b'), ('b', 'c'), ('c', 'd')])
+    >>> edges.rho
+    array([0.4472136, 0.4      , 0.4472136])
     """
 
     i: np.ndarray
@@ -586,6 +598,20 @@ class EdgeChanges:
     """Gene pairs whose ``|ρ|`` changed most, sorted by ``|change|`` (largest first).
 
     ``change = |ρ_after| − |ρ_before|``.
+
+    Examples
+    --------
+    What :func:`top_changed_edges` returns; a pathway joining genes ``a`` and ``d`` of a
+    chain network links them:
+
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> theta = ar1_precision(4, 0.5)
+    >>> P = ggm.updated_precision(theta, np.array([[1.0], [0.0], [0.0], [1.0]]))
+    >>> changes = ggm.top_changed_edges(theta, P, k=2, genes=["a", "b", "c", "d"])
+    >>> changes.names(), changes.change
+    ([('a', 'd'), ('a', 'c')], array([0.5       , 0.18898224]))
     """
 
     i: np.ndarray
@@ -670,7 +696,20 @@ def strong_edges(
 
 @dataclass(frozen=True)
 class NetworkSummary:
-    """Statistics of ``|ρᵢⱼ|`` over the ``N(N−1)/2`` pairs ``i < j``."""
+    """Statistics of ``|ρᵢⱼ|`` over the ``N(N−1)/2`` pairs ``i < j``.
+
+    Examples
+    --------
+    What :func:`network_summary` returns:
+
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> summary = ggm.network_summary(ar1_precision(4, 0.5), 0.3)
+    >>> summary.n_edges, summary.density, round(summary.max_abs, 4)
+    (3, 0.5, 0.4472)
+    >>> sorted(summary.as_dict())
+    ['density', 'max_abs', 'mean_abs', 'n_edges', 'n_genes', 'threshold']
+    """
 
     n_genes: int
     threshold: float
