@@ -281,6 +281,11 @@ def test_draws_are_reproducible_from_a_seed_or_generator():
     assert post.latent.rvs(size=(2, 3), random_state=1).shape == (2, 3, 400)
     assert post.latent.rvs(size=0, random_state=1).shape == (0, 400)
     assert post.noise.rvs(random_state=1).shape == (280,)
+    # rng= (SPEC 7) reads the seed as default_rng does: the same draws as random_state=
+    assert np.array_equal(post.latent.rvs(size=3, rng=42), a)
+    assert np.array_equal(post.noise.rvs(rng=np.random.default_rng(7)), post.noise.rvs(rng=7))
+    constrained = post.latent.condition(np.ones(400))
+    assert np.array_equal(constrained.rvs(rng=3), constrained.rvs(random_state=3))
 
 
 # -- PrecisionNormal on its own --------------------------------------------------------------
@@ -426,6 +431,10 @@ def test_method_argument_errors():
         dist.rvs(size=-1)
     with pytest.raises(TypeError, match="`random_state` must be None"):
         dist.rvs(random_state="seed")
+    with pytest.raises(TypeError, match="`rng` must be None"):
+        dist.rvs(rng="seed")
+    with pytest.raises(TypeError, match=r"rvs\(\) got both `rng` and `random_state`"):
+        dist.rvs(rng=1, random_state=1)
     batch = ws.PrecisionNormal(np.ones((5, 2)), ar1_precision(5, 0.5))
     with pytest.raises(ValueError, match=r"`x` must have shape \(5, 2\) \(one point per member"):
         batch.logpdf(np.ones(5))

@@ -1,10 +1,10 @@
-"""The arguments of the Gaussian front ends: a covariance, a mean, a seed, a sample size.
+"""The arguments of the Gaussian front ends: a covariance, a mean, a sample size.
 
-``stats``, ``dask`` and ``posterior`` accept the same ``cov``, ``mean``, ``random_state``
-and ``size`` and refuse them in the same words; the checks live here, between the
-operators they name and the modules that use them. (``stats`` keeps its own copies of the
-last two, ``_random_state`` and ``_size_shape``, until the branch that reworks its seeds
-lands: the same rules, word for word.)
+``stats``, ``dask`` and ``posterior`` accept the same ``cov``, ``mean`` and ``size`` and
+refuse them in the same words; the checks live here, between the operators they name and
+the modules that use them (seeds and generators: ``_random``). ``stats`` still has its
+own copy of :func:`size_shape` (``_size_shape``), the same rules word for word, until the
+branches editing it have landed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import as_count, require_real, short_repr
 
-__all__ = ["check_covariance", "mean_vector", "random_generator", "size_shape"]
+__all__ = ["check_covariance", "mean_vector", "size_shape"]
 
 
 def check_covariance(cov, name: str) -> SymmetricWoodburyMatrix:
@@ -51,31 +51,6 @@ def mean_vector(mean, n: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or infinite values")
     return arr
-
-
-def random_generator(
-    seed, name: str = "random_state"
-) -> np.random.Generator | np.random.RandomState:
-    """``seed`` as a generator: itself for a Generator or RandomState, else ``default_rng``.
-
-    ``None``, a non-negative int (or sequence of them), a ``SeedSequence`` or a
-    ``BitGenerator`` make a new ``Generator``; anything else is refused in the library's
-    words, naming the argument (NumPy's own message names ``SeedSequence``).
-    """
-    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
-        return seed
-    expected = (
-        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints, a "
-        "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
-    )
-    if isinstance(seed, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{expected}; got {short_repr(seed)}")
-    try:
-        return np.random.default_rng(seed)
-    except TypeError:
-        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
-    except ValueError:
-        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
 
 
 def size_shape(size, name: str = "size") -> tuple[int, ...]:

@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ._arguments import random_generator, size_shape
+from ._arguments import size_shape
+from ._random import resolve
 from ._validation import require_real
 
 __all__ = ["LOG_2PI", "Gaussian", "as_indices", "as_mean"]
@@ -123,7 +124,7 @@ class Gaussian(ABC):
             return self._colour_columns(arr[:, None])[:, 0]
         return np.ascontiguousarray(self._colour_columns(arr.T).T)
 
-    def rvs(self, size=1, random_state=None) -> np.ndarray:
+    def rvs(self, size=1, random_state=None, *, rng=None) -> np.ndarray:
         """Draw samples.
 
         Parameters
@@ -131,7 +132,11 @@ class Gaussian(ABC):
         size : int or tuple of int, optional
             Number (or array shape) of draws; default 1.
         random_state : None, int, numpy.random.Generator or RandomState, optional
-            Seed or generator; the same seed gives the same draws.
+            Seed or generator; the same seed gives the same draws. The older spelling
+            of ``rng``.
+        rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+            Read as ``numpy.random.default_rng(rng)`` (SPEC 7); give ``rng`` or
+            ``random_state``, not both. The same seed gives the same draws either way.
 
         Returns
         -------
@@ -142,16 +147,16 @@ class Gaussian(ABC):
         Raises
         ------
         TypeError
-            When ``size`` is not an int or a tuple of ints, or ``random_state`` is not a
-            seed or generator.
+            When ``size`` is not an int or a tuple of ints, ``rng`` or ``random_state``
+            is not a seed or generator, or both are given.
         ValueError
             When ``size`` is negative.
         """
         shape = size_shape(size)
-        rng = random_generator(random_state)
+        source = resolve(rng, random_state, "random_state", "rvs")
         count = int(np.prod(shape, dtype=np.int64))
         k = self.batch or 1
-        white = rng.standard_normal((count * k, self.white_dim))
+        white = source.standard_normal((count * k, self.white_dim))
         draws = self._colour_columns(white.T)  # (dim, count·k), draw-major
         if self.batch is None:
             out = draws.T + self._mean
