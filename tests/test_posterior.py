@@ -314,6 +314,10 @@ def test_precision_normal_against_dense(kind):
     assert _rel(dist.var(), np.diag(cov)) <= tol
     i, j = np.triu_indices(d)
     assert _rel(dist.cov_entries(i, j), cov[i, j]) <= tol
+    # repeated pairs, both orders of a pair, and pairs off the factor's pattern at once
+    i2 = np.array([0, 0, 1, d - 1, 0, d - 1, 0])
+    j2 = np.array([1, 1, 0, 0, d - 1, d - 1, 1])
+    assert _rel(dist.cov_entries(i2, j2), cov[i2, j2]) <= tol
     g = dist.colorize(np.eye(d))
     assert _rel(g.T @ g, cov) <= tol
     x = rng.standard_normal((2, d))

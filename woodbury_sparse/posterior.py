@@ -40,9 +40,9 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._arguments import check_covariance, mean_vector
 from ._blocks import Block
-from ._cache import cached_property, peek
+from ._cache import cached_property
 from ._exceptions import NotPositiveDefiniteError, SingularMatrixError
-from ._factor import factor_selected_diagonal, factor_selected_inverse
+from ._factor import InverseEntries
 from ._gaussian import LOG_2PI, Gaussian, as_indices, as_mean
 from ._validation import as_block, as_vectors, require_symmetric
 from .constraints import ConstrainedNormal
@@ -188,16 +188,9 @@ class PrecisionNormal(Gaussian):
         return self._factor.solve(np.asarray(b, dtype=np.float64))
 
     @cached_property
-    def _selected(self) -> sparse.csc_array:
-        """``Q⁻¹`` on the pattern of ``L + Lᵀ`` (``Q``'s ordering), computed once."""
-        return factor_selected_inverse(self._factor, self._block.name)
-
-    @cached_property
-    def _selected_keys(self) -> np.ndarray:
-        """``col·d + row`` of every stored entry of :attr:`_selected`, sorted."""
-        s = self._selected
-        cols = np.repeat(np.arange(s.shape[1], dtype=np.int64), np.diff(s.indptr))
-        return cols * s.shape[0] + s.indices.astype(np.int64)
+    def _inverse(self) -> InverseEntries:
+        """``Q⁻¹`` on the pattern of ``L + Lᵀ``, read in the factor's ordering (made once)."""
+        return InverseEntries(self._factor, self._block.name)
 
     def var(self) -> np.ndarray:
         """Marginal variances ``diag(Q⁻¹)``, shape ``(d,)``: exact, from the selected inverse.
@@ -213,12 +206,8 @@ class PrecisionNormal(Gaussian):
 
     @cached_property
     def _variances(self) -> np.ndarray:
-        """``diag(Q⁻¹)``: the selected inverse's if built, else the recursion's diagonal."""
-        selected = peek(self, "_selected")
-        if selected is not None:
-            out = np.array(selected.diagonal())
-        else:
-            out = factor_selected_diagonal(self._factor, self._block.name)
+        """``diag(Q⁻¹)``, read off the Takahashi recursion (no symmetric assembly)."""
+        out = np.array(self._inverse.diagonal())
         out.flags.writeable = False
         return out
 
@@ -255,14 +244,13 @@ class PrecisionNormal(Gaussian):
 
     def _entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """``(Q⁻¹)[i[t], j[t]]`` for 1-D index arrays, as a new 1-D array."""
-        out = np.empty(i.size)
         if i.size == 0:
-            return out
-        keys = self._selected_keys
-        want = j * self.dim + i
-        pos = np.minimum(np.searchsorted(keys, want), max(keys.size - 1, 0))
-        found = keys[pos] == want if keys.size else np.zeros(i.size, dtype=bool)
-        out[found] = self._selected.data[pos[found]]
+            return np.empty(0)
+        # Distinct pairs only (the lookup reads each position once), spread back after.
+        pairs, back = np.unique(i * self.dim + j, return_inverse=True)
+        i, j = np.divmod(pairs, self.dim)
+        values, found = self._inverse.entries(i, j)
+        out = np.array(values, dtype=np.float64)
         missing = np.flatnonzero(~found)
         if missing.size:
             columns, where = np.unique(j[missing], return_inverse=True)
@@ -274,7 +262,7 @@ class PrecisionNormal(Gaussian):
                 take = (where >= start) & (where < start + chunk.size)
                 rows = i[missing[take]]
                 out[missing[take]] = solved[rows, where[take] - start]
-        return out
+        return out[back.ravel()]
 
     def _colour_columns(self, z: np.ndarray) -> np.ndarray:
         return np.asarray(self._factor.solve_sqrt_t(np.ascontiguousarray(z)))

@@ -39,7 +39,7 @@ from . import _sksparse
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import InverseEntries, factor_selected_diagonal, factor_selected_inverse
+from ._selinv import InverseEntries, factor_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "InverseEntries",
     "backend_info",
     "checked",
-    "factor_selected_diagonal",
     "factor_selected_inverse",
     "factorize",
     "refactorize",

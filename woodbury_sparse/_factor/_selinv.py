@@ -105,40 +105,6 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
     return indptr, indices, z
 
 
-def factor_selected_diagonal(factor: Factor, name: str = "M") -> np.ndarray:
-    """The diagonal of ``M⁻¹`` (marginal variances) from a positive definite factorisation.
-
-    The recursion of :func:`factor_selected_inverse`, read on the diagonal only: the
-    symmetric ``n×n`` assembly in ``M``'s ordering (most of the time of a full selected
-    inverse for a band or grid matrix) is skipped. Raises as
-    :func:`factor_selected_inverse`.
-    """
-    n = factor.n
-    if not factor.positive_definite:
-        raise NotPositiveDefiniteError(
-            name,
-            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
-            "the selected inverse needs a symmetric positive definite matrix",
-        )
-    if isinstance(factor, IdentityFactor):
-        return np.ones(n)
-    if isinstance(factor, DiagonalFactor):
-        return 1.0 / factor.d
-    if isinstance(factor, DenseCholesky):
-        return np.diag(_dense_inverse(factor.lower)).copy()
-    parts = getattr(factor, "ldl_parts", None)
-    if parts is None:  # pragma: no cover - every positive definite factor is covered above
-        raise TypeError(f"no selected inverse for {factor.method} factorisations")
-    lower, d, perm = parts()
-    indptr, _, z = takahashi(lower, d)
-    out = np.empty(n)
-    diagonal = z[indptr[:-1]]  # the entry (i, i) of the factor's ordering is (perm[i], perm[i])
-    if perm is None:
-        return diagonal
-    out[np.asarray(perm)] = diagonal
-    return out
-
-
 def _takahashi_numpy(indptr, indices, values, dinv, z) -> None:
     """The recursion of :func:`takahashi` in NumPy, one column at a time.
 
