@@ -36,10 +36,13 @@ from ._exceptions import (
     SingularMatrixError,
     warn,
 )
+from ._factor import Factor, factorize
+from ._factor._selinv import factor_selected_inverse, has_selected_inverse, pattern_covered
 from ._validation import Parts
 
 __all__ = [
     "CANCELLATION_FACTOR",
+    "DIAGONAL_BLOCK_ENTRIES",
     "MAX_REFINEMENT_STEPS",
     "N_SIDE_LIMIT",
     "N_SIDE_RCOND",
@@ -47,6 +50,7 @@ __all__ = [
     "InverseReader",
     "Reuse",
     "State",
+    "sandwich_diagonal",
 ]
 
 #: Below this estimated reciprocal condition number of the capacitance ``O`` (``√eps``),
@@ -74,6 +78,11 @@ N_SIDE_LIMIT: int = 4096
 #: it ``log|det O|`` loses at most about ``eps·1e4 ≈ 2e-12``, not worth a second dense
 #: factorisation of up to ``O``'s cost.
 N_SIDE_RCOND: float = 1e-4
+
+#: The diagonals of ``W`` and ``W⁻¹`` solve for blocks of columns holding at most this
+#: many entries (8 MiB of float64) where no selected inverse applies: memory stays
+#: ``O(DIAGONAL_BLOCK_ENTRIES)`` whatever ``n`` and ``p``.
+DIAGONAL_BLOCK_ENTRIES: int = 2**20
 
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
@@ -440,6 +449,66 @@ class State:
             out += parts.U.matmul(parts.B.factor.solve_sqrt_t(z[n:]))
         return out
 
+    # -- diagonals -------------------------------------------------------------------------
+    @cached_property
+    def diagonal(self) -> np.ndarray:
+        """``diag W = diag(A⁻¹) + diag(U B⁻¹ V)`` (see ``WoodburyMatrix.diagonal``).
+
+        Computed once and read-only: callers hand out copies.
+        """
+        if self._transpose_of is not None:  # diag Wᵀ = diag W, with the original's factors
+            return self._transpose_of.diagonal
+        parts = self.parts
+        identity = Block.identity(self.n)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            out = sandwich_diagonal(identity, parts.A, identity)
+            if self.p:
+                out = out + sandwich_diagonal(parts.U, parts.B, parts.V)
+        out = _finite(np.asarray(out, dtype=np.float64), "W.diagonal()")
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def inverse_diagonal(self) -> np.ndarray:
+        """``diag W⁻¹`` (see ``WoodburyInverse.diagonal``); computed once, read-only."""
+        if self._transpose_of is not None:
+            return self._transpose_of.inverse_diagonal
+        parts = self.parts
+        A, B, U, V = parts.A, parts.B, parts.U, parts.V
+        if self.p == 0:
+            out = A.diagonal()
+            out.flags.writeable = False
+            return out
+        factor = self.capacitance_factor  # factorises (and checks) O; warns once if needed
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see _finite
+            if U.kind == "identity":  # W⁻¹ = A O⁻¹ B: no subtraction
+                out = sandwich_diagonal(A, self.O, B, factor)
+            elif V.kind == "identity":  # W⁻¹ = B O⁻¹ A
+                out = sandwich_diagonal(B, self.O, A, factor)
+            else:
+                first = A.diagonal()
+                second = sandwich_diagonal(self.AU, self.O, self.VA, factor)
+                out = _finite(first - second, "W.inv().diagonal()")
+                big = np.maximum(np.abs(first), np.abs(second))
+                cancelled = np.flatnonzero(CANCELLATION_FACTOR * np.abs(out) < big)
+                if cancelled.size:
+                    out[cancelled] = self._solved_diagonal(cancelled)
+        out = _finite(np.asarray(out, dtype=np.float64), "W.inv().diagonal()")
+        out.flags.writeable = False
+        return out
+
+    def _solved_diagonal(self, rows: np.ndarray) -> np.ndarray:
+        """``(W⁻¹)[i, i]`` for ``i`` in ``rows`` by solves with unit vectors (refined)."""
+        n = self.n
+        out = np.empty(rows.size)
+        k = max(1, DIAGONAL_BLOCK_ENTRIES // max(n, 1))
+        for lo in range(0, rows.size, k):
+            chunk = rows[lo : lo + k]
+            unit = np.zeros((n, chunk.size))
+            unit[chunk, np.arange(chunk.size)] = 1.0
+            out[lo : lo + chunk.size] = self.solve(unit)[chunk, np.arange(chunk.size)]
+        return out
+
     # -- W⁻¹ ------------------------------------------------------------------------------
     def low_rank_inverse(self) -> tuple[np.ndarray, np.ndarray]:
         """``(L, R)`` with ``W⁻¹ = A − L R``: ``L = A U`` (``n×p``), ``R = O⁻¹ V A`` (``p×n``).
@@ -522,6 +591,147 @@ class InverseReader:
     def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The entries ``(i[k], j[k])`` of ``W⁻¹`` as a 1-D array."""
         return self._a_rows.entries(i, j) - np.einsum("ij,ji->i", self.left[i], self.right[:, j])
+
+
+def sandwich_diagonal(
+    left: Block, middle: Block, right: Block, factor: Factor | None = None
+) -> np.ndarray:
+    """``diag(left · middle⁻¹ · right)`` without any ``n×n`` (or ``n×p``) array.
+
+    ``d[i] = Σⱼₖ left[i, j] (middle⁻¹)[j, k] right[k, i]`` for ``left`` ``n×p``, the
+    square ``middle`` ``p×p`` and ``right`` ``p×n``: ``diag(A⁻¹)`` is
+    ``sandwich_diagonal(I, A, I)``, the second term of ``diag W`` is
+    ``sandwich_diagonal(U, B, V)``. One of three routes, by the blocks' kinds:
+
+    * ``middle`` identity or diagonal: ``rowsum(left ∘ (middle⁻¹ right)ᵀ)`` in closed
+      form, ``O(nnz(left) + nnz(right))`` (``O(n p)`` when dense);
+    * ``middle`` sparse with a symmetric ``L D Lᵀ`` factorisation, ``left`` and
+      ``right`` not dense: the entries of ``middle⁻¹`` the sum reads are those at
+      ``(j, k)`` with ``left[i, j] ≠ 0 ≠ right[k, i]`` for some ``i``, the pattern of
+      ``|left|ᵀ |right|ᵀ``. When it lies on the pattern of the factor ``L + Lᵀ`` (always
+      for the diagonal, the pattern of ``middle``, a selection), the selected inverse
+      ``S`` (Takahashi recursions, about one factorisation's cost) has them all and
+      ``d = rowsum((left S) ∘ rightᵀ)``. Otherwise ``middle`` is factorised once more
+      with explicit zeros on the missing positions, so that its factor's pattern covers
+      them (for an AR(1) ``A``, ``A·A`` is pentadiagonal: a factor of bandwidth 2);
+    * otherwise (dense blocks, general sparse LU, a factor the recursion does not
+      accept): column blocks of ``Y = middle⁻¹ right[:, J]`` (``p×k``), then
+      ``d[J] = rowsum(left[J] ∘ Yᵀ)``, with ``p·k ≤`` :data:`DIAGONAL_BLOCK_ENTRIES`.
+      That costs solves with ``n`` right-hand sides in all: ``O(p² n)`` for a dense
+      ``middle`` (cheap for small ``p``), ``O(n · nnz(factor))`` for a sparse one.
+
+    Parameters
+    ----------
+    left, middle, right : Block
+        ``n×p``, ``p×p`` and ``p×n``.
+    factor : Factor, optional
+        ``middle``'s factorisation when the caller holds a checked one (``O``'s);
+        default ``middle.factor``.
+    """
+    n, p = left.shape
+    if p == 0:
+        return np.zeros(n)
+    if middle.kind in ("identity", "diagonal"):
+        scale = 1.0 / middle.diagonal()
+        if left.kind == "identity" and right.kind == "identity":
+            return scale
+        scaled = _scale_rows(right.operand, scale)
+        return _product_diagonal(left.operand, scaled)
+    factor = middle.factor if factor is None else factor
+    if middle.kind == "sparse" and "dense" not in (left.kind, right.kind):
+        selected = _covering_selected_inverse(left, middle, right, factor)
+        if selected is not None:
+            return _product_diagonal(left.operand @ selected, right.operand)
+    return _blocked_sandwich_diagonal(left, right, factor)
+
+
+def _scale_rows(m, scale: np.ndarray):
+    """``diag(scale) · m`` for a dense or sparse ``m``."""
+    if sparse.issparse(m):
+        return sparse.csr_array(sparse.diags_array(scale) @ m)
+    return m * scale[:, None]
+
+
+def _product_diagonal(left, right) -> np.ndarray:
+    """``diag(left @ right) = rowsum(left ∘ rightᵀ)``, dense or sparse, in ``O(nnz)``."""
+    if sparse.issparse(left):
+        product = sparse.csr_array(left).multiply(right.T)
+    elif sparse.issparse(right):
+        product = sparse.csr_array(right.T).multiply(left)
+    else:
+        return np.einsum("ij,ji->i", left, right)
+    return np.asarray(product.sum(axis=1), dtype=np.float64).ravel()
+
+
+def _ones_pattern(m) -> sparse.csr_array:
+    """The stored pattern of a sparse matrix as a CSR array of ones."""
+    m = sparse.csr_array(m)
+    return sparse.csr_array((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
+
+
+def _covering_selected_inverse(
+    left: Block, middle: Block, right: Block, factor: Factor
+) -> sparse.csc_array | None:
+    """``middle``'s selected inverse on a pattern holding ``|left|ᵀ |right|ᵀ``, or None.
+
+    None when no ``L D Lᵀ`` the recursion accepts exists for ``middle`` (or for
+    ``middle`` with explicit zeros added): the caller then solves in blocks.
+    """
+    if not (middle.symmetric and has_selected_inverse(factor)):
+        return None
+    needed = _ones_pattern(left.operand).T @ _ones_pattern(right.operand).T
+    needed = sparse.coo_array(needed + needed.T)
+    rows, cols = needed.row, needed.col
+    off = rows != cols  # the diagonal is on every factor's pattern
+    rows, cols = rows[off], cols[off]
+    if rows.size and not pattern_covered(factor, rows, cols):
+        enlarged = _with_explicit_zeros(middle.data, rows, cols)
+        try:
+            factor = factorize(enlarged, "sparse", middle.shape[0], True, middle.name)
+        except FactorizationError:
+            return None
+        if not (has_selected_inverse(factor) and pattern_covered(factor, rows, cols)):
+            return None
+    return factor_selected_inverse(factor, middle.name, definite=False)
+
+
+def _with_explicit_zeros(m: sparse.csc_array, rows: np.ndarray, cols: np.ndarray):
+    """``m`` with explicit zeros stored at ``(rows[k], cols[k])`` where it has no entry.
+
+    Built through COO, whose conversion sums duplicates without dropping zeros (SciPy's
+    sparse ``+`` would drop them): ``m``'s own values come out unchanged (``x + 0``).
+    """
+    coo = sparse.coo_array(m)
+    out = sparse.csc_array(
+        (
+            np.concatenate((coo.data, np.zeros(rows.size))),
+            (np.concatenate((coo.row, rows)), np.concatenate((coo.col, cols))),
+        ),
+        shape=m.shape,
+    )
+    out.sum_duplicates()
+    out.sort_indices()
+    return out
+
+
+def _blocked_sandwich_diagonal(left: Block, right: Block, factor: Factor) -> np.ndarray:
+    """``diag(left M⁻¹ right)`` by solves with column blocks of ``right`` (see above)."""
+    n, p = left.shape
+    out = np.empty(n)
+    rows = left.operand
+    rows = sparse.csr_array(rows) if sparse.issparse(rows) else rows
+    cols = right.operand
+    cols = sparse.csc_array(cols) if sparse.issparse(cols) else cols
+    k = max(1, min(n, DIAGONAL_BLOCK_ENTRIES // p))
+    for lo in range(0, n, k):
+        hi = min(n, lo + k)
+        rhs = cols[:, lo:hi]
+        rhs = rhs.toarray() if sparse.issparse(rhs) else np.asarray(rhs)
+        solved = factor.solve(rhs)
+        these = rows[lo:hi]
+        these = these.toarray() if sparse.issparse(these) else these
+        out[lo:hi] = np.einsum("ij,ji->i", these, solved)
+    return out
 
 
 def _finite(result: np.ndarray, what: str) -> np.ndarray:

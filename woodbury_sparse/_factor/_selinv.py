@@ -42,7 +42,13 @@ except ImportError:  # pragma: no cover - no C compiler when the package was ins
 #: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
 KERNEL: str = "c" if _c_kernel is not None else "numpy"
 
-__all__ = ["KERNEL", "factor_selected_inverse", "takahashi"]
+__all__ = [
+    "KERNEL",
+    "factor_selected_inverse",
+    "has_selected_inverse",
+    "pattern_covered",
+    "takahashi",
+]
 
 
 def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None = None):
@@ -161,7 +167,49 @@ def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
     return out
 
 
-def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array:
+def has_selected_inverse(factor: Factor) -> bool:
+    """Whether ``factor`` is a sparse symmetric ``L D Lᵀ`` the recursion can run on.
+
+    True for CHOLMOD factors (``LLᵀ``, or ``LDLᵀ`` with nonzero ``1×1`` pivots, definite
+    or not) and SuperLU factors with symmetric pivoting; False for closed forms, dense
+    factors and general (unsymmetrically pivoted) LU, which callers treat otherwise.
+    """
+    if getattr(factor, "ldl_parts", None) is None:
+        return False
+    return factor.method in ("cholmod-llt", "cholmod-ldlt", "superlu-ldlt")
+
+
+def pattern_covered(factor: Factor, rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether every ``(rows[k], cols[k])`` lies on the pattern of ``Pᵀ (L + Lᵀ) P``.
+
+    ``factor`` satisfies :func:`has_selected_inverse`; the positions are in the
+    matrix's own ordering. Those are the entries :func:`factor_selected_inverse`
+    computes. Costs a copy of ``L`` and a sorted search: ``O(nnz(L) + m log nnz(L))``.
+    """
+    lower, _, perm = factor.ldl_parts()
+    lower = sparse.csc_array(lower)
+    if not lower.has_sorted_indices:
+        lower = lower.sorted_indices()
+    n = lower.shape[0]
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+    i = inverse[np.asarray(rows, dtype=np.int64)]
+    j = inverse[np.asarray(cols, dtype=np.int64)]
+    lo, hi = np.minimum(i, j), np.maximum(i, j)  # the lower triangle: column lo, row hi
+    counts = np.diff(lower.indptr)
+    keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
+    want = lo * n + hi
+    if want.size == 0:
+        return True
+    if keys.size == 0:
+        return False
+    pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+    return bool(np.array_equal(keys[pos], want))
+
+
+def factor_selected_inverse(
+    factor: Factor, name: str = "M", *, definite: bool = True
+) -> sparse.csc_array:
     """The selected inverse of the symmetric positive definite matrix ``factor`` factorises.
 
     Parameters
@@ -171,6 +219,12 @@ def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array
         symmetric pivoting, dense Cholesky, diagonal or identity.
     name : str
         Name of the matrix in error messages.
+    definite : bool, keyword-only
+        ``True`` (default): refuse a factorisation that does not prove ``M`` positive
+        definite. ``False`` also accepts a symmetric indefinite ``L D Lᵀ`` with ``1×1``
+        pivots (:func:`has_selected_inverse`), on which the recursion holds unchanged;
+        its rounding errors grow with the element growth ``‖|L||D||Lᵀ|‖ / ‖M‖``, which
+        the factor layer bounds before it accepts such a factorisation.
 
     Returns
     -------
@@ -181,9 +235,14 @@ def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array
     Raises
     ------
     NotPositiveDefiniteError
-        When the factorisation does not prove ``M`` positive definite.
+        When the factorisation does not prove ``M`` positive definite (and ``definite``
+        is true, or the factorisation is not an ``L D Lᵀ`` the recursion accepts).
     """
     n = factor.n
+    if not definite and not factor.positive_definite and has_selected_inverse(factor):
+        lower, d, perm = factor.ldl_parts()
+        indptr, indices, z = takahashi(lower, d)
+        return _symmetric_csc(indptr, indices, z, perm)
     if not factor.positive_definite:
         raise NotPositiveDefiniteError(
             name,
