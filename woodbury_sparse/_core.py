@@ -37,7 +37,12 @@ from ._exceptions import (
     warn,
 )
 from ._factor import Factor, factorize
-from ._factor._selinv import factor_selected_inverse, has_selected_inverse, pattern_covered
+from ._factor._selinv import (
+    factor_selected_inverse,
+    has_selected_inverse,
+    padded_selected_inverse,
+    pattern_covered,
+)
 from ._validation import Parts
 
 __all__ = [
@@ -684,15 +689,21 @@ def _covering_selected_inverse(
     rows, cols = needed.row, needed.col
     off = rows != cols  # the diagonal is on every factor's pattern
     rows, cols = rows[off], cols[off]
-    if rows.size and not pattern_covered(factor, rows, cols):
+    if not rows.size or pattern_covered(factor, rows, cols):
+        return factor_selected_inverse(factor, middle.name, definite=False)
+    if factor.method.startswith("cholmod"):
+        # CHOLMOD keeps explicit zeros in its analysis: one more (compiled) factorisation
+        # of the padded matrix, with a fill-reducing ordering of its own.
         enlarged = _with_explicit_zeros(middle.data, rows, cols)
         try:
-            factor = factorize(enlarged, "sparse", middle.shape[0], True, middle.name)
+            padded = factorize(enlarged, "sparse", middle.shape[0], True, middle.name)
         except FactorizationError:
-            return None
-        if not (has_selected_inverse(factor) and pattern_covered(factor, rows, cols)):
-            return None
-    return factor_selected_inverse(factor, middle.name, definite=False)
+            padded = None
+        if padded is not None and has_selected_inverse(padded):
+            if pattern_covered(padded, rows, cols):
+                return factor_selected_inverse(padded, middle.name, definite=False)
+    # SuperLU drops explicit zeros from its factors: pad this factor's own pattern.
+    return padded_selected_inverse(factor, rows, cols, middle.name)
 
 
 def _with_explicit_zeros(m: sparse.csc_array, rows: np.ndarray, cols: np.ndarray):

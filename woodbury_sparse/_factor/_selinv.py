@@ -46,6 +46,7 @@ __all__ = [
     "KERNEL",
     "factor_selected_inverse",
     "has_selected_inverse",
+    "padded_selected_inverse",
     "pattern_covered",
     "takahashi",
 ]
@@ -261,6 +262,78 @@ def factor_selected_inverse(
     lower, d, perm = parts()
     indptr, indices, z = takahashi(lower, d)
     return _symmetric_csc(indptr, indices, z, perm)
+
+
+def padded_selected_inverse(
+    factor: Factor, rows: np.ndarray, cols: np.ndarray, name: str = "M"
+) -> sparse.csc_array:
+    """The selected inverse on ``L``'s pattern enlarged to hold ``(rows[k], cols[k])``.
+
+    ``L`` (of a factor accepted by :func:`has_selected_inverse`) is padded with explicit
+    zeros at the positions, then at the fill they cause — the symbolic Cholesky
+    factorisation of the padded pattern in the factor's own ordering, column by column
+    up the elimination tree — so that the pattern is closed under the recursion. Those
+    zeros are exact entries of the same ``L`` (the matrix with explicit zeros has this
+    very factor), so the recursion returns ``M⁻¹`` on the larger pattern, with no new
+    numeric factorisation. The closure is a Python loop over the ``n`` columns (about
+    10 µs each): for factors whose backend drops explicit zeros from a refactorisation
+    (SuperLU's), where a new factorisation of the padded matrix would not help.
+
+    Parameters
+    ----------
+    factor : Factor
+        As for :func:`pattern_covered`.
+    rows, cols : ndarray of int
+        Positions in the matrix's own ordering (either triangle).
+    name : str
+        Name of the matrix in error messages.
+
+    Returns
+    -------
+    scipy.sparse.csc_array
+        As :func:`factor_selected_inverse`, on the enlarged pattern.
+    """
+    lower, d, perm = factor.ldl_parts()
+    lower = sparse.csc_array(lower)
+    if not lower.has_sorted_indices:
+        lower = lower.sorted_indices()
+    n = lower.shape[0]
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+    i = inverse[np.asarray(rows, dtype=np.int64)]
+    j = inverse[np.asarray(cols, dtype=np.int64)]
+    extra = sparse.csc_array((np.ones(i.size), (np.maximum(i, j), np.minimum(i, j))), shape=(n, n))
+    extra.sum_duplicates()
+    columns: list[np.ndarray] = []
+    pending: list[list[np.ndarray]] = [[] for _ in range(n)]
+    for col in range(n):
+        parts = [
+            lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
+            extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
+            *pending[col],
+        ]
+        pending[col] = []
+        pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
+        pattern = pattern[pattern >= col]
+        columns.append(pattern)
+        if pattern.size > 1:
+            pending[int(pattern[1])].append(pattern[1:])
+    counts = np.array([c.size for c in columns], dtype=np.int64)
+    indptr = np.concatenate(([0], np.cumsum(counts)))
+    indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+    # L's values onto the closed pattern (a superset): zeros elsewhere.
+    col_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+    keys = col_of * n + indices
+    old_counts = np.diff(lower.indptr)
+    old_keys = np.repeat(np.arange(n, dtype=np.int64), old_counts) * n + lower.indices
+    values = np.zeros(indices.size)
+    values[np.searchsorted(keys, old_keys)] = lower.data
+    padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
+    padded.has_sorted_indices = True
+    if d is None and not factor.positive_definite:  # pragma: no cover - LLᵀ is definite
+        raise NotPositiveDefiniteError(name, f"`{name}` has no selected inverse")
+    z_indptr, z_indices, z = takahashi(padded, d)
+    return _symmetric_csc(z_indptr, z_indices, z, perm)
 
 
 def _dense_inverse(lower: np.ndarray) -> np.ndarray:
