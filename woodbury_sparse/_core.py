@@ -636,13 +636,14 @@ def sandwich_diagonal(
     n, p = left.shape
     if p == 0:
         return np.zeros(n)
+    # Built (and checked: a singular middle raises here, by name) in every route.
+    factor = middle.factor if factor is None else factor
     if middle.kind in ("identity", "diagonal"):
         scale = 1.0 / middle.diagonal()
         if left.kind == "identity" and right.kind == "identity":
             return scale
         scaled = _scale_rows(right.operand, scale)
         return _product_diagonal(left.operand, scaled)
-    factor = middle.factor if factor is None else factor
     if middle.kind == "sparse" and "dense" not in (left.kind, right.kind):
         selected = _covering_selected_inverse(left, middle, right, factor)
         if selected is not None:

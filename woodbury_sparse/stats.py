@@ -331,7 +331,7 @@ class WoodburyNormal:
 
     Mirrors a frozen ``scipy.stats.multivariate_normal(mean, cov)``: ``logpdf``, ``pdf``,
     ``rvs``, ``entropy``, ``mean``, ``cov``, ``dim``, ``random_state``; adds
-    ``mahalanobis``.
+    ``mahalanobis`` and ``marginal_variances``.
 
     Parameters
     ----------
@@ -410,6 +410,33 @@ class WoodburyNormal:
     def dim(self) -> int:
         """Dimension of the distribution."""
         return self._W.n
+
+    def marginal_variances(self) -> np.ndarray:
+        """The marginal variances ``Var(xᵢ) = Wᵢᵢ``: the diagonal of the covariance.
+
+        ``diag(A⁻¹) + diag(X B⁻¹ Xᵀ)`` from the selected inverses of the cached
+        factorisations (or closed forms, or blocked solves), never a dense ``n×n``
+        array; see :meth:`~woodbury_sparse.WoodburyMatrix.diagonal` for the routes and
+        their costs. Their square roots are the marginal standard deviations.
+
+        Returns
+        -------
+        (n,) ndarray
+            A new array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> import woodbury_sparse as ws
+        >>> from woodbury_sparse.testing import ar1_precision
+        >>> W = ws.WoodburyMatrix(ar1_precision(500, 0.5), 4.0 * sp.eye_array(500))
+        >>> dist = ws.WoodburyNormal(cov=W)
+        >>> var = dist.marginal_variances()  # AR(1) variance 1/(1 − 0.25) + noise 1/4
+        >>> bool(np.allclose(var, 1 / 0.75 + 0.25))
+        True
+        """
+        return self._W.diagonal()
 
     def mahalanobis(self, x: ArrayLike) -> float | np.ndarray:
         """Squared Mahalanobis distance ``(x − μ)ᵀ W⁻¹ (x − μ)`` of each point (row)."""
