@@ -205,8 +205,10 @@ def test_padded_selected_inverse(backend):
     else:
         factor = _factor.factorize(Q, "sparse", n, True, "Q")
     rows, cols = _needed_pairs(n, rng)
-    assert not _selinv.pattern_covered(factor, rows, cols)  # the test needs padding
-    S = _selinv.padded_selected_inverse(factor, rows, cols, "Q")
+    pattern = _selinv.FactorPattern.of(factor)
+    assert np.any(pattern.locate(rows, cols) < 0)  # the test needs padding
+    S = _selinv.padded_selected_inverse(factor, rows, cols)
+    assert np.all(pattern.padded(rows, cols).locate(rows, cols) >= 0)
     reference = np.linalg.inv(Q.toarray())
     stored = sparse.csr_array(S)
     values = np.asarray(stored[rows, cols]).ravel()

@@ -37,12 +37,7 @@ from ._exceptions import (
     warn,
 )
 from ._factor import Factor, factorize
-from ._factor._selinv import (
-    factor_selected_inverse,
-    has_selected_inverse,
-    padded_selected_inverse,
-    pattern_covered,
-)
+from ._factor._selinv import FactorPattern, has_selected_inverse
 from ._validation import Parts
 
 __all__ = [
@@ -645,9 +640,9 @@ def sandwich_diagonal(
         scaled = _scale_rows(right.operand, scale)
         return _product_diagonal(left.operand, scaled)
     if middle.kind == "sparse" and "dense" not in (left.kind, right.kind):
-        selected = _covering_selected_inverse(left, middle, right, factor)
+        selected = _selected_sandwich_diagonal(left, middle, right, factor)
         if selected is not None:
-            return _product_diagonal(left.operand @ selected, right.operand)
+            return selected
     return _blocked_sandwich_diagonal(left, right, factor)
 
 
@@ -669,42 +664,97 @@ def _product_diagonal(left, right) -> np.ndarray:
     return np.asarray(product.sum(axis=1), dtype=np.float64).ravel()
 
 
-def _ones_pattern(m) -> sparse.csr_array:
-    """The stored pattern of a sparse matrix as a CSR array of ones."""
-    m = sparse.csr_array(m)
-    return sparse.csr_array((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
+#: Terms ``left[i, j] (M⁻¹)[j, k] right[k, i]`` gathered at a time by the selected route.
+_TERMS_PER_CHUNK: int = 1 << 22
 
 
-def _covering_selected_inverse(
+class _Terms:
+    """The terms of ``Σⱼₖ left[i, j] (M⁻¹)[j, k] right[k, i]``, enumerated by rows ``i``.
+
+    Row ``i`` contributes one term per pair of a stored ``left[i, j]`` and a stored
+    ``right[k, i]``; they are produced in chunks of rows holding at most
+    :data:`_TERMS_PER_CHUNK` terms, as arrays ``(i, j, k, left[i, j]·right[k, i])``.
+    """
+
+    def __init__(self, left: Block, right: Block) -> None:
+        self.rows = sparse.csr_array(left.operand)
+        self.cols = sparse.csc_array(right.operand)
+        self.n = self.rows.shape[0]
+        self.per_row = np.diff(self.rows.indptr).astype(np.int64) * np.diff(self.cols.indptr)
+        ends = np.cumsum(self.per_row)
+        cuts, start = [0], 0
+        while cuts[-1] < self.n:  # row ranges of at most _TERMS_PER_CHUNK terms (or one row)
+            stop = int(np.searchsorted(ends, start + _TERMS_PER_CHUNK, side="right"))
+            stop = max(stop, cuts[-1] + 1)
+            cuts.append(min(stop, self.n))
+            start = int(ends[cuts[-1] - 1])
+        self.cuts = cuts
+
+    def __iter__(self):
+        rows, cols = self.rows, self.cols
+        for r0, r1 in zip(self.cuts[:-1], self.cuts[1:], strict=True):
+            count = self.per_row[r0:r1]
+            i = np.repeat(np.arange(r0, r1, dtype=np.int64), count)
+            offset = np.arange(i.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+            width = np.diff(cols.indptr)[i]
+            jpos = rows.indptr[i] + offset // width
+            kpos = cols.indptr[i] + offset % width
+            weight = rows.data[jpos] * cols.data[kpos]
+            yield r0, r1, i, rows.indices[jpos], cols.indices[kpos], weight
+
+
+def _selected_sandwich_diagonal(
     left: Block, middle: Block, right: Block, factor: Factor
-) -> sparse.csc_array | None:
-    """``middle``'s selected inverse on a pattern holding ``|left|ᵀ |right|ᵀ``, or None.
+) -> np.ndarray | None:
+    """``diag(left M⁻¹ right)`` from selected entries of ``M⁻¹``; None if not applicable.
 
-    None when no ``L D Lᵀ`` the recursion accepts exists for ``middle`` (or for
-    ``middle`` with explicit zeros added): the caller then solves in blocks.
+    Every term reads ``(M⁻¹)[j, k]`` at a pair of the pattern of ``|left|ᵀ |right|ᵀ``.
+    Where all lie on the factor's pattern, one recursion on it serves; otherwise the
+    pattern is enlarged (see :func:`_covering_pattern`). None when ``M`` has no
+    symmetric ``L D Lᵀ`` (the caller solves in blocks).
     """
     if not (middle.symmetric and has_selected_inverse(factor)):
         return None
-    needed = _ones_pattern(left.operand).T @ _ones_pattern(right.operand).T
-    needed = sparse.coo_array(needed + needed.T)
-    rows, cols = needed.row, needed.col
-    off = rows != cols  # the diagonal is on every factor's pattern
-    rows, cols = rows[off], cols[off]
-    if not rows.size or pattern_covered(factor, rows, cols):
-        return factor_selected_inverse(factor, middle.name, definite=False)
+    terms = _Terms(left, right)
+    pattern = FactorPattern.of(factor)
+    if any(np.any(pattern.locate(j, k) < 0) for _, _, _, j, k, _ in terms):
+        pattern = _covering_pattern(middle, factor, pattern, terms)
+    values = pattern.inverse_values()
+    out = np.zeros(terms.n)
+    for r0, r1, i, j, k, weight in terms:
+        contribution = weight * values[pattern.locate(j, k)]
+        out[r0:r1] = np.bincount(i - r0, weights=contribution, minlength=r1 - r0)
+    return out
+
+
+def _covering_pattern(
+    middle: Block, factor: Factor, pattern: FactorPattern, terms: _Terms
+) -> FactorPattern:
+    """A factor pattern of ``M`` holding every pair ``terms`` reads.
+
+    With CHOLMOD, one more (compiled) factorisation of ``M`` with explicit zeros at all
+    the pairs (CHOLMOD keeps them in its analysis; its fill-reducing ordering is its own,
+    so every pair is padded, not only those off the first factor); otherwise (SuperLU,
+    which drops explicit zeros, or when that factorisation fails or misses a pair)
+    ``pattern`` padded symbolically with the pairs off it.
+    """
+    p = middle.shape[0]
+    needed = np.unique(np.concatenate([j * p + k for _, _, _, j, k, _ in terms]))
+    rows, cols = needed // p, needed % p
     if factor.method.startswith("cholmod"):
-        # CHOLMOD keeps explicit zeros in its analysis: one more (compiled) factorisation
-        # of the padded matrix, with a fill-reducing ordering of its own.
-        enlarged = _with_explicit_zeros(middle.data, rows, cols)
+        enlarged = _with_explicit_zeros(
+            middle.data, np.concatenate((rows, cols)), np.concatenate((cols, rows))
+        )
         try:
-            padded = factorize(enlarged, "sparse", middle.shape[0], True, middle.name)
+            padded = factorize(enlarged, "sparse", p, True, middle.name)
         except FactorizationError:
             padded = None
         if padded is not None and has_selected_inverse(padded):
-            if pattern_covered(padded, rows, cols):
-                return factor_selected_inverse(padded, middle.name, definite=False)
-    # SuperLU drops explicit zeros from its factors: pad this factor's own pattern.
-    return padded_selected_inverse(factor, rows, cols, middle.name)
+            candidate = FactorPattern.of(padded)
+            if np.all(candidate.locate(rows, cols) >= 0):
+                return candidate
+    missing = pattern.locate(rows, cols) < 0
+    return pattern.padded(rows[missing], cols[missing])
 
 
 def _with_explicit_zeros(m: sparse.csc_array, rows: np.ndarray, cols: np.ndarray):

@@ -44,10 +44,10 @@ KERNEL: str = "c" if _c_kernel is not None else "numpy"
 
 __all__ = [
     "KERNEL",
+    "FactorPattern",
     "factor_selected_inverse",
     "has_selected_inverse",
     "padded_selected_inverse",
-    "pattern_covered",
     "takahashi",
 ]
 
@@ -180,32 +180,109 @@ def has_selected_inverse(factor: Factor) -> bool:
     return factor.method in ("cholmod-llt", "cholmod-ldlt", "superlu-ldlt")
 
 
-def pattern_covered(factor: Factor, rows: np.ndarray, cols: np.ndarray) -> bool:
-    """Whether every ``(rows[k], cols[k])`` lies on the pattern of ``Pᵀ (L + Lᵀ) P``.
+class FactorPattern:
+    """The pattern of a factor's ``L`` (``M[perm][:, perm] = L D Lᵀ``), read by position.
 
-    ``factor`` satisfies :func:`has_selected_inverse`; the positions are in the
-    matrix's own ordering. Those are the entries :func:`factor_selected_inverse`
-    computes. Costs a copy of ``L`` and a sorted search: ``O(nnz(L) + m log nnz(L))``.
+    Made once per factor (from :func:`has_selected_inverse` factors only): ``L``, ``d``
+    and the permutation from ``factor.ldl_parts()``, and the sorted keys
+    ``column·n + row`` of ``L``'s lower triangle, so that positions of ``M`` (in its own
+    ordering, either triangle) are located in ``L`` by one sorted search each.
+
+    Parameters
+    ----------
+    lower : scipy.sparse.csc_array
+        ``L``, every diagonal entry stored.
+    d : ndarray or None
+        The pivots (None for ``LLᵀ``).
+    perm : ndarray
+        The fill-reducing ordering.
     """
-    lower, _, perm = factor.ldl_parts()
-    lower = sparse.csc_array(lower)
-    if not lower.has_sorted_indices:
-        lower = lower.sorted_indices()
-    n = lower.shape[0]
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
-    i = inverse[np.asarray(rows, dtype=np.int64)]
-    j = inverse[np.asarray(cols, dtype=np.int64)]
-    lo, hi = np.minimum(i, j), np.maximum(i, j)  # the lower triangle: column lo, row hi
-    counts = np.diff(lower.indptr)
-    keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
-    want = lo * n + hi
-    if want.size == 0:
-        return True
-    if keys.size == 0:
-        return False
-    pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
-    return bool(np.array_equal(keys[pos], want))
+
+    def __init__(self, lower: sparse.csc_array, d: np.ndarray | None, perm: np.ndarray) -> None:
+        lower = sparse.csc_array(lower)
+        if not lower.has_sorted_indices:
+            lower = lower.sorted_indices()
+        self.lower, self.d = lower, d
+        self.n = n = lower.shape[0]
+        self.inverse = np.empty(n, dtype=np.int64)
+        self.inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+        self.perm = np.asarray(perm, dtype=np.int64)
+        counts = np.diff(lower.indptr)
+        self.keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
+
+    @classmethod
+    def of(cls, factor: Factor) -> FactorPattern:
+        """The pattern of ``factor`` (one copy of its ``L``)."""
+        return cls(*factor.ldl_parts())
+
+    def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Where ``(rows[k], cols[k])`` of ``M`` lie in ``L``'s storage; −1 where off it."""
+        i = self.inverse[np.asarray(rows, dtype=np.int64)]
+        j = self.inverse[np.asarray(cols, dtype=np.int64)]
+        want = np.minimum(i, j) * self.n + np.maximum(i, j)  # column min, row max
+        if want.size == 0 or self.keys.size == 0:
+            return np.full(want.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, want), self.keys.size - 1)
+        pos[self.keys[pos] != want] = -1
+        return pos
+
+    def padded(self, rows: np.ndarray, cols: np.ndarray) -> FactorPattern:
+        """The same ``L`` with explicit zeros at ``(rows[k], cols[k])`` and their fill.
+
+        The symbolic Cholesky factorisation of the padded pattern in the factor's own
+        ordering, column by column up the elimination tree, closes it under the
+        recursion; the zeros are exact entries of the same factor (``M`` with explicit
+        zeros there has this very ``L``), so no numeric factorisation is needed. A
+        Python loop over the ``n`` columns (about 10 µs each): for backends that drop
+        explicit zeros from a new factorisation (SuperLU's).
+        """
+        n, lower = self.n, self.lower
+        i = self.inverse[np.asarray(rows, dtype=np.int64)]
+        j = self.inverse[np.asarray(cols, dtype=np.int64)]
+        extra = sparse.csc_array(
+            (np.ones(i.size), (np.maximum(i, j), np.minimum(i, j))), shape=(n, n)
+        )
+        extra.sum_duplicates()
+        columns: list[np.ndarray] = []
+        pending: list[list[np.ndarray]] = [[] for _ in range(n)]
+        for col in range(n):
+            parts = [
+                lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
+                extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
+                *pending[col],
+            ]
+            pending[col] = []
+            pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
+            pattern = pattern[pattern >= col]
+            columns.append(pattern)
+            if pattern.size > 1:
+                pending[int(pattern[1])].append(pattern[1:])
+        counts = np.array([c.size for c in columns], dtype=np.int64)
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + indices
+        values = np.zeros(indices.size)
+        values[np.searchsorted(keys, self.keys)] = lower.data  # L's values; zeros elsewhere
+        padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
+        padded.has_sorted_indices = True
+        return FactorPattern(padded, self.d, self.perm)
+
+    def inverse_values(self) -> np.ndarray:
+        """``(M⁻¹)`` at every stored position of ``L`` (the Takahashi recursion)."""
+        return takahashi(self.lower, self.d)[2]
+
+    def selected_inverse(self) -> sparse.csc_array:
+        """As :func:`factor_selected_inverse`, on this pattern."""
+        indptr, indices, z = takahashi(self.lower, self.d)
+        return _symmetric_csc(indptr, indices, z, self.perm)
+
+
+def padded_selected_inverse(factor: Factor, rows: np.ndarray, cols: np.ndarray):
+    """The selected inverse on ``L``'s pattern padded to hold ``(rows[k], cols[k])``.
+
+    See :meth:`FactorPattern.padded`; ``factor`` satisfies :func:`has_selected_inverse`.
+    """
+    return FactorPattern.of(factor).padded(rows, cols).selected_inverse()
 
 
 def factor_selected_inverse(
@@ -262,78 +339,6 @@ def factor_selected_inverse(
     lower, d, perm = parts()
     indptr, indices, z = takahashi(lower, d)
     return _symmetric_csc(indptr, indices, z, perm)
-
-
-def padded_selected_inverse(
-    factor: Factor, rows: np.ndarray, cols: np.ndarray, name: str = "M"
-) -> sparse.csc_array:
-    """The selected inverse on ``L``'s pattern enlarged to hold ``(rows[k], cols[k])``.
-
-    ``L`` (of a factor accepted by :func:`has_selected_inverse`) is padded with explicit
-    zeros at the positions, then at the fill they cause — the symbolic Cholesky
-    factorisation of the padded pattern in the factor's own ordering, column by column
-    up the elimination tree — so that the pattern is closed under the recursion. Those
-    zeros are exact entries of the same ``L`` (the matrix with explicit zeros has this
-    very factor), so the recursion returns ``M⁻¹`` on the larger pattern, with no new
-    numeric factorisation. The closure is a Python loop over the ``n`` columns (about
-    10 µs each): for factors whose backend drops explicit zeros from a refactorisation
-    (SuperLU's), where a new factorisation of the padded matrix would not help.
-
-    Parameters
-    ----------
-    factor : Factor
-        As for :func:`pattern_covered`.
-    rows, cols : ndarray of int
-        Positions in the matrix's own ordering (either triangle).
-    name : str
-        Name of the matrix in error messages.
-
-    Returns
-    -------
-    scipy.sparse.csc_array
-        As :func:`factor_selected_inverse`, on the enlarged pattern.
-    """
-    lower, d, perm = factor.ldl_parts()
-    lower = sparse.csc_array(lower)
-    if not lower.has_sorted_indices:
-        lower = lower.sorted_indices()
-    n = lower.shape[0]
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
-    i = inverse[np.asarray(rows, dtype=np.int64)]
-    j = inverse[np.asarray(cols, dtype=np.int64)]
-    extra = sparse.csc_array((np.ones(i.size), (np.maximum(i, j), np.minimum(i, j))), shape=(n, n))
-    extra.sum_duplicates()
-    columns: list[np.ndarray] = []
-    pending: list[list[np.ndarray]] = [[] for _ in range(n)]
-    for col in range(n):
-        parts = [
-            lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
-            extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
-            *pending[col],
-        ]
-        pending[col] = []
-        pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
-        pattern = pattern[pattern >= col]
-        columns.append(pattern)
-        if pattern.size > 1:
-            pending[int(pattern[1])].append(pattern[1:])
-    counts = np.array([c.size for c in columns], dtype=np.int64)
-    indptr = np.concatenate(([0], np.cumsum(counts)))
-    indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
-    # L's values onto the closed pattern (a superset): zeros elsewhere.
-    col_of = np.repeat(np.arange(n, dtype=np.int64), counts)
-    keys = col_of * n + indices
-    old_counts = np.diff(lower.indptr)
-    old_keys = np.repeat(np.arange(n, dtype=np.int64), old_counts) * n + lower.indices
-    values = np.zeros(indices.size)
-    values[np.searchsorted(keys, old_keys)] = lower.data
-    padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
-    padded.has_sorted_indices = True
-    if d is None and not factor.positive_definite:  # pragma: no cover - LLᵀ is definite
-        raise NotPositiveDefiniteError(name, f"`{name}` has no selected inverse")
-    z_indptr, z_indices, z = takahashi(padded, d)
-    return _symmetric_csc(z_indptr, z_indices, z, perm)
 
 
 def _dense_inverse(lower: np.ndarray) -> np.ndarray:
