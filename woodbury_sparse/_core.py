@@ -692,15 +692,25 @@ class _Terms:
 
     def __iter__(self):
         rows, cols = self.rows, self.cols
+        left_counts, right_counts = np.diff(rows.indptr), np.diff(cols.indptr)
         for r0, r1 in zip(self.cuts[:-1], self.cuts[1:], strict=True):
             count = self.per_row[r0:r1]
             i = np.repeat(np.arange(r0, r1, dtype=np.int64), count)
-            offset = np.arange(i.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-            width = np.diff(cols.indptr)[i]
-            jpos = rows.indptr[i] + offset // width
-            kpos = cols.indptr[i] + offset % width
+            if np.all(right_counts[r0:r1] == 1):  # right diagonal or a selection: k fixed
+                jpos = np.arange(rows.indptr[r0], rows.indptr[r1], dtype=np.int64)
+                kpos = cols.indptr[i]
+            elif np.all(left_counts[r0:r1] == 1):  # left diagonal or a selection: j fixed
+                jpos = rows.indptr[i]
+                kpos = np.arange(cols.indptr[r0], cols.indptr[r1], dtype=np.int64)
+            else:
+                offset = np.arange(i.size, dtype=np.int64)
+                offset -= np.repeat(np.cumsum(count) - count, count)
+                width = right_counts[i]
+                jpos = rows.indptr[i] + offset // width
+                kpos = cols.indptr[i] + offset % width
             weight = rows.data[jpos] * cols.data[kpos]
-            yield r0, r1, i, rows.indices[jpos], cols.indices[kpos], weight
+            j = rows.indices[jpos].astype(np.int64)  # j·p + k overflows int32 for p > 46 340
+            yield r0, r1, i, j, cols.indices[kpos].astype(np.int64), weight
 
 
 def _selected_sandwich_diagonal(
@@ -715,14 +725,34 @@ def _selected_sandwich_diagonal(
     """
     if not (middle.symmetric and has_selected_inverse(factor)):
         return None
-    terms = _Terms(left, right)
     pattern = FactorPattern.of(factor)
-    if any(np.any(pattern.locate(j, k) < 0) for _, _, _, j, k, _ in terms):
-        pattern = _covering_pattern(middle, factor, pattern, terms)
+    diagonal = ("identity", "diagonal")
+    if left.kind in diagonal and right.kind in diagonal:  # the pairs (i, i): no search
+        return (
+            left.diagonal()
+            * pattern.inverse_diagonal(pattern.inverse_values())
+            * (right.diagonal())
+        )
+    terms = _Terms(left, right)
+    # One chunk (the usual case) is located once; several are enumerated twice (the first
+    # pass only checks that the pattern holds every pair), keeping memory bounded.
+    single = len(terms.cuts) == 2
+    kept = None
+    for r0, r1, i, j, k, weight in terms:
+        positions = pattern.locate(j, k)
+        if np.any(positions < 0):
+            pattern, kept = _covering_pattern(middle, factor, pattern, terms), None
+            break
+        if single:
+            kept = (r0, r1, i, positions, weight)
     values = pattern.inverse_values()
     out = np.zeros(terms.n)
-    for r0, r1, i, j, k, weight in terms:
-        contribution = weight * values[pattern.locate(j, k)]
+    if kept is not None:
+        chunks = [kept]
+    else:
+        chunks = ((r0, r1, i, pattern.locate(j, k), w) for r0, r1, i, j, k, w in terms)
+    for r0, r1, i, positions, weight in chunks:
+        contribution = weight * values[positions]
         out[r0:r1] = np.bincount(i - r0, weights=contribution, minlength=r1 - r0)
     return out
 

@@ -207,6 +207,8 @@ class FactorPattern:
         self.inverse = np.empty(n, dtype=np.int64)
         self.inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
         self.perm = np.asarray(perm, dtype=np.int64)
+        #: Natural ordering (banded matrices): positions need no relabelling.
+        self.natural = bool(np.array_equal(self.perm, np.arange(n, dtype=np.int64)))
         counts = np.diff(lower.indptr)
         self.keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
 
@@ -217,9 +219,13 @@ class FactorPattern:
 
     def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Where ``(rows[k], cols[k])`` of ``M`` lie in ``L``'s storage; −1 where off it."""
-        i = self.inverse[np.asarray(rows, dtype=np.int64)]
-        j = self.inverse[np.asarray(cols, dtype=np.int64)]
-        want = np.minimum(i, j) * self.n + np.maximum(i, j)  # column min, row max
+        i = np.asarray(rows, dtype=np.int64)
+        j = np.asarray(cols, dtype=np.int64)
+        if not self.natural:
+            i, j = self.inverse[i], self.inverse[j]
+        want = np.minimum(i, j)
+        want *= self.n
+        want += np.maximum(i, j)  # column min, row max
         if want.size == 0 or self.keys.size == 0:
             return np.full(want.size, -1, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self.keys, want), self.keys.size - 1)
@@ -266,6 +272,12 @@ class FactorPattern:
         padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
         padded.has_sorted_indices = True
         return FactorPattern(padded, self.d, self.perm)
+
+    def inverse_diagonal(self, values: np.ndarray) -> np.ndarray:
+        """``diag(M⁻¹)`` in ``M``'s ordering from :meth:`inverse_values`' output."""
+        out = np.empty(self.n)
+        out[self.perm] = values[self.lower.indptr[:-1]]  # the diagonal leads each column
+        return out
 
     def inverse_values(self) -> np.ndarray:
         """``(M⁻¹)`` at every stored position of ``L`` (the Takahashi recursion)."""
