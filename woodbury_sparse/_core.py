@@ -677,7 +677,11 @@ class _Terms:
     """
 
     def __init__(self, left: Block, right: Block) -> None:
-        self.rows = sparse.csr_array(left.operand)
+        if left.kind == "sparse" and left.symmetric:  # its CSC arrays are its CSR arrays
+            m = left.data
+            self.rows = sparse.csr_array((m.data, m.indices, m.indptr), shape=m.shape)
+        else:
+            self.rows = sparse.csr_array(left.operand)
         self.cols = sparse.csc_array(right.operand)
         self.n = self.rows.shape[0]
         self.per_row = np.diff(self.rows.indptr).astype(np.int64) * np.diff(self.cols.indptr)
@@ -818,7 +822,8 @@ def _blocked_sandwich_diagonal(left: Block, right: Block, factor: Factor) -> np.
     for lo in range(0, n, k):
         hi = min(n, lo + k)
         rhs = cols[:, lo:hi]
-        rhs = rhs.toarray() if sparse.issparse(rhs) else np.asarray(rhs)
+        # A new array: blocks are read-only, and scikit-sparse 0.5 refuses read-only input.
+        rhs = rhs.toarray() if sparse.issparse(rhs) else np.array(rhs)
         solved = factor.solve(rhs)
         these = rows[lo:hi]
         these = these.toarray() if sparse.issparse(these) else these
