@@ -187,6 +187,29 @@ def test_ar1_plus_noise_large(monkeypatch):
     np.testing.assert_allclose(inverse[rows], expected, rtol=C_DEFAULT * n * EPS * kappa)
 
 
+def test_terms_in_several_chunks(monkeypatch):
+    """The terms of the selected route gathered a few rows at a time give the same sums."""
+    monkeypatch.setattr(_core, "_TERMS_PER_CHUNK", 64)
+    for name in ("grid_plus_grid_ar1", "selection", "sparse_x_sparse_b"):
+        _check(ws.WoodburyMatrix(**LARGER[name]))
+
+
+def test_large_p_pairs(monkeypatch):
+    """p = 50 000 > 46 340: pair keys ``j·p + k`` need 64 bits. X = I with an AR(1) ``B``:
+    the pairs of ``A·B`` lie off ``L(O)`` (pentadiagonal against bidiagonal)."""
+    n = 50_000
+    A, B = testing.ar1_precision(n, 0.9), testing.ar1_precision(n, 0.5)
+    W = ws.WoodburyMatrix(A, B)
+    _no_blocked_solves(monkeypatch)
+    inverse = W.inv().diagonal()
+    rows = np.array([0, 1, 2, n // 3, n - 2, n - 1])
+    unit = np.zeros((n, rows.size))
+    unit[rows, np.arange(rows.size)] = 1.0
+    expected = W.solve(unit)[rows, np.arange(rows.size)]
+    kappa = ((1 + 0.9) / (1 - 0.9)) ** 2  # κ(A) bound; O = A + B and W are better
+    np.testing.assert_allclose(inverse[rows], expected, rtol=C_DEFAULT * n * EPS * kappa)
+
+
 def _needed_pairs(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
     rows = rng.integers(0, n, size=3 * n)
     cols = np.clip(rows + rng.integers(-5, 6, size=rows.size), 0, n - 1)
