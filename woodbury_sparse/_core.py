@@ -606,14 +606,15 @@ def sandwich_diagonal(
     * ``middle`` identity or diagonal: ``rowsum(left ∘ (middle⁻¹ right)ᵀ)`` in closed
       form, ``O(nnz(left) + nnz(right))`` (``O(n p)`` when dense);
     * ``middle`` sparse with a symmetric ``L D Lᵀ`` factorisation, ``left`` and
-      ``right`` not dense: the entries of ``middle⁻¹`` the sum reads are those at
-      ``(j, k)`` with ``left[i, j] ≠ 0 ≠ right[k, i]`` for some ``i``, the pattern of
-      ``|left|ᵀ |right|ᵀ``. When it lies on the pattern of the factor ``L + Lᵀ`` (always
-      for the diagonal, the pattern of ``middle``, a selection), the selected inverse
-      ``S`` (Takahashi recursions, about one factorisation's cost) has them all and
-      ``d = rowsum((left S) ∘ rightᵀ)``. Otherwise ``middle`` is factorised once more
-      with explicit zeros on the missing positions, so that its factor's pattern covers
-      them (for an AR(1) ``A``, ``A·A`` is pentadiagonal: a factor of bandwidth 2);
+      ``right`` not dense: the terms read ``(middle⁻¹)[j, k]`` at the pairs with
+      ``left[i, j] ≠ 0 ≠ right[k, i]`` for some ``i`` (the pattern of ``|left|ᵀ |right|ᵀ``;
+      the diagonal only when both are diagonal). When all lie on the pattern of the
+      factor ``L + Lᵀ`` (always for the diagonal, the pattern of ``middle``, a selection),
+      one Takahashi recursion on ``L`` (about the cost of the factorisation) gives them,
+      located in ``L``'s storage by a sorted search, and the terms are summed row by row;
+      ``O(T log nnz(L))`` for ``T`` terms, in chunks of bounded memory. Otherwise the
+      pattern is enlarged first (:func:`_covering_pattern`: for an AR(1) ``A`` and
+      ``B`` with ``X = I``, ``A·B`` is pentadiagonal, a factor of bandwidth 2);
     * otherwise (dense blocks, general sparse LU, a factor the recursion does not
       accept): column blocks of ``Y = middle⁻¹ right[:, J]`` (``p×k``), then
       ``d[J] = rowsum(left[J] ∘ Yᵀ)``, with ``p·k ≤`` :data:`DIAGONAL_BLOCK_ENTRIES`.

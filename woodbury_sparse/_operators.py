@@ -672,8 +672,10 @@ class WoodburyMatrix(_RealOperator):
           Takahashi recursions; about the cost of the factorisation once more), which
           holds ``(B⁻¹)[j, k]`` wherever the factor ``L + Lᵀ`` has an entry. The sum
           ``Σⱼₖ U[i, j] (B⁻¹)[j, k] V[k, i]`` reads the pairs of ``|U|ᵀ |V|ᵀ``; where
-          some lie off the factor's pattern, ``B`` is factorised once more with
-          explicit zeros there (a selection ``X`` never needs it);
+          some lie off the factor's pattern, the pattern is enlarged: CHOLMOD
+          factorises ``B`` once more with explicit zeros there, the SciPy backend
+          (whose SuperLU drops explicit zeros) pads ``L``'s pattern symbolically, a
+          Python loop over the columns (a selection ``X`` never needs either);
         * otherwise (dense blocks, a dense ``U`` or ``V``, a general sparse ``A`` or
           ``B`` factorised by LU, which has no Takahashi recursion here) by solves with
           blocks of columns: ``B⁻¹ V[:, J]`` is ``p×k`` with ``p·k ≤ 2²⁰``, then
@@ -952,9 +954,9 @@ class WoodburyInverse(_RealOperator):
         ``|L|ᵀ |R|ᵀ`` for the outer factors ``L``, ``R`` (``A`` and ``B``, or ``A U`` and
         ``V A``). A sparse ``O`` (``X = I``, or a sparse ``X``) gives them through its
         selected inverse, from its cached factorisation when its factor's pattern holds
-        them all (AR(1) + noise: ``B`` diagonal, the pairs are ``A``'s own), else from
-        one more factorisation of ``O`` with explicit zeros on the missing pairs (the
-        pattern of ``A·B``: for an AR(1) ``B``, a factor of bandwidth 2 instead of 1).
+        them all (AR(1) + noise: ``B`` diagonal, the pairs are ``A``'s own), else on
+        a pattern enlarged to hold the missing pairs (the pattern of ``A·B``: for an
+        AR(1) ``B``, a factor of bandwidth 2 instead of 1).
         A small dense ``O`` (regression, ``p ≪ n``) gives them by solves with column
         blocks of ``V A``: ``O(n p²)``. See :meth:`WoodburyMatrix.diagonal` for the
         routes and costs.
