@@ -110,6 +110,19 @@ def _structures(m: int = 11) -> dict[str, dict]:
             U=testing.random_sparse(n, 50, 0.03, rng),
             V=testing.random_sparse(50, n, 0.03, rng),
         ),
+        # One side diagonal, the other sparse, non-symmetric, on B's pattern.
+        "diagonal_u_sparse_v": dict(
+            A=ar1,
+            B=grid,
+            U=sparse.diags_array(rng.uniform(0.5, 2.0, n)),
+            V=sparse.csc_array(sparse.tril(grid) + 0.5 * sparse.eye_array(n)),
+        ),
+        "sparse_u_diagonal_v": dict(
+            A=ar1,
+            B=grid,
+            U=sparse.csc_array(sparse.triu(grid, 1) + 2.0 * sparse.eye_array(n)),
+            V=sparse.diags_array(rng.uniform(0.5, 2.0, n)),
+        ),
         "indefinite_ldlt": dict(
             A=testing.random_symmetric_indefinite(n, rng, density=0.03),
             B=testing.random_symmetric_indefinite(n, rng, density=0.03),
@@ -151,12 +164,30 @@ def _no_blocked_solves(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["ar1_plus_noise", "grid_plus_grid_ar1", "ar1_plus_spd", "selection", "sparse_x_sparse_b"],
+    [
+        "ar1_plus_noise",
+        "grid_plus_grid_ar1",
+        "ar1_plus_spd",
+        "selection",
+        "sparse_x_sparse_b",
+    ],
 )
 def test_sparse_problems_use_selected_inverses(name, monkeypatch):
     W = ws.WoodburyMatrix(**LARGER[name])
     W_dense = W.toarray()
     _no_blocked_solves(monkeypatch)
+    _check(W, W_dense)
+
+
+@pytest.mark.parametrize("name", ["diagonal_u_sparse_v", "sparse_u_diagonal_v"])
+def test_general_diagonal_side_uses_selected_inverse(name, monkeypatch):
+    """The general form: ``diag(U B⁻¹ V)`` with one side diagonal by ``B``'s selected
+    inverse (its capacitance is not symmetric, so ``W⁻¹``'s diagonal is solved)."""
+    W = ws.WoodburyMatrix(**LARGER[name])
+    W_dense = W.toarray()
+    with monkeypatch.context() as patched:
+        _no_blocked_solves(patched)
+        _assert_close(W.diagonal(), np.diag(W_dense), W_dense, _blocks(W))
     _check(W, W_dense)
 
 

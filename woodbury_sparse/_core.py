@@ -632,8 +632,15 @@ def sandwich_diagonal(
     n, p = left.shape
     if p == 0:
         return np.zeros(n)
-    # Built (and checked: a singular middle raises here, by name) in every route.
-    factor = middle.factor if factor is None else factor
+    # Built (and checked: a singular middle raises here, by name) in every route. A sparse
+    # block of the general form that is exactly symmetric (A = Q₁ with U, V given, say)
+    # is factorised as symmetric here, so that its selected inverse serves.
+    if factor is None:
+        exact = middle.kind == "sparse" and not middle.symmetric and middle.asymmetry() == 0.0
+        if exact:
+            factor = factorize(middle.data, "sparse", p, True, middle.name)
+        else:
+            factor = middle.factor
     if middle.kind in ("identity", "diagonal"):
         scale = 1.0 / middle.diagonal()
         if left.kind == "identity" and right.kind == "identity":
@@ -728,7 +735,7 @@ def _selected_sandwich_diagonal(
     pattern is enlarged (see :func:`_covering_pattern`). None when ``M`` has no
     symmetric ``L D Lᵀ`` (the caller solves in blocks).
     """
-    if not (middle.symmetric and has_selected_inverse(factor)):
+    if not has_selected_inverse(factor):  # a symmetric L D Lᵀ of the symmetric middle
         return None
     pattern = FactorPattern.of(factor)
     diagonal = ("identity", "diagonal")
@@ -738,6 +745,17 @@ def _selected_sandwich_diagonal(
             * pattern.inverse_diagonal(pattern.inverse_values())
             * (right.diagonal())
         )
+    if left.kind in diagonal or right.kind in diagonal:
+        # One side diagonal (X = I with a diagonal B, say): the pairs are the other
+        # side's pattern; when it lies within M's own (so within L + Lᵀ), the selected
+        # inverse as a matrix and SciPy's compiled elementwise product serve, with no
+        # search (measured 1.9× faster than the terms below for AR(1)+noise at 10⁶).
+        other = right if left.kind in diagonal else left
+        if other.kind == "sparse" and _pattern_within(other.data, middle.data):
+            selected = pattern.selected_inverse()
+            if right.kind in diagonal:  # right[i, i] Σⱼ left[i, j] S[j, i]
+                return _product_diagonal(left.operand, selected) * right.diagonal()
+            return left.diagonal() * _product_diagonal(selected, right.operand)
     terms = _Terms(left, right)
     # One chunk (the usual case) is located once; several are enumerated twice (the first
     # pass only checks that the pattern holds every pair), keeping memory bounded.
@@ -760,6 +778,27 @@ def _selected_sandwich_diagonal(
         contribution = weight * values[positions]
         out[r0:r1] = np.bincount(i - r0, weights=contribution, minlength=r1 - r0)
     return out
+
+
+def _pattern_within(m: sparse.csc_array, container: sparse.csc_array) -> bool:
+    """Whether every stored position of ``m`` holds a nonzero of ``container``.
+
+    The nonzeros of a symmetric matrix lie on the pattern of its factor ``L + Lᵀ``
+    (explicit zeros need not: SuperLU drops them), which is symmetric, so ``mᵀ``'s
+    positions are then on it too. Compiled elementwise products, ``O(nnz)``.
+    """
+    if m.shape != container.shape:
+        return False
+    ones = _ones_pattern(m)
+    nonzero = sparse.csr_array(container)
+    nonzero.eliminate_zeros()
+    return ones.multiply(_ones_pattern(nonzero)).nnz == ones.nnz
+
+
+def _ones_pattern(m) -> sparse.csr_array:
+    """The stored pattern of a sparse matrix as a CSR array of ones."""
+    m = sparse.csr_array(m)
+    return sparse.csr_array((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
 def _covering_pattern(

@@ -675,7 +675,9 @@ class WoodburyMatrix(_RealOperator):
           some lie off the factor's pattern, the pattern is enlarged: CHOLMOD
           factorises ``B`` once more with explicit zeros there, the SciPy backend
           (whose SuperLU drops explicit zeros) pads ``L``'s pattern symbolically, a
-          Python loop over the columns (a selection ``X`` never needs either);
+          Python loop over the columns (a selection ``X`` never needs either). A
+          sparse block of the general form that is exactly symmetric is factorised
+          as symmetric for this (its own factorisation is an LU);
         * otherwise (dense blocks, a dense ``U`` or ``V``, a general sparse ``A`` or
           ``B`` factorised by LU, which has no Takahashi recursion here) by solves with
           blocks of columns: ``B⁻¹ V[:, J]`` is ``p×k`` with ``p·k ≤ 2²⁰``, then
