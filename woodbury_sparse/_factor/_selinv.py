@@ -156,7 +156,7 @@ def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
     half[indptr[:-1]] *= 0.5
     lower = sparse.csc_array((half, indices, indptr), shape=(n, n))
     full = lower + lower.T.tocsc()
-    if perm is None:
+    if perm is None or np.array_equal(perm, np.arange(n)):  # natural order (band matrices)
         return sparse.csc_array(full)
     perm = np.asarray(perm)
     gathered = full[:, np.argsort(perm)]  # column b of the result is column perm⁻¹[b]
