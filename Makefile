@@ -47,7 +47,7 @@ TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
 TEST_ENV += MPLBACKEND=Agg
 
 .PHONY: help install test test-fallback test-sksparse05 test-oldest test-newest test-explore demo \
-  lint check-install check-sdist bench-quick bench clean
+  docs lint typecheck check-install check-sdist bench-quick bench clean
 
 help:
 	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
@@ -61,7 +61,10 @@ help:
 	@echo "make test-explore     hypothesis tests only, fresh random examples (300 per test;"
 	@echo "                      HYPOTHESIS_PROFILE=thorough for 1500), to hunt for bugs"
 	@echo "make demo             run the examples (examples/run_all.py -> examples/output/)"
+	@echo "make docs             build the documentation site into docs/_build/html (offline,"
+	@echo "                      warnings as errors; runs the examples in quick mode for the gallery)"
 	@echo "make lint             ruff check + ruff format --check + codespell"
+	@echo "make typecheck        mypy on the package ([tool.mypy] in pyproject.toml)"
 	@echo "make check-install    build the sdist and wheel; install them into fresh venvs as a"
 	@echo "                      user would: plain (SciPy backend), [cholmod], sdist without a compiler"
 	@echo "make check-sdist      the sdist holds exactly the repository's files it should, and its"
@@ -103,6 +106,20 @@ test-explore: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(VPY) examples/run_all.py
 
+# The Sphinx tools of the group docs go into .venv, which has the extras the gallery's examples
+# need (examples, dask) and CHOLMOD. Built from scratch every time (-E: every page re-read, so no
+# warning hides in an unchanged page); nothing is fetched (no intersphinx).
+DOCS_STAMP := $(VENV)/.woodbury_sparse-docs-installed
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	reqs=$$($(VPY) tools/requirements.py --no-base --group docs); mapfile -t docs <<< "$$reqs"; \
+	$(VPY) -m pip install -c $(VENV)/pip-constraints.txt "$${docs[@]}"
+	touch $@
+
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build/html docs/api/generated
+	MPLBACKEND=Agg $(VPY) -m sphinx -W --keep-going -E -b html docs docs/_build/html
+	@echo "==> the site: docs/_build/html/index.html"
+
 # pre-commit runs the same ruff and codespell (pinned in the group dev) as this.
 lint: $(STAMP)
 	rc=0; \
@@ -111,6 +128,10 @@ lint: $(STAMP)
 	$(VENV)/bin/codespell || rc=1; \
 	$(VPY) tools/requirements.py --check-pre-commit || rc=1; \
 	exit $$rc
+
+# Every module under woodbury_sparse/ ([tool.mypy] files), against the environment's NumPy and Dask.
+typecheck: $(STAMP)
+	$(VPY) -m mypy
 
 bench-quick: $(STAMP)
 	$(VPY) -m benchmarks.run --quick $(BENCH_ARGS)
@@ -196,4 +217,5 @@ check-sdist: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(FALLBACK_VENV) .pytest_cache .hypothesis .ruff_cache build dist *.egg-info
+	rm -rf docs/_build docs/api/generated docs/api/woodbury_sparse*.md docs/examples
 	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

@@ -17,7 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import case_cholmod, case_pathways, case_regression, case_scaling, case_selinv, case_sweep
+from . import (
+    case_cholmod,
+    case_gradients,
+    case_pathways,
+    case_posterior,
+    case_regression,
+    case_scaling,
+    case_selinv,
+    case_sweep,
+)
 from ._harness import Result, machine_info, progress, run_case
 from .case_gmrf import AR1, GRID
 from .report import case_section, write_report
@@ -32,6 +41,8 @@ CASES = {
         case_sweep.CASE,
         case_pathways.CASE,
         case_selinv.CASE,
+        case_gradients.CASE,
+        case_posterior.CASE,
         case_cholmod.CASE,
     )
 }

@@ -19,7 +19,9 @@ EXAMPLES = [
     "several_terms",
     "scipy_interop",
     "mauna_loa",
+    "sids_icar",
     "gene_network",
+    "pbmc_pathways",
     "dask_scaling",
 ]
 

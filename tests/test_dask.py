@@ -144,10 +144,13 @@ def test_each_worker_factorises_each_operator_once(client):
         got = result(client, wsd.apply(W, x, how, client=client))
         assert relative_error(got, SERIAL[how](W, b)) < 1e-12
     info = on_each_worker(client, wsd.cache_info)
-    # scattered once to each worker: one restore there, and no task carried its own copy
-    # (64 tasks: a copy per task would be ~30 cache hits per worker; allow a stray re-fetch)
+    # scattered once to each worker: one restore there, and no task carried its own copy.
+    # 64 tasks: a copy per task would be ~32 cache hits per worker. On a loaded machine the
+    # scheduler moves tasks and data between the workers (work stealing, re-fetches of the
+    # scattered future), each a stray hit: 2 were seen under a load of 13 on 2 cores, so
+    # the bound sits at a quarter of the per-task count, far from both.
     for w in workers(client):
-        assert info[w]["misses"] == 1 and info[w]["hits"] <= 1, info
+        assert info[w]["misses"] == 1 and info[w]["hits"] <= 8, info
         assert info[w]["operators"][W._token]["restores"] == 1
     # the same operator embedded in every task: the per-process cache hands out one object
     # (count the hits of these 12 tasks only: the calls above may have left a stray one)

@@ -176,7 +176,19 @@ def _reachable(module: str) -> set[str]:
 def test_the_core_imports_none_of_its_users():
     """Statistics, updates, ggm and dask use the operators; the operators use none of them,
     and the state (``_core``) uses no operator."""
-    users = {f"woodbury_sparse.{name}" for name in ("stats", "updates", "ggm", "dask")}
+    users = {
+        f"woodbury_sparse.{name}"
+        for name in (
+            "stats",
+            "updates",
+            "ggm",
+            "dask",
+            "posterior",
+            "constraints",
+            "gradients",
+            "fitting",
+        )
+    }
     assert _reachable("woodbury_sparse._operators") & users == set()
     assert "woodbury_sparse._core" in _reachable("woodbury_sparse._operators")
     assert "woodbury_sparse._operators" not in _reachable("woodbury_sparse._core")
@@ -259,10 +271,15 @@ THROUGH_THE_STATE = (
     "dask",
     "updates",
     "stats",
+    "gradients",
+    "fitting",
     "_arguments",
     "_covariance",
     "_updating",
     "_process_cache",
+    "posterior",
+    "constraints",
+    "_gaussian",
 )
 
 

@@ -5,7 +5,7 @@ factorisations of ``A``, ``B`` and the capacitance ``O = B + V A U`` drive solve
 log-determinants and products without ever forming ``W``.
 """
 
-from . import ggm, updates
+from . import constraints, fitting, ggm, gradients, posterior, updates
 from ._exceptions import (
     AsymmetryWarning,
     FactorizationError,
@@ -17,6 +17,14 @@ from ._exceptions import (
 from ._factor import backend_info
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._selected_inverse import selected_inverse
+from .constraints import ConstrainedNormal, sum_to_zero
+from .gradients import LogDensityGradient, log_density_gradient
+from .posterior import (
+    LatentPosterior,
+    NoisePosterior,
+    PrecisionNormal,
+    latent_posterior,
+)
 from .stats import WoodburyCovariance, WoodburyNormal, dwnorm, mahalanobis, rwnorm
 from .updates import add_terms, refactor, with_blocks
 
@@ -24,9 +32,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsymmetryWarning",
+    "ConstrainedNormal",
     "FactorizationError",
     "IllConditionedWarning",
+    "LatentPosterior",
+    "LogDensityGradient",
+    "NoisePosterior",
     "NotPositiveDefiniteError",
+    "PrecisionNormal",
     "SingularMatrixError",
     "SymmetricWoodburyMatrix",
     "WoodburyCovariance",
@@ -36,12 +49,19 @@ __all__ = [
     "WoodburyWarning",
     "add_terms",
     "backend_info",
+    "constraints",
     "dwnorm",
+    "fitting",
     "ggm",
+    "gradients",
+    "latent_posterior",
+    "log_density_gradient",
     "mahalanobis",
+    "posterior",
     "refactor",
     "rwnorm",
     "selected_inverse",
+    "sum_to_zero",
     "updates",
     "with_blocks",
 ]

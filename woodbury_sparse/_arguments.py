@@ -1,7 +1,10 @@
-"""The arguments of the Gaussian front ends (``stats`` and ``dask``): a covariance, a mean.
+"""The arguments of the Gaussian front ends: a covariance, a mean, a seed, a sample size.
 
-Both modules accept the same ``cov`` and ``mean`` and refuse them in the same words;
-the checks live here, between the operators they name and the two modules that use them.
+``stats``, ``dask`` and ``posterior`` accept the same ``cov``, ``mean``, ``random_state``
+and ``size`` and refuse them in the same words; the checks live here, between the
+operators they name and the modules that use them. (``stats`` keeps its own copies of the
+last two, ``_random_state`` and ``_size_shape``, until the branch that reworks its seeds
+lands: the same rules, word for word.)
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
-from ._validation import require_real
+from ._validation import as_count, require_real, short_repr
 
-__all__ = ["check_covariance", "mean_vector"]
+__all__ = ["check_covariance", "mean_vector", "random_generator", "size_shape"]
 
 
 def check_covariance(cov, name: str) -> SymmetricWoodburyMatrix:
@@ -48,3 +51,54 @@ def mean_vector(mean, n: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or infinite values")
     return arr
+
+
+def random_generator(
+    seed, name: str = "random_state"
+) -> np.random.Generator | np.random.RandomState:
+    """``seed`` as a generator: itself for a Generator or RandomState, else ``default_rng``.
+
+    ``None``, a non-negative int (or sequence of them), a ``SeedSequence`` or a
+    ``BitGenerator`` make a new ``Generator``; anything else is refused in the library's
+    words, naming the argument (NumPy's own message names ``SeedSequence``).
+    """
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    expected = (
+        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints, a "
+        "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
+    )
+    if isinstance(seed, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{expected}; got {short_repr(seed)}")
+    try:
+        return np.random.default_rng(seed)
+    except TypeError:
+        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
+    except ValueError:
+        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
+
+
+def size_shape(size, name: str = "size") -> tuple[int, ...]:
+    """``size`` (None, an int, or a tuple / list / 1-D array of ints) as a shape tuple.
+
+    Integers only, NumPy integers included: a float, a string or a bool is a
+    ``TypeError`` rather than being truncated or parsed.
+    """
+    if size is None:
+        return ()
+    count = as_count(size)
+    if count is not None:
+        shape: tuple[int, ...] = (count,)
+    elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
+        counts = [as_count(s) for s in size]
+        if any(c is None for c in counts):
+            raise TypeError(
+                f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
+                "(an entry is not an integer)"
+            )
+        shape = tuple(counts)
+    else:
+        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"`{name}` must be non-negative, got {short_repr(size)}")
+    return shape

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, NoReturn, TypeVar, overload
+
+_T = TypeVar("_T")
 
 LOCK_KEY = "_cache_lock"
 _LOCK_CREATION = threading.Lock()
@@ -25,13 +28,13 @@ class _CacheLock:
     def __init__(self) -> None:
         self._lock = threading.RLock()
 
-    def __enter__(self):
+    def __enter__(self) -> bool:
         return self._lock.__enter__()
 
-    def __exit__(self, *exc):
-        return self._lock.__exit__(*exc)
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.__exit__(*exc)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[_CacheLock], tuple[()]]:
         return (_CacheLock, ())
 
 
@@ -44,19 +47,27 @@ def _object_lock(obj: Any) -> _CacheLock:
     return lock
 
 
-class cached_property:
-    """Like :class:`functools.cached_property`, but built once even under threads."""
+class cached_property(Generic[_T]):
+    """Like :class:`functools.cached_property`, but built once even under threads.
 
-    def __init__(self, func) -> None:
+    Typed as the function it wraps: reading it on an instance gives the function's return
+    type (the descriptor itself on the class).
+    """
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
         self.func = func
-        self.attrname: str | None = None
+        self.attrname: str = func.__name__  # the name it is assigned to (__set_name__)
         self.__doc__ = func.__doc__
         self.__module__ = func.__module__
 
-    def __set_name__(self, owner, name: str) -> None:
+    def __set_name__(self, owner: type, name: str) -> None:
         self.attrname = name
 
-    def __get__(self, obj, objtype=None):
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> cached_property[_T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> _T: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> _T | cached_property[_T]:
         if obj is None:
             return self
         state = obj.__dict__
@@ -70,7 +81,7 @@ class cached_property:
             return state[self.attrname]
 
 
-class weak_cached_property(cached_property):
+class weak_cached_property(cached_property[_T]):
     """A cache that holds its value weakly: handed out again while someone else holds it.
 
     For values that hold a strong reference back to the object (a transpose, an inverse,
@@ -80,7 +91,11 @@ class weak_cached_property(cached_property):
     (sharing the object's caches, so at no factorisation's cost) once dropped.
     """
 
-    def __get__(self, obj, objtype=None):
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> cached_property[_T]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> _T: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> _T | cached_property[_T]:
         if obj is None:
             return self
         state = obj.__dict__
@@ -96,7 +111,7 @@ class weak_cached_property(cached_property):
                 state[self.attrname] = weakref.ref(value)
             return value
 
-    def __set__(self, obj, value):
+    def __set__(self, obj: object, value: object) -> NoReturn:
         # A data descriptor, so that reading the attribute always dereferences the weak
         # reference (a plain cached_property is read straight from ``__dict__``).
         raise AttributeError(f"{self.attrname} is a cache and cannot be set")
@@ -134,5 +149,5 @@ class Handover:
         value, self._value = self._value, None
         return value
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Handover], tuple[None]]:
         return (Handover, (None,))  # only a hint: not pickled (CHOLMOD's cannot be)

@@ -272,7 +272,7 @@ class State:
         x[:, cancelled] = self.refined(rhs[:, cancelled])
         return x
 
-    def solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def solve_once(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | np.bool_ | None]:
         """``W⁻¹ rhs`` by one pass of the formulas (see :meth:`solve`), unrefined.
 
         Returns the solution (a new array) and, for the general formula, which columns
@@ -423,10 +423,10 @@ class State:
         parts = self.parts
         if parts.A.factor.positive_definite and parts.B.factor.positive_definite:
             return self.n
-        counts = [b.positive_count() for b in (parts.A, parts.B, self.O)]
-        if any(c is None for c in counts):
+        in_a, in_b, in_o = (b.positive_count() for b in (parts.A, parts.B, self.O))
+        if in_a is None or in_b is None or in_o is None:
             return None
-        return counts[0] + counts[1] - counts[2]
+        return in_a + in_b - in_o
 
     def colour(self, z: np.ndarray) -> np.ndarray:
         """``G z`` with ``G = [R_A⁻ᵀ, X R_B⁻ᵀ]`` (``n × (n+p)``), so ``G Gᵀ = W``.
@@ -909,11 +909,13 @@ def _column_max_abs(block: Block) -> np.ndarray:
     if block.kind == "diagonal":
         return np.abs(block.data)
     if block.kind == "dense":
-        return _max_abs(block.data)
+        return np.asarray(_max_abs(block.data))  # an array: the data is 2-D
     return abs(block.data).max(axis=0).toarray()
 
 
-def _cancelled(x: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray | None:
+def _cancelled(
+    x: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> np.ndarray | np.bool_ | None:
     """Which columns of ``x = first − second`` lost bits to cancellation (``None``: none).
 
     A column cancelled when a term is more than :data:`CANCELLATION_FACTOR` times larger

@@ -50,6 +50,22 @@ class WoodburyCovariance(Covariance):
     A pickle holds ``W`` only (without factorisations): the maps are rebuilt where it is
     unpickled, on that process's backend, because they depend on the fill-reducing
     permutation of the factor of ``A`` that they were built on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.stats
+    >>> import woodbury_sparse as ws
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((5, 2))
+    >>> W = ws.WoodburyMatrix(np.eye(5), np.eye(2), X=X)  # I + X Xᵀ
+    >>> cov = W.as_covariance()
+    >>> x = rng.standard_normal(5)
+    >>> bool(np.allclose(cov.colorize(cov.whiten(x)), x))
+    True
+    >>> dist = scipy.stats.multivariate_normal(np.zeros(5), cov=cov)
+    >>> bool(np.isclose(dist.logpdf(x), ws.dwnorm(x, None, W, log=True)))
+    True
     """
 
     def __init__(self, W: SymmetricWoodburyMatrix) -> None:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from types import FrameType
 
 __all__ = [
     "AsymmetryWarning",
@@ -32,6 +36,19 @@ class FactorizationError(np.linalg.LinAlgError):
     ----------
     block : str
         Which matrix failed.
+
+    Examples
+    --------
+    The base class of :class:`SingularMatrixError` and :class:`NotPositiveDefiniteError`:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 0.0]), np.eye(2))
+    >>> try:
+    ...     W.logdet()
+    ... except ws.FactorizationError as err:
+    ...     print(type(err).__name__, err.block)
+    SingularMatrixError A
     """
 
     def __init__(self, block: str, message: str) -> None:
@@ -43,15 +60,55 @@ class FactorizationError(np.linalg.LinAlgError):
 
 
 class SingularMatrixError(FactorizationError):
-    """A block that must be inverted is singular (to working precision)."""
+    """A block that must be inverted is singular (to working precision).
+
+    Examples
+    --------
+    ``W = A⁻¹ + B⁻¹`` needs ``A⁻¹``, which a singular ``A`` does not have:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 0.0]), np.eye(2))
+    >>> W @ np.ones(2)
+    Traceback (most recent call last):
+    ...
+    woodbury_sparse...SingularMatrixError: `A` is singular to working precision: ...
+    """
 
 
 class NotPositiveDefiniteError(FactorizationError):
-    """A block that must be positive definite is not."""
+    """A block that must be positive definite is not.
+
+    Examples
+    --------
+    A Gaussian density needs a positive definite covariance; ``−I + I/2`` is not one:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(-np.eye(2), 2 * np.eye(2))
+    >>> try:
+    ...     ws.dwnorm(np.zeros(2), None, W)
+    ... except ws.NotPositiveDefiniteError as err:
+    ...     print(err.block)
+    W
+    """
 
 
 class WoodburyWarning(UserWarning):
-    """Base class of the warnings issued by woodbury_sparse."""
+    """Base class of the warnings issued by woodbury_sparse.
+
+    Examples
+    --------
+    Filter every warning of the package at once:
+
+    >>> import warnings
+    >>> import woodbury_sparse as ws
+    >>> issubclass(ws.IllConditionedWarning, ws.WoodburyWarning)
+    True
+    >>> with warnings.catch_warnings():
+    ...     warnings.filterwarnings("ignore", category=ws.WoodburyWarning)
+    ...     # ... calls whose warnings are known and accepted ...
+    """
 
 
 class IllConditionedWarning(WoodburyWarning):
@@ -59,6 +116,18 @@ class IllConditionedWarning(WoodburyWarning):
 
     Issued when the estimated reciprocal condition number of the capacitance
     ``O = B + V A U`` falls below ``√eps`` (about ``1.5e-8``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 1e-10]), np.diag([1.0, 1e-10]))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     x = W.solve(np.ones(2))
+    >>> [w.category.__name__ for w in caught]
+    ['IllConditionedWarning']
     """
 
 
@@ -70,6 +139,19 @@ class AsymmetryWarning(WoodburyWarning):
     is refused as not symmetric). A precision computed as ``numpy.linalg.inv(Σ)`` carries
     an asymmetry of about ``cond(Σ)·eps`` and meets this warning; symmetrise it,
     ``(Q + Q.T) / 2``, or filter this class.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> A = np.array([[2.0, 1.0 + 1e-10], [1.0, 2.0]])  # symmetric but for 1e-10
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     W = ws.WoodburyMatrix(A, np.eye(2))
+    >>> [w.category.__name__ for w in caught], type(W).__name__
+    (['AsymmetryWarning'], 'SymmetricWoodburyMatrix')
+    >>> W = ws.WoodburyMatrix((A + A.T) / 2, np.eye(2))  # no warning
     """
 
 
@@ -85,7 +167,7 @@ def warn(message: str, category: type[Warning] = WoodburyWarning) -> None:
     SciPy's ``LinearOperator`` dispatch (``W.inv() @ b``, a Krylov solver's
     preconditioner) is skipped too.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 2  # stacklevel 1 is this function, 2 its caller (``frame``)
     while frame is not None and frame.f_globals.get("__name__", "").startswith(_SKIPPED):
         frame = frame.f_back

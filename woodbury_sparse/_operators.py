@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -55,7 +56,7 @@ def _sealed_view(array: np.ndarray) -> np.ndarray:
     made from copies), so it is locked all the way down; memory NumPy cannot lock (an
     array over a foreign buffer) is handed out as a copy instead.
     """
-    base = array
+    base: np.ndarray | None = array
     while isinstance(base, np.ndarray):
         base.flags.writeable = False
         base = base.base
@@ -186,6 +187,18 @@ class _RealOperator(LinearOperator):
     def rdot(self, x):
         """``x @ W`` for a 1-D or 2-D ``x`` (rows), real or complex: SciPy ≥ 1.18's hook."""
         return self._left_product(x, lambda y: super(_RealOperator, self).rdot(y))
+
+
+class SlogdetResult(NamedTuple):
+    """What ``slogdet()`` returns, as :func:`numpy.linalg.slogdet` names it.
+
+    A tuple ``(sign, logabsdet)``: it unpacks, indexes and compares as the pair did.
+    """
+
+    sign: float
+    """``1.0``, ``-1.0``, or ``0.0`` for a singular matrix."""
+    logabsdet: float
+    """``log|det|`` (``-inf`` for a singular matrix)."""
 
 
 class WoodburyMatrix(_RealOperator):
@@ -571,15 +584,19 @@ class WoodburyMatrix(_RealOperator):
             x = x + self._solve_once(rhs - self._apply(x))[0]
         return x
 
-    def slogdet(self) -> tuple[float, float]:
+    def slogdet(self) -> SlogdetResult:
         """Sign and natural logarithm of ``|det W|``.
 
         Returns
         -------
-        sign : float
-            ``1.0``, ``-1.0``, or ``0.0`` when ``W`` is singular.
-        logabsdet : float
-            ``log|det W|`` (``-inf`` when singular).
+        SlogdetResult
+            A named pair, as :func:`numpy.linalg.slogdet` returns (it unpacks as
+            ``sign, logabsdet = W.slogdet()``):
+
+            sign : float
+                ``1.0``, ``-1.0``, or ``0.0`` when ``W`` is singular.
+            logabsdet : float
+                ``log|det W|`` (``-inf`` when singular).
 
         Notes
         -----
@@ -602,9 +619,12 @@ class WoodburyMatrix(_RealOperator):
         >>> import woodbury_sparse as ws
         >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0]), np.eye(1), X=np.ones((2, 1)))
         >>> W.slogdet()  # W = [[2, 1], [1, 1.5]], det W = 2
-        (1.0, 0.693147180559945...)
+        SlogdetResult(sign=1.0, logabsdet=0.693147180559945...)
+        >>> bool(np.isclose(W.slogdet().logabsdet, np.log(2.0)))
+        True
         """
-        return self._state.slogdet()
+        sign, logabsdet = self._state.slogdet()
+        return SlogdetResult(float(sign), float(logabsdet))
 
     def logdet(self) -> float:
         """``log det W``; raises ``numpy.linalg.LinAlgError`` unless ``det W > 0``.
@@ -879,6 +899,17 @@ class WoodburyInverse(_RealOperator):
         The operator this is the inverse of.
     args : tuple
         ``(W,)``, as SciPy's operators hold their operands.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0, 4.0]), np.eye(3))  # A⁻¹ + I
+    >>> Winv = W.inv()
+    >>> Winv.W is W, Winv.inv() is W
+    (True, True)
+    >>> Winv @ np.array([2.0, 1.5, 1.25])  # W⁻¹ b = W.solve(b), W = diag(2, 1.5, 1.25)
+    array([1., 1., 1.])
     """
 
     def __init__(self, W: WoodburyMatrix) -> None:
@@ -917,10 +948,10 @@ class WoodburyInverse(_RealOperator):
         """The operator this is the inverse of."""
         return self.W
 
-    def slogdet(self) -> tuple[float, float]:
-        """``(sign, log|det W⁻¹|)``."""
+    def slogdet(self) -> SlogdetResult:
+        """``(sign, log|det W⁻¹|)``, named as :meth:`WoodburyMatrix.slogdet`'s."""
         sign, logabsdet = self.W.slogdet()
-        return sign, -logabsdet
+        return SlogdetResult(sign, -logabsdet)
 
     def diagonal(self) -> np.ndarray:
         """The diagonal of ``W⁻¹ = A − A U O⁻¹ V A``, without forming ``W⁻¹``.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._cache import peek
 
@@ -58,7 +58,11 @@ class _OperatorCache:
         """Counters, and for each cached token its class and the blocks factorised so far."""
         with self._lock:
             entries = dict(self._entries)
-            out = {"maxsize": self.maxsize, "hits": self.hits, "misses": self.misses}
+            out: dict[str, Any] = {
+                "maxsize": self.maxsize,
+                "hits": self.hits,
+                "misses": self.misses,
+            }
             restores = dict(self.restores)
         out["operators"] = {
             token: {

@@ -13,6 +13,7 @@ function               what runs on the workers
 :func:`map_grid`       any function of an operator built on the worker, over a grid
                        of parameters
 :func:`logpdf_grid`    log densities ``log N(x; μ_θ, W_θ)`` over a grid of ``θ``
+:func:`compute`        ``dask.compute`` that reports progress (a callback or a bar)
 =====================  ===============================================================
 
 How the operator travels
@@ -69,6 +70,7 @@ import numpy as np
 try:
     import dask
     import dask.array as da
+    from dask.callbacks import Callback
     from dask.delayed import Delayed
 except ImportError as exc:  # pragma: no cover - the module is only imported with Dask
     raise ImportError(
@@ -78,6 +80,8 @@ except ImportError as exc:  # pragma: no cover - the module is only imported wit
 from ._arguments import check_covariance, mean_vector
 from ._operators import WoodburyMatrix
 from ._process_cache import OPERATOR_CACHE
+from ._progress import Reporter, reporter
+from ._random import check_one, generator
 from ._validation import as_count, require_integer, require_real, short_repr
 from .stats import dwnorm, rwnorm
 
@@ -85,6 +89,7 @@ __all__ = [
     "apply",
     "cache_info",
     "clear_cache",
+    "compute",
     "logpdf_grid",
     "map_grid",
     "release",
@@ -130,7 +135,21 @@ def cache_info() -> dict[str, Any]:
 
 
 def clear_cache() -> None:
-    """Empty this process's cache of restored operators (and reset its counters)."""
+    """Empty this process's cache of restored operators (and reset its counters).
+
+    Examples
+    --------
+    >>> import pickle
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(3))
+    >>> restored = pickle.loads(pickle.dumps(W))  # as on a worker: now in the cache
+    >>> wsd.clear_cache()
+    >>> info = wsd.cache_info()
+    >>> info["hits"], info["misses"], info["operators"]
+    (0, 0, {})
+    """
     OPERATOR_CACHE.clear()
 
 
@@ -182,6 +201,23 @@ def scatter(W: WoodburyMatrix, client=None):
     ------
     ValueError
         Without a ``distributed`` client.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from distributed import Client, LocalCluster
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> cluster = LocalCluster(n_workers=1, processes=False, dashboard_address=None)
+    >>> client = Client(cluster)
+    >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0]), np.eye(2))
+    >>> future = wsd.scatter(W, client)
+    >>> future is wsd.scatter(W, client)  # shipped once
+    True
+    >>> client.submit(lambda W, b: W.solve(b), future, np.ones(2)).result()
+    array([0.5       , 0.66666667])
+    >>> wsd.release(W)
+    >>> client.close(); cluster.close()
     """
     W = _check_operator(W)
     client = _default_client(client)
@@ -197,7 +233,18 @@ def scatter(W: WoodburyMatrix, client=None):
 
 
 def release(W: WoodburyMatrix) -> None:
-    """Forget the futures :func:`scatter` keeps for ``W``, so the workers may drop it."""
+    """Forget the futures :func:`scatter` keeps for ``W``, so the workers may drop it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))
+    >>> wsd.release(W)  # nothing scattered: nothing to forget, no error
+
+    :func:`scatter` shows it after a scatter.
+    """
     with _SCATTER_LOCK:
         _SCATTERED.pop(W, None)
 
@@ -287,16 +334,17 @@ def apply(W: WoodburyMatrix, b, how: str = "matmul", *, client=None) -> da.Array
 
 
 # -- sampling ------------------------------------------------------------------------------
-def _seed_sequence(seed) -> np.random.SeedSequence:
+def _seed_sequence(seed, name: str = "seed") -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if isinstance(seed, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)):
         raise TypeError(
-            "`seed` must be an int, a sequence of ints, a numpy.random.SeedSequence or None, "
-            f"not a {type(seed).__name__}: a generator's stream cannot be split reproducibly"
+            f"`{name}` must be an int, a sequence of ints, a numpy.random.SeedSequence or "
+            f"None, not a {type(seed).__name__}: a generator's stream cannot be split "
+            "reproducibly (pass it as `rng=`, which seeds the blocks from its next draws)"
         )
     expected = (
-        "`seed` must be None, a non-negative int, a sequence of non-negative ints or a "
+        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints or a "
         f"numpy.random.SeedSequence; got {short_repr(seed)}"
     )
     if isinstance(seed, (bool, np.bool_, str, bytes)):
@@ -307,6 +355,23 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
         raise TypeError(expected) from None
     except ValueError:
         raise ValueError(expected) from None
+
+
+def _root_seed(rng, seed) -> np.random.SeedSequence:
+    """The root of the blocks' seeds, from ``rng`` (SPEC 7) or its older name ``seed``.
+
+    A seed (``None``, ints, a ``SeedSequence``) is the root as it is, under either name; a
+    ``Generator`` or ``BitGenerator`` given as ``rng`` is used as SPEC 7 says, drawn from:
+    128 bits of its stream seed the root, so a seeded generator gives the same draws and
+    advances, and the blocks stay independent of the chunking.
+    """
+    check_one(rng, seed, "seed", "sample")
+    if rng is None:
+        return _seed_sequence(seed)
+    if isinstance(rng, (np.random.Generator, np.random.BitGenerator, np.random.RandomState)):
+        entropy = generator(rng).integers(0, 2**32, size=4, dtype=np.uint32)
+        return np.random.SeedSequence([int(e) for e in entropy])
+    return _seed_sequence(rng, "rng")
 
 
 def _child(root: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
@@ -323,7 +388,7 @@ def _sample_chunk(W, mean, root, block_size: int, size: int, start: int, stop: i
         lo = i * block_size
         count = min(block_size, size - lo)
         rng = np.random.default_rng(_child(root, i))
-        draws = rwnorm(count, mean, W, random_state=rng)
+        draws = rwnorm(count, mean, W, rng=rng)
         draws = np.reshape(draws, (count, W.n))
         pieces.append(draws[max(start - lo, 0) : min(stop - lo, count)])
     return np.concatenate(pieces, axis=0)
@@ -342,9 +407,9 @@ def _chunk_sizes(chunks, size: int, block_size: int, name: str = "chunks") -> tu
     if not isinstance(chunks, (tuple, list)):
         raise TypeError(expected)
     counts = [as_count(c) for c in chunks]
-    if any(c is None for c in counts):
+    sizes = tuple(c for c in counts if c is not None)
+    if len(sizes) != len(counts):
         raise TypeError(expected)
-    sizes = tuple(counts)
     if any(c <= 0 for c in sizes) or sum(sizes) != size:
         raise ValueError(
             f"`{name}` must be positive sizes adding up to {size}, got {tuple(chunks)!r}"
@@ -361,6 +426,7 @@ def sample(
     block_size: int | None = None,
     chunks=None,
     client=None,
+    rng=None,
 ) -> da.Array:
     """Draws of ``N(mean, W)`` generated on the workers, identical however they are split.
 
@@ -375,10 +441,11 @@ def sample(
         The mean; ``None`` (default) means zero.
     seed : None, int, sequence of int or numpy.random.SeedSequence, optional
         Root of the seeds. The same ``seed`` and ``block_size`` give the same draws
-        whatever ``chunks``, the scheduler or the number of workers.
+        whatever ``chunks``, the scheduler or the number of workers. The older spelling
+        of ``rng``: give one of the two.
     block_size : int, optional
         Draws per spawned seed: draws ``i·block_size`` onwards are
-        ``rwnorm(count, mean, W, random_state=default_rng(SeedSequence(seed).spawn(m)[i]))``.
+        ``rwnorm(count, mean, W, rng=default_rng(SeedSequence(seed).spawn(m)[i]))``.
         Default: 1024, or fewer so that a block's white noise stays below 32 MB.
     chunks : int or tuple of int, optional
         Draws per task (default ``block_size``). Chunks that are not multiples of
@@ -386,6 +453,11 @@ def sample(
         both), never different draws.
     client : distributed.Client, optional
         Default: the default client if there is one.
+    rng : None, int, sequence of int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        As SPEC 7 reads it. A seed is the root, as ``seed`` is (``rng=1`` and ``seed=1``
+        give the same draws); a ``Generator`` (or ``BitGenerator``) seeds the root with
+        128 bits of its stream, so the same seeded generator gives the same draws and is
+        advanced, as drawing from it does.
 
     Returns
     -------
@@ -397,7 +469,8 @@ def sample(
     ------
     TypeError
         When ``W`` is not a Woodbury operator; when ``seed`` is a generator (whose stream
-        cannot be split reproducibly) or not a seed; when ``size``, ``block_size`` or
+        cannot be split reproducibly: pass it as ``rng``) or not a seed, ``rng`` is
+        not a seed or generator, or both are given; when ``size``, ``block_size`` or
         ``chunks`` are not integers (a float is never truncated, a string never parsed).
     ValueError
         When ``W`` is a general (non-symmetric) operator; for a negative ``size`` or
@@ -423,11 +496,12 @@ def sample(
         block_size = max(1, min(1024, _NOISE_ENTRIES // (W.n + W.p)))
     block_size = require_integer(block_size, "block_size", "a positive", minimum=1)
     mean = mean_vector(mean, W.n, "mean")
-    root = _seed_sequence(seed)
+    root = _root_seed(rng, seed)
     if root.n_children_spawned:
         raise ValueError(
-            "`seed` is a SeedSequence that has already spawned children; pass a fresh one "
-            "(its children are the seeds of the blocks of draws)"
+            f"`{'seed' if rng is None else 'rng'}` is a SeedSequence that has already "
+            "spawned children; pass a fresh one (its children are the seeds of the blocks "
+            "of draws)"
         )
     sizes = _chunk_sizes(chunks, size, block_size)
     if size == 0:
@@ -586,3 +660,125 @@ def logpdf_grid(
         for thetas in batches
     ]
     return da.concatenate(parts, axis=0)
+
+
+# -- progress ------------------------------------------------------------------------------
+class _LocalProgress(Callback):
+    """Finished tasks of one run of a local scheduler (threads, processes, synchronous).
+
+    Dask calls these hooks in the thread that called ``compute``, so the user's callback
+    runs there too.
+    """
+
+    def __init__(self, report: Reporter) -> None:
+        super().__init__()
+        self._report = report
+
+    def _start_state(self, dsk, state) -> None:
+        done = len(state["finished"])
+        self._report.start(done + sum(len(state[k]) for k in ("ready", "waiting", "running")))
+        self._report.update(done)
+
+    def _posttask(self, key, result, dsk, state, worker_id) -> None:
+        self._report.update(len(state["finished"]))
+
+    def _finish(self, dsk, state, errored) -> None:
+        if not errored:
+            self._report.update(self._report.total)
+
+
+def _distributed_progress(client, futures, report: Reporter) -> None:
+    """Follow ``futures`` (and every task they need) on ``client``'s scheduler until done.
+
+    ``distributed``'s own progress bar asks the scheduler for ``(remaining, all)`` every
+    100 ms; drawing it is replaced by a call of ``report``.
+    """
+    from distributed.diagnostics.progressbar import ProgressBar
+
+    class _Follow(ProgressBar):
+        started = False
+
+        def _draw_bar(self, remaining, all, **kwargs) -> None:  # distributed names it `all`
+            if not self.started:
+                report.start(all)
+                self.started = True
+            report.update(all - remaining)
+
+    follow = _Follow(futures, scheduler=client.scheduler.address, complete=True)
+    client.sync(follow.listen)
+
+
+def compute(*collections, progress=None, client=None, scheduler=None) -> tuple:
+    """``dask.compute(*collections)`` that reports its progress in finished tasks.
+
+    For the lazy results of this module (:func:`map_grid`, :func:`logpdf_grid`,
+    :func:`sample`, :func:`apply`) and any other Dask collection.
+
+    Parameters
+    ----------
+    *collections : dask collections
+        What to compute, as ``dask.compute`` takes them.
+    progress : None, bool or callable, optional
+        ``None``/``False`` (default) silent; ``True`` a bar on a terminal (tqdm's when
+        installed, else one line on stderr; silent when stderr is not a terminal); a
+        callable is called as ``progress(done, total)`` in finished tasks of the graph,
+        in this thread: first ``(0, total)``, then as tasks finish, ``done`` never
+        decreasing, last ``(total, total)``.
+    client : distributed.Client, optional
+        Default: the default client if there is one (then the scheduler is asked for the
+        counts every 100 ms), else Dask's local scheduler.
+    scheduler : str, optional
+        A local scheduler (``"threads"``, ``"processes"``, ``"synchronous"``); runs
+        there even when a default client exists. Not with ``client``.
+
+    Returns
+    -------
+    tuple
+        One result per collection, as ``dask.compute`` returns.
+
+    Raises
+    ------
+    TypeError
+        When ``progress`` is not None, a bool or a callable, or an argument is not a
+        Dask collection (checked before anything runs).
+    ValueError
+        When both ``client`` and ``scheduler`` are given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> import woodbury_sparse.dask as wsd
+    >>> def build(s):
+    ...     return ws.WoodburyMatrix(np.eye(2), np.eye(2) / s)  # W = (1 + s) I
+    >>> seen = []
+    >>> logp = wsd.logpdf_grid(build, [1.0, 2.0, 3.0], np.ones(2), batch_size=1)
+    >>> (values,) = wsd.compute(
+    ...     logp, scheduler="synchronous", progress=lambda done, total: seen.append(done)
+    ... )
+    >>> values.shape, seen[0], seen[-1] == len(seen) - 1
+    ((3,), 0, True)
+    """
+    report = reporter(progress, "woodbury_sparse.dask", unit="task")
+    for k, c in enumerate(collections):
+        if not dask.is_dask_collection(c):
+            raise TypeError(
+                f"`collections[{k}]` must be a Dask collection (an array, a delayed value, "
+                f"...), got {type(c).__name__}"
+            )
+    if client is not None and scheduler is not None:
+        raise ValueError("give `client` (distributed) or `scheduler` (local), not both")
+    client = None if scheduler is not None else _default_client(client)
+    with report:
+        if client is None:
+            if report.silent:
+                return dask.compute(*collections, scheduler=scheduler)
+            with _LocalProgress(report):
+                return dask.compute(*collections, scheduler=scheduler)
+        if report.silent:
+            return tuple(client.compute(list(collections), sync=True))
+        from distributed import futures_of
+
+        persisted = client.persist(list(collections))
+        _distributed_progress(client, futures_of(persisted), report)
+        return tuple(client.compute(persisted, sync=True))

@@ -50,6 +50,7 @@ from ._blocks import dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
 from ._core import InverseReader
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
+from ._progress import Reporter, reporter
 from ._validation import SYMMETRY_RTOL, as_block, check_dtype, check_finite, require_symmetric
 from .updates import add_terms
 
@@ -289,6 +290,7 @@ class _Precision:
         """
         if self.n == 0:
             return 0.0
+        assert self.operator is not None  # only an operator is probed
         uv = np.random.default_rng(0x5EED).standard_normal((self.n, 2))
         p_uv = self._checked(np.asarray(self.operator.matmat(uv), dtype=np.float64))
         u, v, pu, pv = uv[:, 0], uv[:, 1], p_uv[:, 0], p_uv[:, 1]
@@ -303,6 +305,7 @@ class _Precision:
     # the lazy form  P = A − (A U) O⁻¹ (V A), read through the state of W
     @cached_property
     def _inverse(self) -> InverseReader:
+        assert self.lazy is not None  # read only for a lazy precision
         return self.lazy.W._state.inverse_reader()
 
     def rows(self, r0: int, r1: int, c0: int = 0) -> np.ndarray:
@@ -313,6 +316,7 @@ class _Precision:
             return self.sparse[r0:r1, c0:].toarray()
         if self.lazy is not None:
             return self._checked(self._inverse.rows(r0, r1, c0))
+        assert self.operator is not None  # the last kind of precision
         eye = np.zeros((self.n, r1 - r0))
         eye[np.arange(r0, r1), np.arange(r1 - r0)] = 1.0
         cols = np.asarray(self.operator.matmat(eye), dtype=np.float64)
@@ -536,6 +540,16 @@ def partial_correlation_entries(precision, pairs, genes: Sequence[str] | None = 
 
 
 # -- networks -----------------------------------------------------------------------------
+def _pairs_above(rows: int, n: int) -> int:
+    """Pairs ``i < j`` of ``n`` genes with ``i < rows``: the progress unit of a scan."""
+    return rows * (n - 1) - rows * (rows - 1) // 2
+
+
+def _scan(progress, desc: str) -> Reporter:
+    """The reporter of a scan over gene pairs (validates ``progress`` before any work)."""
+    return reporter(progress, desc, unit="pair")
+
+
 def _check_threshold(threshold: float) -> float:
     t = float(threshold)
     if not 0.0 <= t < 1.0:
@@ -555,6 +569,18 @@ class Edges:
         Partial correlations.
     genes : tuple of str or None
         Gene names, when supplied.
+
+    Examples
+    --------
+    What :func:`strong_edges` returns; here the chain network of an AR(1) precision:
+
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> edges = ggm.strong_edges(ar1_precision(4, 0.5), 0.3, genes=["a", "b", "c", "d"])
+    >>> len(edges), edges.names()
+    (3, [('a', 'b'), ('b', 'c'), ('c', 'd')])
+    >>> edges.rho
+    array([0.4472136, 0.4      , 0.4472136])
     """
 
     i: np.ndarray
@@ -578,6 +604,20 @@ class EdgeChanges:
     """Gene pairs whose ``|ρ|`` changed most, sorted by ``|change|`` (largest first).
 
     ``change = |ρ_after| − |ρ_before|``.
+
+    Examples
+    --------
+    What :func:`top_changed_edges` returns; a pathway joining genes ``a`` and ``d`` of a
+    chain network links them:
+
+    >>> import numpy as np
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> theta = ar1_precision(4, 0.5)
+    >>> P = ggm.updated_precision(theta, np.array([[1.0], [0.0], [0.0], [1.0]]))
+    >>> changes = ggm.top_changed_edges(theta, P, k=2, genes=["a", "b", "c", "d"])
+    >>> changes.names(), changes.change
+    ([('a', 'd'), ('a', 'c')], array([0.5       , 0.18898224]))
     """
 
     i: np.ndarray
@@ -601,6 +641,7 @@ def strong_edges(
     *,
     genes: Sequence[str] | None = None,
     block_size: int | None = None,
+    progress=None,
 ) -> Edges:
     """The edges with ``|ρᵢⱼ| > threshold``, streamed in row blocks.
 
@@ -613,6 +654,10 @@ def strong_edges(
         Gene names, carried into the result.
     block_size : int, optional
         Rows per block; default such that a block holds about ``2²¹`` entries.
+    progress : None, bool or callable, optional
+        Report the scan's progress in gene pairs: ``None``/``False`` (default) silent,
+        ``True`` a bar on a terminal (tqdm's when installed), or a callable called as
+        ``progress(done, total)`` (``total = N(N−1)/2``) after each row block.
 
     Returns
     -------
@@ -633,14 +678,18 @@ def strong_edges(
     ([('TP53', 'MDM2')], array([0.5]))
     """
     t = _check_threshold(threshold)
+    report = _scan(progress, "strong edges")
     prec = _Precision(precision)
     names = _check_genes(genes, prec.n)
     found_i, found_j, found_rho = [], [], []
-    for r0, rho in prec.iter_upper(block_size):
-        rows, cols = np.nonzero(np.abs(rho) > t)
-        found_i.append(rows + r0)
-        found_j.append(cols + r0)
-        found_rho.append(rho[rows, cols])
+    with report:
+        report.start(_pairs_above(prec.n, prec.n))
+        for r0, rho in prec.iter_upper(block_size):
+            rows, cols = np.nonzero(np.abs(rho) > t)
+            found_i.append(rows + r0)
+            found_j.append(cols + r0)
+            found_rho.append(rho[rows, cols])
+            report.update(_pairs_above(r0 + rho.shape[0], prec.n))
     if not found_i:  # N = 0
         return Edges(np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0), names)
     return Edges(
@@ -653,7 +702,20 @@ def strong_edges(
 
 @dataclass(frozen=True)
 class NetworkSummary:
-    """Statistics of ``|ρᵢⱼ|`` over the ``N(N−1)/2`` pairs ``i < j``."""
+    """Statistics of ``|ρᵢⱼ|`` over the ``N(N−1)/2`` pairs ``i < j``.
+
+    Examples
+    --------
+    What :func:`network_summary` returns:
+
+    >>> from woodbury_sparse import ggm
+    >>> from woodbury_sparse.testing import ar1_precision
+    >>> summary = ggm.network_summary(ar1_precision(4, 0.5), 0.3)
+    >>> summary.n_edges, summary.density, round(summary.max_abs, 4)
+    (3, 0.5, 0.4472)
+    >>> sorted(summary.as_dict())
+    ['density', 'max_abs', 'mean_abs', 'n_edges', 'n_genes', 'threshold']
+    """
 
     n_genes: int
     threshold: float
@@ -668,9 +730,25 @@ class NetworkSummary:
 
 
 def network_summary(
-    precision, threshold: float, *, block_size: int | None = None
+    precision, threshold: float, *, block_size: int | None = None, progress=None
 ) -> NetworkSummary:
     """Edge count (``|ρ| > threshold``), mean and max ``|ρ|`` and density, streamed.
+
+    Parameters
+    ----------
+    precision : (N, N) ndarray, sparse matrix or LinearOperator
+    threshold : float
+        In ``[0, 1)``.
+    block_size : int, optional
+        Rows per streamed block.
+    progress : None, bool or callable, optional
+        Report the scan's progress in gene pairs: ``None``/``False`` (default) silent,
+        ``True`` a bar on a terminal (tqdm's when installed), or a callable called as
+        ``progress(done, total)`` (``total = N(N−1)/2``) after each row block.
+
+    Returns
+    -------
+    NetworkSummary
 
     Examples
     --------
@@ -681,17 +759,21 @@ def network_summary(
     (1, 0.5, 1.0)
     """
     t = _check_threshold(threshold)
+    report = _scan(progress, "network summary")
     prec = _Precision(precision)
     n = prec.n
     total = 0.0
     largest = 0.0
     count = 0
-    for _, rho in prec.iter_upper(block_size):
-        upper = np.abs(rho)
-        if upper.size:
-            total += float(upper.sum())
-            largest = max(largest, float(upper.max()))
-            count += int(np.count_nonzero(upper > t))
+    with report:
+        report.start(_pairs_above(n, n))
+        for r0, rho in prec.iter_upper(block_size):
+            upper = np.abs(rho)
+            if upper.size:
+                total += float(upper.sum())
+                largest = max(largest, float(upper.max()))
+                count += int(np.count_nonzero(upper > t))
+            report.update(_pairs_above(r0 + rho.shape[0], n))
     pairs = n * (n - 1) // 2
     return NetworkSummary(
         n_genes=n,
@@ -725,6 +807,30 @@ def summary_table(before: NetworkSummary, after: NetworkSummary) -> str:
     return "\n".join(lines)
 
 
+def _keep_largest(
+    best: list[tuple[float, int, int, float, float]],
+    k: int,
+    r0: int,
+    rho_old: np.ndarray,
+    rho_new: np.ndarray,
+) -> None:
+    """Push one row block's largest ``|change|`` into the heap ``best`` of size ``k``."""
+    nrows, ncols = rho_old.shape
+    size_change = np.abs(np.abs(rho_new) - np.abs(rho_old))
+    size_change[np.tril_indices(nrows)] = -1.0  # never among the top: not a pair i < j
+    flat = size_change.ravel()
+    m = min(k, flat.size - nrows * (nrows + 1) // 2)
+    if m <= 0:
+        return
+    for idx in np.argpartition(flat, flat.size - m)[flat.size - m :]:
+        a, c = divmod(int(idx), ncols)
+        item = (float(flat[idx]), r0 + a, r0 + c, float(rho_old[a, c]), float(rho_new[a, c]))
+        if len(best) < k:
+            heapq.heappush(best, item)
+        elif item > best[0]:
+            heapq.heapreplace(best, item)
+
+
 def top_changed_edges(
     before,
     after,
@@ -732,6 +838,7 @@ def top_changed_edges(
     *,
     genes: Sequence[str] | None = None,
     block_size: int | None = None,
+    progress=None,
 ) -> EdgeChanges:
     """The ``k`` gene pairs whose ``|ρ|`` changed most between two precisions, streamed.
 
@@ -745,6 +852,10 @@ def top_changed_edges(
         Gene names, carried into the result.
     block_size : int, optional
         Rows per streamed block.
+    progress : None, bool or callable, optional
+        Report the scan's progress in gene pairs: ``None``/``False`` (default) silent,
+        ``True`` a bar on a terminal (tqdm's when installed), or a callable called as
+        ``progress(done, total)`` (``total = N(N−1)/2``) after each row block.
 
     Returns
     -------
@@ -764,6 +875,7 @@ def top_changed_edges(
     if int(k) < 1:
         raise ValueError(f"`k` must be a positive integer, got {k!r}")
     k = int(k)
+    report = _scan(progress, "changed edges")
     old, new = _Precision(before, "before"), _Precision(after, "after")
     if old.n != new.n:
         raise ValueError(
@@ -773,21 +885,11 @@ def top_changed_edges(
     size = old.block_size(block_size)
     best: list[tuple[float, int, int, float, float]] = []
     pairs = zip(old.iter_upper(size), new.iter_upper(size), strict=True)
-    for (r0, rho_old), (_, rho_new) in pairs:
-        nrows, ncols = rho_old.shape
-        size_change = np.abs(np.abs(rho_new) - np.abs(rho_old))
-        size_change[np.tril_indices(nrows)] = -1.0  # never among the top: not a pair i < j
-        flat = size_change.ravel()
-        m = min(k, flat.size - nrows * (nrows + 1) // 2)
-        if m <= 0:
-            continue
-        for idx in np.argpartition(flat, flat.size - m)[flat.size - m :]:
-            a, c = divmod(int(idx), ncols)
-            item = (float(flat[idx]), r0 + a, r0 + c, float(rho_old[a, c]), float(rho_new[a, c]))
-            if len(best) < k:
-                heapq.heappush(best, item)
-            elif item > best[0]:
-                heapq.heapreplace(best, item)
+    with report:
+        report.start(_pairs_above(old.n, old.n))
+        for (r0, rho_old), (_, rho_new) in pairs:
+            _keep_largest(best, k, r0, rho_old, rho_new)
+            report.update(_pairs_above(r0 + rho_old.shape[0], old.n))
     best.sort(reverse=True)
     i = np.array([e[1] for e in best], dtype=np.intp)
     j = np.array([e[2] for e in best], dtype=np.intp)

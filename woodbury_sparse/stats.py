@@ -37,7 +37,9 @@ from ._arguments import check_covariance, mean_vector
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
+from ._random import RandomGenerator, check_one, generator, legacy_generator, resolve
 from ._validation import as_count, require_integer, require_real, short_repr
+from .posterior import LatentPosterior, latent_posterior
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -62,29 +64,6 @@ def _points(x, n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("`x` contains NaN or infinite values")
     return arr
-
-
-def _random_state(seed, name: str = "random_state") -> np.random.Generator | np.random.RandomState:
-    """``seed`` as a generator: itself for a Generator or RandomState, else ``default_rng``.
-
-    ``None``, a non-negative int (or sequence of them), a ``SeedSequence`` or a
-    ``BitGenerator`` make a new ``Generator``; anything else is refused in the library's
-    words, naming the argument (NumPy's own message names ``SeedSequence``).
-    """
-    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
-        return seed
-    expected = (
-        f"`{name}` must be None, a non-negative int, a sequence of non-negative ints, a "
-        "numpy.random.SeedSequence, BitGenerator, Generator or RandomState"
-    )
-    if isinstance(seed, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{expected}; got {short_repr(seed)}")
-    try:
-        return np.random.default_rng(seed)
-    except TypeError:
-        raise TypeError(f"{expected}; got {short_repr(seed)}") from None
-    except ValueError:
-        raise ValueError(f"{expected}; got {short_repr(seed)}") from None
 
 
 # -- the numerical kernels -----------------------------------------------------------------
@@ -164,12 +143,12 @@ def _size_shape(size, name: str = "size") -> tuple[int, ...]:
         shape: tuple[int, ...] = (count,)
     elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
         counts = [as_count(s) for s in size]
-        if any(c is None for c in counts):
+        shape = tuple(c for c in counts if c is not None)
+        if len(shape) != len(counts):
             raise TypeError(
                 f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
                 "(an entry is not an integer)"
             )
-        shape = tuple(counts)
     else:
         raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
     if any(s < 0 for s in shape):
@@ -272,7 +251,14 @@ def dwnorm(
     return logp if log else _pdf_from_log(logp)
 
 
-def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=None) -> np.ndarray:
+def rwnorm(
+    n: int,
+    mean: ArrayLike | None = None,
+    covariance=None,
+    random_state=None,
+    *,
+    rng=None,
+) -> np.ndarray:
     """Draw ``n`` samples of ``N(mean, covariance)``, as R's ``rwnorm``.
 
     Parameters
@@ -284,7 +270,11 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     covariance : SymmetricWoodburyMatrix
         The covariance ``W = A⁻¹ + X B⁻¹ Xᵀ``; ``A`` and ``B`` must be positive definite.
     random_state : None, int, numpy.random.Generator or RandomState, optional
-        Seed or generator; the same seed gives the same draws.
+        The older spelling of ``rng``, kept with its meaning (a ``RandomState`` is used as
+        it is); give one of the two.
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        Read as ``numpy.random.default_rng(rng)`` (SPEC 7): ``None`` (default) draws fresh
+        entropy, the same seed gives the same draws, a ``Generator`` is used and advanced.
 
     Returns
     -------
@@ -296,8 +286,8 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     NotPositiveDefiniteError
         When ``A`` or ``B`` is not positive definite (``.block`` names which).
     TypeError
-        When ``n`` is not an integer (a float or bool is not truncated), or
-        ``random_state`` is not a seed or generator.
+        When ``n`` is not an integer (a float or bool is not truncated),
+        ``rng`` or ``random_state`` is not a seed or generator, or both are given.
     ValueError
         When ``n`` is negative.
 
@@ -313,15 +303,15 @@ def rwnorm(n: int, mean: ArrayLike | None = None, covariance=None, random_state=
     >>> import numpy as np
     >>> import woodbury_sparse as ws
     >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(1), X=np.ones((3, 1)))
-    >>> ws.rwnorm(5, 0.0, W, random_state=0).shape
+    >>> ws.rwnorm(5, 0.0, W, rng=0).shape
     (5, 3)
-    >>> ws.rwnorm(1, np.zeros(3), W, random_state=0).shape
+    >>> ws.rwnorm(1, np.zeros(3), W, rng=np.random.default_rng(0)).shape
     (3,)
     """
     W = check_covariance(covariance, "covariance")
     count = require_integer(n, "n")
-    rng = _random_state(random_state)
-    out = _draw(W, mean_vector(mean, W.n, "mean"), count, rng)
+    source = resolve(rng, random_state, "random_state", "rwnorm")
+    out = _draw(W, mean_vector(mean, W.n, "mean"), count, source)
     return out[0] if count == 1 else out
 
 
@@ -340,7 +330,11 @@ class WoodburyNormal:
     cov : SymmetricWoodburyMatrix
         The covariance ``W``.
     seed : None, int, numpy.random.Generator or RandomState, optional
-        Default random state of :meth:`rvs` (SciPy's ``seed`` argument).
+        Default random state of :meth:`rvs` (SciPy's ``seed`` argument, kept with its
+        meaning: a ``RandomState`` is used as it is); the older spelling of ``rng``.
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        Default generator of :meth:`rvs`, read as ``numpy.random.default_rng(rng)``
+        (SPEC 7). Give ``rng`` or ``seed``, not both.
 
     Attributes
     ----------
@@ -364,7 +358,7 @@ class WoodburyNormal:
     >>> import numpy as np
     >>> import woodbury_sparse as ws
     >>> W = ws.WoodburyMatrix(np.eye(2), np.eye(2))  # W = 2 I
-    >>> dist = ws.WoodburyNormal(mean=[0.0, 0.0], cov=W, seed=1)
+    >>> dist = ws.WoodburyNormal(mean=[0.0, 0.0], cov=W, rng=1)
     >>> round(dist.logpdf([1.0, 1.0]), 6)
     -3.031024
     >>> dist.logpdf(np.ones((3, 2))).shape
@@ -375,15 +369,15 @@ class WoodburyNormal:
     3.531024
     """
 
-    def __init__(self, mean: ArrayLike | None = None, cov=None, seed=None) -> None:
+    def __init__(self, mean: ArrayLike | None = None, cov=None, seed=None, *, rng=None) -> None:
         W = check_covariance(cov, "cov")
         self._W = W
         self._mean = mean_vector(mean, W.n, "mean")
         self._mean.flags.writeable = False
-        self._random_state = _random_state(seed, "seed")
+        self._random_state = resolve(rng, seed, "seed", "WoodburyNormal")
 
     @property
-    def random_state(self) -> np.random.Generator | np.random.RandomState:
+    def random_state(self) -> RandomGenerator:
         """The generator :meth:`rvs` draws from when it is given none.
 
         Setting it to a seed (an int, say) makes a new generator *once*, as SciPy's
@@ -394,7 +388,7 @@ class WoodburyNormal:
 
     @random_state.setter
     def random_state(self, seed) -> None:
-        self._random_state = _random_state(seed)
+        self._random_state = legacy_generator(seed)
 
     @property
     def mean(self) -> np.ndarray:
@@ -460,7 +454,7 @@ class WoodburyNormal:
         """
         return _pdf_from_log(self.logpdf(x))
 
-    def rvs(self, size=1, random_state=None) -> np.ndarray:
+    def rvs(self, size=1, random_state=None, *, rng=None) -> np.ndarray:
         """Draw samples: shape ``size + (n,)``, or ``(n,)`` for ``size=1``.
 
         Parameters
@@ -469,25 +463,59 @@ class WoodburyNormal:
             Number (or array shape) of draws; default 1. NumPy integers are accepted;
             a float, string or bool is a ``TypeError``.
         random_state : None, int, numpy.random.Generator or RandomState, optional
-            Overrides the distribution's ``random_state`` for this call.
+            Overrides the distribution's ``random_state`` for this call; the older
+            spelling of ``rng``.
+        rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+            Overrides it too, read as ``numpy.random.default_rng(rng)`` (SPEC 7). Give
+            ``rng`` or ``random_state``, not both; with neither, the draws come from
+            the distribution's ``random_state``.
 
         Raises
         ------
         NotPositiveDefiniteError
             When ``A`` or ``B`` is not positive definite.
         TypeError
-            When ``size`` is not an int or a tuple of ints, or ``random_state`` is not a
-            seed or generator.
+            When ``size`` is not an int or a tuple of ints, ``rng`` or ``random_state``
+            is not a seed or generator, or both are given.
         ValueError
             When ``size`` is negative.
         """
         shape = _size_shape(size)
-        rng = self._random_state if random_state is None else _random_state(random_state)
+        check_one(rng, random_state, "random_state", "rvs")
+        if rng is not None:
+            source: RandomGenerator = generator(rng)
+        elif random_state is not None:
+            source = legacy_generator(random_state)
+        else:
+            source = self._random_state
         count = int(np.prod(shape, dtype=np.int64))
-        out = _draw(self._W, self._mean, count, rng)
+        out = _draw(self._W, self._mean, count, source)
         if not np.iterable(size) and size == 1:
             return out[0]
         return out.reshape((*shape, self.dim))
+
+    def posterior(self, y: ArrayLike) -> LatentPosterior:
+        """The posterior of the latent components given ``y`` (see :func:`latent_posterior`).
+
+        The covariance ``W = A⁻¹ + X B⁻¹ Xᵀ`` is that of ``y = mean + e + X z`` with
+        ``e ~ N(0, A⁻¹)``, ``z ~ N(0, B⁻¹)``: this returns ``z | y`` (``.latent``) and
+        ``e | y`` (``.noise``), reusing ``W``'s factorisation of ``O = B + Xᵀ A X``.
+
+        Parameters
+        ----------
+        y : (n,) or (n, k) array_like
+            One observation vector, or ``k`` as columns.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.WoodburyMatrix(np.eye(3), np.eye(3), symmetric=True)  # e + z, unit variances
+        >>> post = ws.WoodburyNormal(np.zeros(3), W).posterior([2.0, 0.0, -2.0])
+        >>> post.latent.mean, post.latent.var()
+        (array([ 1.,  0., -1.]), array([0.5, 0.5, 0.5]))
+        """
+        return latent_posterior(self._W, y, self._mean)
 
     def entropy(self) -> float:
         """Differential entropy ``½ (n (1 + log 2π) + log det W)``.

@@ -22,17 +22,21 @@ import numpy as np
 from scipy import sparse
 
 from ._operators import WoodburyMatrix
+from ._random import RngLike, check_one, generator
 
 __all__ = [
     "Problem",
     "ar1_precision",
+    "ar1_precision_derivative",
     "assert_dot_test",
     "catalogue",
     "dense_woodbury",
     "grid_precision",
+    "icar_precision",
     "random_sparse",
     "random_spd",
     "relative_error",
+    "rw1_precision",
 ]
 
 
@@ -57,6 +61,28 @@ def ar1_precision(n: int, rho: float) -> sparse.csc_array:
     return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
 
 
+def ar1_precision_derivative(n: int, rho: float) -> sparse.csc_array:
+    """``∂Q/∂ρ`` of :func:`ar1_precision`: diagonal ``(0, 2ρ, …, 2ρ, 0)``, off-diagonals ``−1``.
+
+    On the pattern of ``Q`` (the end entries stored as zeros), so a derivative and its
+    matrix share a sparsity pattern.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import ar1_precision_derivative
+    >>> ar1_precision_derivative(3, 0.5).toarray()
+    array([[ 0., -1.,  0.],
+           [-1.,  1., -1.],
+           [ 0., -1.,  0.]])
+    """
+    out = ar1_precision(n, rho).copy()
+    cols = np.repeat(np.arange(n), np.diff(out.indptr))
+    diagonal = out.indices == cols
+    out.data = np.where(diagonal, 2.0 * rho, -1.0)
+    out.data[diagonal & ((cols == 0) | (cols == n - 1))] = 0.0
+    return out
+
+
 def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.csc_array:
     """Precision ``(κ² I + L)`` of a GMRF on an ``m×k`` grid (``L``: graph Laplacian).
 
@@ -79,10 +105,70 @@ def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.c
     return sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap)
 
 
+def rw1_precision(n: int) -> sparse.csc_array:
+    """Structure matrix of a first-order random walk: ``Σₜ (x_{t+1} − x_t)²`` as ``xᵀ R x``.
+
+    Intrinsic: rank ``n − 1``, constant vectors in its null space (R-INLA's ``"rw1"``
+    with unit precision). Singular, so usable as a prior only with data or a constraint.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import rw1_precision
+    >>> rw1_precision(3).toarray()
+    array([[ 1., -1.,  0.],
+           [-1.,  2., -1.],
+           [ 0., -1.,  1.]])
+    """
+    if n == 1:
+        return sparse.csc_array((1, 1))
+    main = np.full(n, 2.0)
+    main[[0, -1]] = 1.0
+    off = np.full(n - 1, -1.0)
+    return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+
+
+def icar_precision(adjacency) -> sparse.csc_array:
+    """Structure matrix ``D − A`` of an intrinsic CAR field on the graph ``adjacency``.
+
+    ``D`` holds the numbers of neighbours (the pattern of ``adjacency`` counts, read as
+    undirected, diagonal ignored). Rank ``n −`` (number of connected components):
+    constant on each component is its null space (R-INLA's ``"besag"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import icar_precision
+    >>> icar_precision(np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]])).toarray()
+    array([[ 2., -1., -1.],
+           [-1.,  1.,  0.],
+           [-1.,  0.,  1.]])
+    """
+    graph = sparse.csc_array(adjacency, dtype=np.float64)
+    graph = sparse.csc_array((graph != 0).astype(np.float64))
+    graph = sparse.csc_array(((graph + graph.T) != 0).astype(np.float64))
+    graph.setdiag(0.0)
+    graph.eliminate_zeros()
+    degree = np.asarray(graph.sum(axis=0)).ravel()
+    return sparse.csc_array(sparse.diags_array(degree) - graph)
+
+
 def random_sparse(
-    n: int, m: int, density: float, rng: np.random.Generator, diagonal: float = 0.0
+    n: int, m: int, density: float, rng: RngLike, diagonal: float = 0.0
 ) -> sparse.csc_array:
-    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square."""
+    """A random sparse ``n×m`` matrix, plus ``diagonal`` times the identity when square.
+
+    ``rng``, here and in the other generators, is read as ``numpy.random.default_rng(rng)``
+    (SPEC 7): a ``Generator`` is drawn from (and advanced), a seed makes a new one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import random_sparse
+    >>> M = random_sparse(4, 3, 0.5, np.random.default_rng(0))
+    >>> type(M).__name__, M.shape, M.nnz
+    ('csc_array', (4, 3), 6)
+    """
+    rng = generator(rng)
     mat = sparse.random_array(
         (n, m), density=density, rng=rng, format="csc", data_sampler=rng.standard_normal
     )
@@ -92,17 +178,24 @@ def random_sparse(
 
 
 def random_spd(
-    n: int, rng: np.random.Generator, density: float = 0.2, dense: bool = False
+    n: int, rng: RngLike, density: float = 0.2, dense: bool = False
 ) -> sparse.csc_array | np.ndarray:
-    """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse)."""
+    """A random symmetric positive definite matrix (``RᵀR + I/2``, ``R`` sparse).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import random_spd
+    >>> Q = random_spd(5, np.random.default_rng(0), dense=True)
+    >>> bool(np.allclose(Q, Q.T)), bool(np.linalg.eigvalsh(Q).min() >= 0.5 - 1e-12)
+    (True, True)
+    """
     r = random_sparse(n, n, density, rng)
     mat = sparse.csc_array(r.T @ r + 0.5 * sparse.eye_array(n))
     return mat.toarray() if dense else mat
 
 
-def random_symmetric_indefinite(
-    n: int, rng: np.random.Generator, density: float = 0.2
-) -> sparse.csc_array:
+def random_symmetric_indefinite(n: int, rng: RngLike, density: float = 0.2) -> sparse.csc_array:
     """A random symmetric indefinite, well-conditioned sparse matrix."""
     r = random_sparse(n, n, density, rng)
     signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
@@ -114,7 +207,20 @@ def _dense(m) -> np.ndarray:
 
 
 def dense_woodbury(A, B, U=None, V=None, X=None) -> np.ndarray:
-    """The dense reference ``A⁻¹ + Σ Uₖ Bₖ⁻¹ Vₖ`` computed with NumPy (lists recycled)."""
+    """The dense reference ``A⁻¹ + Σ Uₖ Bₖ⁻¹ Vₖ`` computed with NumPy (lists recycled).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.testing import dense_woodbury
+    >>> A, B = np.diag([1.0, 2.0]), np.eye(2)
+    >>> dense_woodbury(A, B)  # A⁻¹ + B⁻¹
+    array([[2. , 0. ],
+           [0. , 1.5]])
+    >>> bool(np.allclose(ws.WoodburyMatrix(A, B).toarray(), dense_woodbury(A, B)))
+    True
+    """
     a = _dense(A)
     n = a.shape[0]
     if X is not None:
@@ -133,14 +239,35 @@ def dense_woodbury(A, B, U=None, V=None, X=None) -> np.ndarray:
 
 
 def relative_error(actual, expected) -> float:
-    """``‖actual − expected‖_F / max(‖expected‖_F, tiny)``."""
+    """``‖actual − expected‖_F / max(‖expected‖_F, tiny)``.
+
+    Examples
+    --------
+    >>> from woodbury_sparse.testing import relative_error
+    >>> relative_error([3.0, 4.0], [3.0, 4.0 + 5e-9])  # 5e-9 / ‖(3, 4)‖
+    1.0000000...e-09
+    """
     expected = np.asarray(expected, dtype=np.float64)
     scale = max(np.linalg.norm(expected), np.finfo(np.float64).tiny)
     return float(np.linalg.norm(np.asarray(actual) - expected) / scale)
 
 
-def assert_dot_test(op, rng: np.random.Generator, rtol: float = 1e-10) -> None:
-    """Check ``⟨op u, v⟩ = ⟨u, opᵀ v⟩`` for random ``u``, ``v`` (the adjoint dot test)."""
+def assert_dot_test(op, rng: RngLike, rtol: float = 1e-10) -> None:
+    """Check ``⟨op u, v⟩ = ⟨u, opᵀ v⟩`` for random ``u``, ``v`` (the adjoint dot test).
+
+    Raises ``AssertionError`` when the two differ by more than ``rtol`` times their scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.testing import assert_dot_test
+    >>> rng = np.random.default_rng(0)
+    >>> W = ws.WoodburyMatrix(np.eye(4), np.eye(2), U=rng.standard_normal((4, 2)),
+    ...                       V=rng.standard_normal((2, 4)))
+    >>> assert_dot_test(W, rng)  # W and W.T agree: nothing raised
+    """
+    rng = generator(rng)
     n, m = op.shape
     u = rng.standard_normal(m)
     v = rng.standard_normal(n)
@@ -164,6 +291,17 @@ class Problem:
         Keyword arguments of :class:`~woodbury_sparse.WoodburyMatrix`.
     symmetric : bool
         Whether the constructor should return the symmetric form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import catalogue
+    >>> problem = catalogue(seed=1)["ar1_plus_noise"]
+    >>> problem, problem.symmetric
+    (Problem('ar1_plus_noise'), True)
+    >>> W = problem.build()
+    >>> bool(np.allclose(W.toarray(), problem.dense()))
+    True
     """
 
     name: str
@@ -184,15 +322,48 @@ class Problem:
         return f"Problem({self.name!r})"
 
 
-def catalogue(seed: int = 0, n: int = 30) -> dict[str, Problem]:
+def catalogue(seed: int = 0, n: int = 30, *, rng=None) -> dict[str, Problem]:
     """The named problems every operation is checked on.
 
     Covers R's test kinds (diagonal; sparse non-symmetric; general with rectangular
     ``U``, ``V``; symmetric indefinite and SPD with ``X = I`` and rectangular ``X``;
     several ``B`` terms) and more (AR(1) plus noise; a 2-D grid GMRF; rank 0; ``p ≥ n``;
     sparse and dense factors; float32 and integer input; dense blocks).
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of the draws (default 0: the same problems every run); the older spelling
+        of ``rng``.
+    n : int, optional
+        Order of the operators.
+    rng : None, int, numpy.random.SeedSequence, BitGenerator or Generator, optional
+        When given, the problems are drawn from ``numpy.random.default_rng(rng)``
+        (SPEC 7) instead (``rng=s`` and ``seed=s`` give the same problems). ``None``
+        (default) means "not given": a catalogue is reproducible unless asked otherwise.
+
+    Raises
+    ------
+    TypeError
+        When both ``rng`` and a ``seed`` other than the default are given.
+
+    Examples
+    --------
+    Check an operation on every problem against its dense reference:
+
+    >>> import numpy as np
+    >>> from woodbury_sparse.testing import catalogue, relative_error
+    >>> errors = {}
+    >>> for name, problem in catalogue(seed=0, n=12).items():
+    ...     W, dense = problem.build(), problem.dense()
+    ...     b = np.ones(W.shape[0])
+    ...     errors[name] = relative_error(W @ b, dense @ b)
+    >>> "ar1_plus_noise" in errors, bool(max(errors.values()) < 1e-8)
+    (True, True)
     """
-    rng = np.random.default_rng(seed)
+    if rng is not None and seed != 0:
+        check_one(rng, seed, "seed", "catalogue")
+    rng = np.random.default_rng(seed) if rng is None else generator(rng)
     p = max(2, n // 4)
     spd = lambda k, **kw: random_spd(k, rng, **kw)  # noqa: E731
     indef = lambda k: random_symmetric_indefinite(k, rng)  # noqa: E731

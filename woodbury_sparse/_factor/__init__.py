@@ -15,11 +15,22 @@ sparse, general        SuperLU
 The backend is CHOLMOD through scikit-sparse (0.4 or 0.5) when it imports, SciPy
 otherwise; setting the environment variable ``WOODBURY_SPARSE_BACKEND=scipy`` before the
 first import selects the SciPy fallback even where scikit-sparse is installed.
+
+When scikit-sparse is *not* installed (the fallback was not asked for), the first sparse
+symmetric factorisation of order at least :data:`FALLBACK_NOTE_ORDER` logs one message
+(level WARNING, logger ``woodbury_sparse._factor``) saying so, once per process: never
+on import, never again. Logging rather than a warning: nothing in the calling code can
+avoid it (installing CHOLMOD does), it is information rather than a fault, and it must
+not turn into an error where warnings are errors (test suites); it still reaches stderr
+by default, and ``logging.getLogger("woodbury_sparse").setLevel(logging.ERROR)`` (or any
+logging configuration) silences it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 import numpy as np
 
@@ -28,15 +39,17 @@ from . import _sksparse
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import factor_selected_inverse
+from ._selinv import InverseEntries, factor_selected_diagonal, factor_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
     "BACKEND",
     "EPS",
     "Factor",
+    "InverseEntries",
     "backend_info",
     "checked",
+    "factor_selected_diagonal",
     "factor_selected_inverse",
     "factorize",
     "refactorize",
@@ -54,6 +67,34 @@ if _requested == "cholmod" and not _sksparse.AVAILABLE:
 
 #: ``"cholmod"`` or ``"scipy"``: the backend of sparse symmetric factorisations.
 BACKEND: str = "cholmod" if (_sksparse.AVAILABLE and _requested != "scipy") else "scipy"
+
+#: Order from which a sparse symmetric factorisation without CHOLMOD is worth a note
+#: (SuperLU's fill and time then grow well past CHOLMOD's on GMRF-like patterns).
+FALLBACK_NOTE_ORDER: int = 10_000
+
+_LOG = logging.getLogger(__name__)
+_fallback_noted = threading.Event()  # set once the note is logged: once per process
+_note_lock = threading.Lock()
+
+
+def _note_fallback(n: int, name: str) -> None:
+    """Log, once per process, that a large sparse factorisation runs without CHOLMOD."""
+    if _fallback_noted.is_set() or _sksparse.AVAILABLE or n < FALLBACK_NOTE_ORDER:
+        return
+    with _note_lock:
+        if _fallback_noted.is_set():
+            return
+        _fallback_noted.set()
+    _LOG.warning(
+        "woodbury_sparse: factorising the %d×%d sparse symmetric block `%s` with SciPy's "
+        "SuperLU, because scikit-sparse (CHOLMOD) is not installed; CHOLMOD is faster and "
+        "leaner on large sparse matrices: pip install 'woodbury-sparse[cholmod]' (README, "
+        "Installation). woodbury_sparse.backend_info() names the backend in use. Shown "
+        "once per process.",
+        n,
+        n,
+        name,
+    )
 
 
 def backend_info() -> dict[str, str | None]:
@@ -118,6 +159,8 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
         factor = None
         if symmetric and BACKEND == "cholmod":
             factor = CholmodFactor.attempt(matrix)
+        elif symmetric:
+            _note_fallback(n, name)
         if factor is None:
             factor = SuperLUFactor.attempt(matrix, symmetric)
     else:  # pragma: no cover - internal misuse

@@ -26,6 +26,8 @@ inverse is the inverse, by ``potri``), and closed forms for diagonal blocks.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from scipy import linalg, sparse
 
@@ -37,7 +39,7 @@ from ._dense import DenseCholesky
 try:  # pragma: no branch - which branch runs depends on the installation
     from . import _takahashi as _c_kernel
 except ImportError:  # pragma: no cover - no C compiler when the package was installed
-    _c_kernel = None
+    _c_kernel = None  # type: ignore[assignment]
 
 #: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
 KERNEL: str = "c" if _c_kernel is not None else "numpy"
@@ -45,6 +47,7 @@ KERNEL: str = "c" if _c_kernel is not None else "numpy"
 __all__ = [
     "KERNEL",
     "FactorPattern",
+    "InverseEntries",
     "factor_selected_inverse",
     "has_selected_inverse",
     "padded_selected_inverse",
@@ -108,6 +111,40 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
     else:
         _takahashi_numpy(indptr, indices, values, dinv, z)
     return indptr, indices, z
+
+
+def factor_selected_diagonal(factor: Factor, name: str = "M") -> np.ndarray:
+    """The diagonal of ``M⁻¹`` (marginal variances) from a positive definite factorisation.
+
+    The recursion of :func:`factor_selected_inverse`, read on the diagonal only: the
+    symmetric ``n×n`` assembly in ``M``'s ordering (most of the time of a full selected
+    inverse for a band or grid matrix) is skipped. Raises as
+    :func:`factor_selected_inverse`.
+    """
+    n = factor.n
+    if not factor.positive_definite:
+        raise NotPositiveDefiniteError(
+            name,
+            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
+            "the selected inverse needs a symmetric positive definite matrix",
+        )
+    if isinstance(factor, IdentityFactor):
+        return np.ones(n)
+    if isinstance(factor, DiagonalFactor):
+        return 1.0 / factor.d
+    if isinstance(factor, DenseCholesky):
+        return np.diag(_dense_inverse(factor.lower)).copy()
+    parts = getattr(factor, "ldl_parts", None)
+    if parts is None:  # pragma: no cover - every positive definite factor is covered above
+        raise TypeError(f"no selected inverse for {factor.method} factorisations")
+    lower, d, perm = parts()
+    indptr, _, z = takahashi(lower, d)
+    out = np.empty(n)
+    diagonal = z[indptr[:-1]]  # the entry (i, i) of the factor's ordering is (perm[i], perm[i])
+    if perm is None:
+        return diagonal
+    out[np.asarray(perm)] = diagonal
+    return out
 
 
 def _takahashi_numpy(indptr, indices, values, dinv, z) -> None:
@@ -360,3 +397,136 @@ def _dense_inverse(lower: np.ndarray) -> np.ndarray:
     if info != 0:  # pragma: no cover - potrf succeeded, so L is nonsingular
         raise np.linalg.LinAlgError(f"potri failed (info={info})")
     return np.tril(inv) + np.tril(inv, -1).T
+
+
+def _require_positive_definite(factor: Factor, name: str) -> None:
+    if not factor.positive_definite:
+        raise NotPositiveDefiniteError(
+            name,
+            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
+            "the selected inverse needs a symmetric positive definite matrix",
+        )
+
+
+class InverseEntries:
+    """Entries of ``M⁻¹`` read from the selected inverse, in the factor's own ordering.
+
+    For the traces of gradients, which need ``M⁻¹`` only on a derivative's pattern: the
+    recursion's lower triangle is kept as it is (no symmetric matrix in ``M``'s ordering
+    is assembled, which would cost more than the recursion), and each batch of entries
+    is found by one search of its sorted keys.
+
+    Parameters
+    ----------
+    factor : Factor
+        A positive definite factorisation (as for :func:`factor_selected_inverse`).
+    name : str
+        Name of the matrix in error messages.
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        When the factorisation does not prove ``M`` positive definite.
+    """
+
+    def __init__(self, factor: Factor, name: str = "M") -> None:
+        _require_positive_definite(factor, name)
+        self.n = n = factor.n
+        self._diagonal = self._dense = self._perm_inverse = None
+        if isinstance(factor, IdentityFactor):
+            self._diagonal = np.ones(n)
+        elif isinstance(factor, DiagonalFactor):
+            self._diagonal = 1.0 / factor.d
+        elif isinstance(factor, DenseCholesky):
+            self._dense = _dense_inverse(factor.lower)
+        else:
+            parts = getattr(factor, "ldl_parts", None)
+            if parts is None:  # pragma: no cover - every positive definite factor is above
+                raise TypeError(f"no selected inverse for {factor.method} factorisations")
+            lower, d, perm = parts()
+            indptr, indices, self._z = takahashi(lower, d)
+            self._lower = sparse.csc_array((self._z, indices, indptr), shape=(n, n))
+            self._lower.has_sorted_indices = True
+            if perm is not None:
+                self._perm_inverse = np.empty(n, dtype=np.int64)
+                self._perm_inverse[np.asarray(perm)] = np.arange(n)
+
+    @cached_property
+    def _keys(self) -> np.ndarray:
+        """``column·n + row`` of the lower triangle's entries: increasing (CSC, sorted)."""
+        lower = self._lower
+        cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(lower.indptr))
+        return cols * self.n + lower.indices
+
+    def _lower_coordinates(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` of ``M`` as (row, column) in the factor's lower triangle."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if self._perm_inverse is not None:
+            rows, cols = self._perm_inverse[rows], self._perm_inverse[cols]
+        return np.maximum(rows, cols), np.minimum(rows, cols)
+
+    def diagonal(self) -> np.ndarray:
+        """``diag(M⁻¹)`` in ``M``'s ordering."""
+        if self._diagonal is not None:
+            return self._diagonal
+        if self._dense is not None:
+            return np.diagonal(self._dense).copy()
+        diagonal = self._z[self._lower.indptr[:-1]]  # first in each column
+        return diagonal if self._perm_inverse is None else diagonal[self._perm_inverse]
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, found)``: ``(M⁻¹)[rows[k], cols[k]]`` where ``found[k]``.
+
+        Every entry of a diagonal or dense ``M`` is found (a diagonal's inverse is zero off
+        the diagonal); of a sparse one, those on the pattern of ``L + Lᵀ`` (the others are
+        NaN, for the caller to compute otherwise).
+        """
+        if self._diagonal is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+            cols = np.asarray(cols, dtype=np.int64)
+            values = np.where(rows == cols, self._diagonal[rows], 0.0)
+            return values, np.ones(rows.size, dtype=bool)
+        if self._dense is not None:
+            return self._dense[rows, cols], np.ones(np.size(rows), dtype=bool)
+        lo_rows, lo_cols = self._lower_coordinates(rows, cols)
+        values = np.full(lo_rows.size, np.nan)
+        found = np.zeros(lo_rows.size, dtype=bool)
+        # A symmetric pair of entries lands on one place of the lower triangle: the entries
+        # from below and from above M's diagonal (in the factor's ordering) are looked up
+        # separately, each by one merge of sorted patterns (SciPy's elementwise product
+        # with the selected inverse's positions), without a search.
+        below = np.asarray(rows) >= np.asarray(cols) if self._perm_inverse is None else None
+        if below is None:
+            below = self._perm_inverse[np.asarray(rows)] >= self._perm_inverse[np.asarray(cols)]
+        for part in (np.flatnonzero(below), np.flatnonzero(~below)):
+            if part.size == 0:
+                continue
+            query = sparse.csc_array(
+                (part + 1.0, (lo_rows[part], lo_cols[part])), shape=(self.n, self.n)
+            )
+            query.sum_duplicates()  # none (distinct entries of M), but sorts the indices
+            ones = sparse.csc_array((np.ones(query.nnz), query.indices, query.indptr), query.shape)
+            where = ones.multiply(self._positions)
+            if where.nnz == query.nnz:  # every entry on the pattern: the same order
+                at = query.data.astype(np.int64) - 1
+                values[at] = self._z[where.data.astype(np.int64) - 1]
+                found[at] = True
+            else:
+                self._search(lo_rows, lo_cols, part, values, found)
+        return values, found
+
+    @cached_property
+    def _positions(self) -> sparse.csc_array:
+        """The lower triangle's pattern holding ``1, 2, …, nnz`` (exact in float64)."""
+        lower = self._lower
+        index = np.arange(1.0, lower.nnz + 1.0)
+        return sparse.csc_array((index, lower.indices, lower.indptr), shape=lower.shape)
+
+    def _search(self, lo_rows, lo_cols, part, values, found) -> None:
+        """Look ``part`` of the entries up one by one (some are off the pattern)."""
+        want = lo_cols[part] * self.n + lo_rows[part]
+        pos = np.minimum(np.searchsorted(self._keys, want), self._keys.size - 1)
+        hit = self._keys[pos] == want
+        values[part[hit]] = self._z[pos[hit]]
+        found[part[hit]] = True

@@ -376,7 +376,8 @@ class CholmodHandle:
                 return sparse.csc_array(f.L), d, np.asarray(f.perm)
         # 0.4 factorises simplicially as LDLᵀ whatever was asked: indefinite pivots mean
         # an LDLᵀ factor, which L() would try (and fail) to convert to LLᵀ.
-        if self.ldl or not np.all(self.pivots() > 0):
+        pivots = self.pivots()  # never None here: 0.4 reads D for every factor
+        if self.ldl or pivots is None or not np.all(pivots > 0):
             lower, diag = f.copy().L_D()
             return sparse.csc_array(lower), np.asarray(diag.diagonal()), np.asarray(f.P())
         return sparse.csc_array(f.copy().L()), None, np.asarray(f.P())

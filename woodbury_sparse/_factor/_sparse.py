@@ -19,7 +19,7 @@ EPS: float = float(np.finfo(np.float64).eps)
 BACKWARD_ERROR_TOL: float = 1e3 * EPS
 
 
-def backward_stable(factor: Factor, m: sparse.csc_array) -> bool:
+def backward_stable(factor: CholmodFactor | SuperLUFactor, m: sparse.csc_array) -> bool:
     """Whether ``factor``, an ``LDLᵀ`` of ``m`` without off-diagonal pivots, is stable.
 
     Such a factorisation of a symmetric indefinite matrix (CHOLMOD's, or SuperLU's with

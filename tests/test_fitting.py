@@ -1,0 +1,205 @@
+"""Maximum likelihood with exact gradients (``woodbury_sparse.fitting``).
+
+The fit must find the optimum a derivative-free search finds, recover simulated
+parameters within its standard errors (seeded draws: the same outcome on every run),
+report standard errors that match the curvature of ``dwnorm`` itself, and reuse the
+symbolic analyses between evaluations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize, sparse
+
+import woodbury_sparse as ws
+from woodbury_sparse.fitting import fit
+from woodbury_sparse.testing import ar1_precision, ar1_precision_derivative
+
+
+def ar1_model(n):
+    """AR(1) latent field with precision ``τ Q_ρ`` plus noise ``σ²``; θ = (ρ, τ, σ²)."""
+
+    def model(theta):
+        rho, tau, s2 = theta
+        Q = ar1_precision(n, rho)
+        B = sparse.eye_array(n, format="csc") / s2
+        return (
+            tau * Q,
+            B,
+            [tau * ar1_precision_derivative(n, rho), Q, None],
+            [None, None, -1 / s2**2],
+        )
+
+    return model
+
+
+def regression_model(X):
+    """``y = c + X β + e``, ``β ~ N(0, λ⁻¹ I)``, ``e ~ N(0, σ² I)``; θ = (σ², λ, c)."""
+    n, p = X.shape
+
+    def model(theta):
+        s2, lam, c = theta
+        A = sparse.eye_array(n, format="csc") / s2
+        return A, lam * np.eye(p), [-1 / s2**2, None, None], [None, 1.0, None], c, [None, None, 1.0]
+
+    return model
+
+
+def loglik(model, theta, y, X=None):
+    out = model(np.asarray(theta, dtype=float))
+    mean = out[4] if len(out) == 6 else 0.0
+    W = ws.SymmetricWoodburyMatrix(out[0], out[1], X=X)
+    return float(np.sum(ws.dwnorm(y, mean, W, log=True)))
+
+
+@pytest.fixture(scope="module")
+def ar1_fit():
+    n, truth = 3000, np.array([0.9, 2.0, 0.5])
+    model = ar1_model(n)
+    A, B, *_ = model(truth)
+    y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=2024)
+    res = fit(
+        model,
+        [0.5, 1.0, 1.0],
+        y,
+        transforms=["correlation", "positive", "positive"],
+        names=["rho", "tau", "sigma2"],
+        progress=False,
+    )
+    return model, truth, y, res
+
+
+def test_recovers_the_simulated_parameters_within_their_standard_errors(ar1_fit):
+    _, truth, _, res = ar1_fit
+    assert res.success, res.message
+    assert np.all(np.isfinite(res.stderr)) and np.all(res.stderr > 0)
+    assert np.all(np.abs(res.theta - truth) <= 3 * res.stderr), (res.theta, res.stderr)
+    assert res.names == ("rho", "tau", "sigma2")
+    assert "rho =" in res.summary() and "log likelihood" in res.summary()
+
+
+def test_reaches_the_derivative_free_optimum_in_fewer_evaluations(ar1_fit):
+    model, _, y, res = ar1_fit
+    assert res.loglik == pytest.approx(loglik(model, res.theta, y), rel=1e-12)
+
+    def negative(phi):
+        return -loglik(model, [np.tanh(phi[0]), np.exp(phi[1]), np.exp(phi[2])], y)
+
+    start = [np.arctanh(0.5), 0.0, 0.0]
+    free = optimize.minimize(
+        negative, start, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-9}
+    )
+    # The same optimum to 1e-6 in the log likelihood (the gradient-based one no lower).
+    assert res.loglik >= -free.fun - 1e-6
+    assert abs(res.loglik + free.fun) <= 1e-6 * max(1.0, abs(res.loglik)) + 1e-6
+    assert free.nfev >= 5 * res.nfev, (free.nfev, res.nfev)
+    # ... and the gradient there is zero to the optimiser's tolerance.
+    assert np.all(np.abs(res.gradient * res.stderr) < 1e-3)
+
+
+def test_standard_errors_match_the_curvature_of_dwnorm():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((400, 5))
+    model = regression_model(X)
+    truth = np.array([0.8, 0.5, 2.0])
+    out = model(truth)
+    y = ws.rwnorm(1, 2.0, ws.SymmetricWoodburyMatrix(out[0], out[1], X=X), random_state=rng)
+    res = fit(model, [1.0, 1.0, 0.0], y, X=X, transforms=["positive", "positive", None])
+    assert res.success
+    assert np.all(np.abs(res.theta - truth) <= 3 * res.stderr)
+    # Observed information by second differences of dwnorm (no gradient code involved);
+    # h = 1e-3·|θ|: truncation O(h²) ~ 1e-6 relative, rounding ~ eps·|ℓ|/h² ~ 1e-7.
+    m = truth.size
+    h = 1e-3 * np.abs(res.theta)
+    info = np.empty((m, m))
+    for i in range(m):
+        for j in range(m):
+            e_i, e_j = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
+            f = [
+                loglik(model, res.theta + si * e_i + sj * e_j, y, X)
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+            ]
+            info[i, j] = -(f[0] - f[1] - f[2] + f[3]) / (4 * h[i] * h[j])
+    stderr = np.sqrt(np.diag(np.linalg.inv(info)))
+    np.testing.assert_allclose(res.stderr, stderr, rtol=1e-3)
+
+
+def test_consecutive_evaluations_reuse_the_symbolic_analysis(count_factorisations):
+    n = 500
+    model = ar1_model(n)
+    A, B, *_ = model([0.7, 1.0, 1.0])
+    y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=3)
+    count_factorisations.clear()
+    res = fit(model, [0.5, 1.5, 0.8], y, transforms=["correlation", "positive", "positive"])
+    evaluations = res.nfev + res.nhev
+    assert evaluations > 5
+    if ws.backend_info()["backend"] == "cholmod":
+        # A and the capacitance are factorised from scratch once; every later evaluation
+        # refactorises numerically on the first one's analysis (B is diagonal: closed form).
+        assert count_factorisations.count("A") == 1
+        assert count_factorisations.count("O") == 1
+    else:  # SuperLU has no reusable analysis: one fresh factorisation per evaluation
+        assert count_factorisations.count("A") == evaluations
+
+
+def test_callback_and_progress(capsys):
+    n = 200
+    model = ar1_model(n)
+    A, B, *_ = model([0.6, 1.0, 1.0])
+    y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=4)
+    seen = []
+    res = fit(
+        model,
+        [0.3, 1.0, 1.0],
+        y,
+        transforms=["correlation", "positive", "positive"],
+        callback=lambda theta, value: seen.append((theta, value)),
+        progress=True,
+    )
+    assert len(seen) == res.nfev + res.nhev
+    assert all(np.isfinite(value) for _, value in seen)
+    err = capsys.readouterr().err
+    assert "log likelihood evaluations" in err
+    fit(model, [0.3, 1.0, 1.0], y, transforms=["correlation", "positive", "positive"])
+    assert capsys.readouterr().err == ""  # silent when standard error is not a terminal
+
+
+def test_bounds_and_replicates():
+    n = 300
+    model = ar1_model(n)
+    A, B, *_ = model([0.8, 1.0, 0.5])
+    y = ws.rwnorm(3, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=5)
+    res = fit(
+        model,
+        [0.5, 1.0, 1.0],
+        y,
+        transforms=[None, "positive", "positive"],
+        bounds=[(-0.5, 0.6), (None, None), (0.1, None)],
+        standard_errors=False,
+        progress=False,
+    )
+    assert res.theta[0] == pytest.approx(0.6)  # the bound binds: the truth is 0.8
+    assert res.nhev == 0 and np.all(np.isnan(res.stderr))
+    assert res.loglik == pytest.approx(loglik(model, res.theta, y), rel=1e-12)
+
+
+def test_errors():
+    model = ar1_model(20)
+    y = np.zeros(20)
+    with pytest.raises(ValueError, match=r"`transforms` must have one entry per parameter"):
+        fit(model, [0.5, 1.0, 1.0], y, transforms=["positive"])
+    with pytest.raises(ValueError, match=r"`transforms` entries must be one of"):
+        fit(model, [0.5, 1.0, 1.0], y, transforms="log")
+    with pytest.raises(ValueError, match=r"`theta0\[0\]` = 1.5 is outside the domain"):
+        fit(model, [1.5, 1.0, 1.0], y, transforms=["correlation", None, None])
+    with pytest.raises(ValueError, match=r"`names` must have one entry per parameter"):
+        fit(model, [0.5, 1.0, 1.0], y, names=["a"])
+    with pytest.raises(ValueError, match=r"`bounds` must have one \(low, high\) pair"):
+        fit(model, [0.5, 1.0, 1.0], y, bounds=[(0, 1)])
+    with pytest.raises(TypeError, match=r"`model` must return a tuple .* got list"):
+        fit(lambda t: [1], [0.5], y)
+    with pytest.raises(TypeError, match=r"`model` must return a tuple .* of length 3"):
+        fit(lambda t: (1, 2, 3), [0.5], y)
+    with pytest.raises(ValueError, match=r"`model` must give one derivative per parameter"):
+        fit(lambda t: model([t[0], t[1], 1.0]), [0.5, 1.0], y)
