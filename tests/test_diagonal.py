@@ -417,7 +417,8 @@ def test_marginal_variances():
     W = ws.WoodburyMatrix(**STRUCTURES["selection"])
     dist = ws.WoodburyNormal(mean=np.ones(W.n), cov=W)
     expected = np.diag(W.toarray())
-    _assert_close(dist.marginal_variances(), expected, W.toarray(), _blocks(W))
+    _assert_close(dist.var(), expected, W.toarray(), _blocks(W))
+    np.testing.assert_array_equal(dist.std(), np.sqrt(dist.var()))
 
 
 def test_precision_diagonal_identity_loadings(monkeypatch):
