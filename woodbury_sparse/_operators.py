@@ -658,6 +658,75 @@ class WoodburyMatrix(_RealOperator):
         """
         return self._apply(np.eye(self.n))
 
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``W = A⁻¹ + U B⁻¹ V``, without forming ``W``.
+
+        In the symmetric form of a Gaussian model, the marginal variances.
+
+        Returns
+        -------
+        (n,) ndarray
+            A new array.
+
+        Raises
+        ------
+        SingularMatrixError
+            When ``A`` or ``B`` is singular.
+        FloatingPointError
+            When an intermediate result overflows.
+
+        See Also
+        --------
+        WoodburyInverse.diagonal : the diagonal of ``W⁻¹``.
+        woodbury_sparse.selected_inverse : the selected inverse of a sparse precision.
+
+        Notes
+        -----
+        ``diag W = diag(A⁻¹) + rowsum(U ∘ (B⁻¹ V)ᵀ)``, each term by the cheapest exact
+        route its blocks allow (no ``n×n`` array is ever formed; the result is computed
+        once and cached):
+
+        * identity and diagonal blocks in closed form;
+        * a sparse symmetric ``A`` (or ``B``, with ``U = V = I`` or sparse ``U``, ``V``)
+          through the *selected inverse* of its cached ``L D Lᵀ`` factorisation (the
+          Takahashi recursions; about the cost of the factorisation once more), which
+          holds ``(B⁻¹)[j, k]`` wherever the factor ``L + Lᵀ`` has an entry. The sum
+          ``Σⱼₖ U[i, j] (B⁻¹)[j, k] V[k, i]`` reads the pairs of ``|U|ᵀ |V|ᵀ``; where
+          some lie off the factor's pattern, the pattern is enlarged: CHOLMOD
+          factorises ``B`` once more with explicit zeros there, the SciPy backend
+          (whose SuperLU drops explicit zeros) pads ``L``'s pattern symbolically, a
+          Python loop over the columns (a selection ``X`` never needs either). A
+          sparse block of the general form that is exactly symmetric is factorised
+          as symmetric for this (its own factorisation is an LU);
+        * otherwise (dense blocks, a dense ``U`` or ``V``, a general sparse ``A`` or
+          ``B`` factorised by LU, which has no Takahashi recursion here) by solves with
+          blocks of columns: ``B⁻¹ V[:, J]`` is ``p×k`` with ``p·k ≤ 2²⁰``, then
+          ``rowsum(U[J] ∘ (B⁻¹ V[:, J])ᵀ)``. That costs ``n`` right-hand sides in all:
+          ``O(n p²)`` for a dense ``B`` (cheap when ``p`` is small),
+          ``O(n · nnz(factor))`` for a sparse general ``A`` or ``B``.
+
+        Symmetric indefinite sparse blocks use their ``L D Lᵀ`` (``1×1`` pivots) in the
+        same recursion. The two terms are added without any check for cancellation,
+        which cannot happen when ``A`` and ``B`` are positive definite.
+
+        Examples
+        --------
+        The marginal variances of an AR(1) process observed with unit noise:
+
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> import woodbury_sparse as ws
+        >>> from woodbury_sparse.testing import ar1_precision
+        >>> W = ws.WoodburyMatrix(ar1_precision(1000, 0.9), sp.eye_array(1000))
+        >>> d = W.diagonal()
+        >>> bool(np.allclose(d, 1 + 1 / (1 - 0.9**2)))  # AR(1) variance + noise variance
+        True
+        >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0]), np.eye(1), X=np.ones((2, 1)))
+        >>> W.diagonal()  # W = [[2, 1], [1, 1.5]]
+        array([2. , 1.5])
+        """
+        return np.array(self._state.diagonal)
+
     def inv(self) -> LinearOperator:
         """``W⁻¹ = A − A U O⁻¹ V A`` as a lazy operator; its products are solves with ``W``.
 
@@ -883,6 +952,57 @@ class WoodburyInverse(_RealOperator):
         """``(sign, log|det W⁻¹|)``, named as :meth:`WoodburyMatrix.slogdet`'s."""
         sign, logabsdet = self.W.slogdet()
         return SlogdetResult(sign, -logabsdet)
+
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of ``W⁻¹ = A − A U O⁻¹ V A``, without forming ``W⁻¹``.
+
+        Returns
+        -------
+        (n,) ndarray
+            A new array.
+
+        Raises
+        ------
+        SingularMatrixError
+            When the capacitance ``O`` (and so ``W``) is singular.
+        FloatingPointError
+            When an intermediate result overflows.
+
+        Warns
+        -----
+        IllConditionedWarning
+            When ``O`` is ill-conditioned (once per operator, as for ``W.solve``).
+
+        Notes
+        -----
+        Never an ``n×n`` array; the result is computed once and cached. With
+        ``U = I`` (``X = I``), ``W⁻¹ = A O⁻¹ B`` and the diagonal is
+        ``Σⱼₖ A[i, j] (O⁻¹)[j, k] B[k, i]``; with ``V = I``, ``W⁻¹ = B O⁻¹ A``. Neither
+        subtracts. Otherwise ``diag(A) − rowsum((A U O⁻¹) ∘ (V A)ᵀ)``, and entries where
+        the two terms cancelled (a term more than :data:`CANCELLATION_FACTOR` times
+        the difference) are recomputed by refined solves with unit vectors, one per
+        such entry.
+
+        The entries of ``O⁻¹`` the sums read are those at the pairs of
+        ``|L|ᵀ |R|ᵀ`` for the outer factors ``L``, ``R`` (``A`` and ``B``, or ``A U`` and
+        ``V A``). A sparse ``O`` (``X = I``, or a sparse ``X``) gives them through its
+        selected inverse, from its cached factorisation when its factor's pattern holds
+        them all (AR(1) + noise: ``B`` diagonal, the pairs are ``A``'s own), else on
+        a pattern enlarged to hold the missing pairs (the pattern of ``A·B``: for an
+        AR(1) ``B``, a factor of bandwidth 2 instead of 1).
+        A small dense ``O`` (regression, ``p ≪ n``) gives them by solves with column
+        blocks of ``V A``: ``O(n p²)``. See :meth:`WoodburyMatrix.diagonal` for the
+        routes and costs.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> W = ws.WoodburyMatrix(np.diag([1.0, 2.0]), np.eye(1), X=np.ones((2, 1)))
+        >>> W.inv().diagonal()  # W⁻¹ = [[1.5, -1], [-1, 2]] / 2
+        array([0.75, 1.  ])
+        """
+        return np.array(self.W._state.inverse_diagonal)
 
     def toarray(self) -> np.ndarray:
         """``W⁻¹`` as a dense ndarray, in ``O(n² p)`` flops.

@@ -30,7 +30,7 @@ function                               cost for ``Θ`` sparse (``nnz``) + rank `
 =====================================  ============================================
 :func:`updated_precision`              lazy; ``O(D)`` products with ``Θ`` at first use
 :func:`updated_precision_dense`        ``O(N² D)`` (never an ``O(N³)`` inversion)
-:func:`precision_diagonal`             ``O(N D² + D·nnz)``
+:func:`precision_diagonal`             ``O(N D² + D·nnz)``; sparse ``X``: a selected inverse
 :func:`precision_entries`              ``O(m D)`` for ``m`` pairs (after the above)
 :func:`strong_edges` and friends       ``O(N² D)`` time, ``O(block · N)`` memory
 =====================================  ============================================
@@ -328,8 +328,8 @@ class _Precision:
             return np.array(self.dense.diagonal())
         if self.sparse is not None:
             return np.asarray(self.sparse.diagonal())
-        if self.lazy is not None:
-            return self._inverse.diagonal()
+        if self.lazy is not None:  # selected inverses, never the N×D (or N×N) factors
+            return self.lazy.diagonal()
         return np.concatenate([np.diagonal(r, offset=r0) for r0, r in self.iter_rows()])
 
     def entries(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -452,7 +452,13 @@ def partial_correlations(precision):
 
 
 def precision_diagonal(precision) -> np.ndarray:
-    """The diagonal of a precision; ``O(N D²)`` for a lazy updated precision.
+    """The diagonal of a precision, lazy updated precisions included.
+
+    For a lazy updated precision, :meth:`WoodburyInverse.diagonal
+    <woodbury_sparse.WoodburyInverse.diagonal>`: ``O(N D²)`` for dense loadings ``X``;
+    for ``X = I`` or sparse loadings the selected inverse of the sparse capacitance
+    ``B + Xᵀ Θ X``, about the cost of its factorisation, where this was ``O(N²)``
+    before. No ``N×N`` array either way.
 
     Examples
     --------

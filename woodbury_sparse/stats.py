@@ -321,7 +321,7 @@ class WoodburyNormal:
 
     Mirrors a frozen ``scipy.stats.multivariate_normal(mean, cov)``: ``logpdf``, ``pdf``,
     ``rvs``, ``entropy``, ``mean``, ``cov``, ``dim``, ``random_state``; adds
-    ``mahalanobis``.
+    ``mahalanobis``, and the marginal ``var`` and ``std``.
 
     Parameters
     ----------
@@ -404,6 +404,51 @@ class WoodburyNormal:
     def dim(self) -> int:
         """Dimension of the distribution."""
         return self._W.n
+
+    def var(self) -> np.ndarray:
+        """The marginal variances ``Var(xᵢ) = Wᵢᵢ``: the diagonal of the covariance.
+
+        Named as the package's other Gaussians name it (``PrecisionNormal.var``, the
+        posteriors' ``var``) and as ``scipy.stats``' univariate distributions do.
+        ``diag(A⁻¹) + diag(X B⁻¹ Xᵀ)`` from the selected inverses of the cached
+        factorisations (or closed forms, or blocked solves), never a dense ``n×n``
+        array; see :meth:`~woodbury_sparse.WoodburyMatrix.diagonal` for the routes and
+        their costs.
+
+        Returns
+        -------
+        (n,) ndarray
+            A new array.
+
+        See Also
+        --------
+        std : their square roots.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> import woodbury_sparse as ws
+        >>> from woodbury_sparse.testing import ar1_precision
+        >>> W = ws.WoodburyMatrix(ar1_precision(500, 0.5), 4.0 * sp.eye_array(500))
+        >>> dist = ws.WoodburyNormal(cov=W)
+        >>> var = dist.var()  # AR(1) variance 1/(1 − 0.25) + noise 1/4
+        >>> bool(np.allclose(var, 1 / 0.75 + 0.25))
+        True
+        """
+        return self._W.diagonal()
+
+    def std(self) -> np.ndarray:
+        """The marginal standard deviations, ``sqrt(var())``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> ws.WoodburyNormal(cov=ws.WoodburyMatrix(np.eye(2), 3.0 * np.eye(2))).std()
+        array([1.15470054, 1.15470054])
+        """
+        return np.sqrt(self.var())
 
     def mahalanobis(self, x: ArrayLike) -> float | np.ndarray:
         """Squared Mahalanobis distance ``(x − μ)ᵀ W⁻¹ (x − μ)`` of each point (row)."""

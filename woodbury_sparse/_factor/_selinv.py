@@ -44,7 +44,15 @@ except ImportError:  # pragma: no cover - no C compiler when the package was ins
 #: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
 KERNEL: str = "c" if _c_kernel is not None else "numpy"
 
-__all__ = ["KERNEL", "InverseEntries", "factor_selected_inverse", "takahashi"]
+__all__ = [
+    "KERNEL",
+    "FactorPattern",
+    "InverseEntries",
+    "factor_selected_inverse",
+    "has_selected_inverse",
+    "padded_selected_inverse",
+    "takahashi",
+]
 
 
 def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None = None):
@@ -151,7 +159,7 @@ def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
     half[indptr[:-1]] *= 0.5
     lower = sparse.csc_array((half, indices, indptr), shape=(n, n))
     full = lower + lower.T.tocsc()
-    if perm is None:
+    if perm is None or np.array_equal(perm, np.arange(n)):  # natural order (band matrices)
         return sparse.csc_array(full)
     perm = np.asarray(perm)
     gathered = full[:, np.argsort(perm)]  # column b of the result is column perm⁻¹[b]
@@ -163,7 +171,138 @@ def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
     return out
 
 
-def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array:
+def has_selected_inverse(factor: Factor) -> bool:
+    """Whether ``factor`` is a sparse symmetric ``L D Lᵀ`` the recursion can run on.
+
+    True for CHOLMOD factors (``LLᵀ``, or ``LDLᵀ`` with nonzero ``1×1`` pivots, definite
+    or not) and SuperLU factors with symmetric pivoting; False for closed forms, dense
+    factors and general (unsymmetrically pivoted) LU, which callers treat otherwise.
+    """
+    if getattr(factor, "ldl_parts", None) is None:
+        return False
+    return factor.method in ("cholmod-llt", "cholmod-ldlt", "superlu-ldlt")
+
+
+class FactorPattern:
+    """The pattern of a factor's ``L`` (``M[perm][:, perm] = L D Lᵀ``), read by position.
+
+    Made once per factor (from :func:`has_selected_inverse` factors only): ``L``, ``d``
+    and the permutation from ``factor.ldl_parts()``, and the sorted keys
+    ``column·n + row`` of ``L``'s lower triangle, so that positions of ``M`` (in its own
+    ordering, either triangle) are located in ``L`` by one sorted search each.
+
+    Parameters
+    ----------
+    lower : scipy.sparse.csc_array
+        ``L``, every diagonal entry stored.
+    d : ndarray or None
+        The pivots (None for ``LLᵀ``).
+    perm : ndarray
+        The fill-reducing ordering.
+    """
+
+    def __init__(self, lower: sparse.csc_array, d: np.ndarray | None, perm: np.ndarray) -> None:
+        lower = sparse.csc_array(lower)
+        if not lower.has_sorted_indices:
+            lower = lower.sorted_indices()
+        self.lower, self.d = lower, d
+        self.n = n = lower.shape[0]
+        self.inverse = np.empty(n, dtype=np.int64)
+        self.inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
+        self.perm = np.asarray(perm, dtype=np.int64)
+        #: Natural ordering (banded matrices): positions need no relabelling.
+        self.natural = bool(np.array_equal(self.perm, np.arange(n, dtype=np.int64)))
+        counts = np.diff(lower.indptr)
+        self.keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
+
+    @classmethod
+    def of(cls, factor: Factor) -> FactorPattern:
+        """The pattern of ``factor`` (one copy of its ``L``)."""
+        return cls(*factor.ldl_parts())
+
+    def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Where ``(rows[k], cols[k])`` of ``M`` lie in ``L``'s storage; −1 where off it."""
+        i = np.asarray(rows, dtype=np.int64)
+        j = np.asarray(cols, dtype=np.int64)
+        if not self.natural:
+            i, j = self.inverse[i], self.inverse[j]
+        want = np.minimum(i, j)
+        want *= self.n
+        want += np.maximum(i, j)  # column min, row max
+        if want.size == 0 or self.keys.size == 0:
+            return np.full(want.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, want), self.keys.size - 1)
+        pos[self.keys[pos] != want] = -1
+        return pos
+
+    def padded(self, rows: np.ndarray, cols: np.ndarray) -> FactorPattern:
+        """The same ``L`` with explicit zeros at ``(rows[k], cols[k])`` and their fill.
+
+        The symbolic Cholesky factorisation of the padded pattern in the factor's own
+        ordering, column by column up the elimination tree, closes it under the
+        recursion; the zeros are exact entries of the same factor (``M`` with explicit
+        zeros there has this very ``L``), so no numeric factorisation is needed. A
+        Python loop over the ``n`` columns (about 10 µs each): for backends that drop
+        explicit zeros from a new factorisation (SuperLU's).
+        """
+        n, lower = self.n, self.lower
+        i = self.inverse[np.asarray(rows, dtype=np.int64)]
+        j = self.inverse[np.asarray(cols, dtype=np.int64)]
+        extra = sparse.csc_array(
+            (np.ones(i.size), (np.maximum(i, j), np.minimum(i, j))), shape=(n, n)
+        )
+        extra.sum_duplicates()
+        columns: list[np.ndarray] = []
+        pending: list[list[np.ndarray]] = [[] for _ in range(n)]
+        for col in range(n):
+            parts = [
+                lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
+                extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
+                *pending[col],
+            ]
+            pending[col] = []
+            pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
+            pattern = pattern[pattern >= col]
+            columns.append(pattern)
+            if pattern.size > 1:
+                pending[int(pattern[1])].append(pattern[1:])
+        counts = np.array([c.size for c in columns], dtype=np.int64)
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + indices
+        values = np.zeros(indices.size)
+        values[np.searchsorted(keys, self.keys)] = lower.data  # L's values; zeros elsewhere
+        padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
+        padded.has_sorted_indices = True
+        return FactorPattern(padded, self.d, self.perm)
+
+    def inverse_diagonal(self, values: np.ndarray) -> np.ndarray:
+        """``diag(M⁻¹)`` in ``M``'s ordering from :meth:`inverse_values`' output."""
+        out = np.empty(self.n)
+        out[self.perm] = values[self.lower.indptr[:-1]]  # the diagonal leads each column
+        return out
+
+    def inverse_values(self) -> np.ndarray:
+        """``(M⁻¹)`` at every stored position of ``L`` (the Takahashi recursion)."""
+        return takahashi(self.lower, self.d)[2]
+
+    def selected_inverse(self) -> sparse.csc_array:
+        """As :func:`factor_selected_inverse`, on this pattern."""
+        indptr, indices, z = takahashi(self.lower, self.d)
+        return _symmetric_csc(indptr, indices, z, self.perm)
+
+
+def padded_selected_inverse(factor: Factor, rows: np.ndarray, cols: np.ndarray):
+    """The selected inverse on ``L``'s pattern padded to hold ``(rows[k], cols[k])``.
+
+    See :meth:`FactorPattern.padded`; ``factor`` satisfies :func:`has_selected_inverse`.
+    """
+    return FactorPattern.of(factor).padded(rows, cols).selected_inverse()
+
+
+def factor_selected_inverse(
+    factor: Factor, name: str = "M", *, definite: bool = True
+) -> sparse.csc_array:
     """The selected inverse of the symmetric positive definite matrix ``factor`` factorises.
 
     Parameters
@@ -173,6 +312,12 @@ def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array
         symmetric pivoting, dense Cholesky, diagonal or identity.
     name : str
         Name of the matrix in error messages.
+    definite : bool, keyword-only
+        ``True`` (default): refuse a factorisation that does not prove ``M`` positive
+        definite. ``False`` also accepts a symmetric indefinite ``L D Lᵀ`` with ``1×1``
+        pivots (:func:`has_selected_inverse`), on which the recursion holds unchanged;
+        its rounding errors grow with the element growth ``‖|L||D||Lᵀ|‖ / ‖M‖``, which
+        the factor layer bounds before it accepts such a factorisation.
 
     Returns
     -------
@@ -183,9 +328,14 @@ def factor_selected_inverse(factor: Factor, name: str = "M") -> sparse.csc_array
     Raises
     ------
     NotPositiveDefiniteError
-        When the factorisation does not prove ``M`` positive definite.
+        When the factorisation does not prove ``M`` positive definite (and ``definite``
+        is true, or the factorisation is not an ``L D Lᵀ`` the recursion accepts).
     """
     n = factor.n
+    if not definite and not factor.positive_definite and has_selected_inverse(factor):
+        lower, d, perm = factor.ldl_parts()
+        indptr, indices, z = takahashi(lower, d)
+        return _symmetric_csc(indptr, indices, z, perm)
     if not factor.positive_definite:
         raise NotPositiveDefiniteError(
             name,
