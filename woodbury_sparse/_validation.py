@@ -174,12 +174,22 @@ def _is_diagonal(m) -> bool:
 def _stored_diagonal(value) -> np.ndarray | None:
     """The diagonal (a new float64 array) of a matrix stored as diagonal; else None.
 
-    "Stored as diagonal": square CSC or CSR, exactly one entry per column (row), on the
-    diagonal. Such storage has no duplicates and no off-diagonal entry, so the matrix is diagonal
-    whatever its canonical-format flags say: two O(n) comparisons settle it without the
-    copy, duplicate summation and diagonal test of the general path.
+    "Stored as diagonal": square DIA holding the main diagonal only, or square CSC or CSR
+    with exactly one entry per column (row), on the diagonal. Such storage has no
+    duplicates and no off-diagonal entry, so the matrix is diagonal whatever its
+    canonical-format flags say: two O(n) comparisons settle it without the copy,
+    duplicate summation and diagonal test of the general path.
     """
     n = value.shape[0]
+    if value.format == "dia" and value.shape[1] == n:
+        # scipy.sparse.eye_array and diags_array([d]) store one diagonal: offset 0, its
+        # entry for column j at data[0, j] (DIA → CSR → CSC and the checks cost 10× more).
+        if value.offsets.shape != (1,) or value.offsets[0] != 0:
+            return None
+        d = np.zeros(n)  # columns beyond the stored length hold zeros
+        stored = min(n, value.data.shape[1])
+        d[:stored] = value.data[0, :stored]
+        return d
     if value.format not in ("csc", "csr") or value.shape[1] != n or value.nnz != n:
         return None
     steps = np.arange(n + 1, dtype=value.indptr.dtype)  # no casts in the comparisons
