@@ -22,6 +22,9 @@ from conftest import rel_err, tol
 from woodbury_sparse import _blas, ggm
 from woodbury_sparse._blocks import dense_asymmetry
 from woodbury_sparse._exceptions import AsymmetryWarning
+from woodbury_sparse._factor import BACKEND
+from woodbury_sparse._validation import as_block
+from woodbury_sparse.testing import ar1_precision, grid_precision
 
 
 def _factor_model(N: int, D: int, seed: int = 0):
@@ -252,3 +255,55 @@ def test_matmul_is_numpys_product_under_and_above_the_limits():
         got = _blas.matmul(a, x)
         np.testing.assert_allclose(got, a @ x, rtol=0, atol=1e-13 * np.abs(a).sum(axis=1).max())
         assert got.flags.c_contiguous
+
+
+# -- identity and diagonal blocks in DIA format ------------------------------------------------
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: sparse.eye_array(n),
+        lambda n: sparse.eye_array(n, format="dia", dtype=np.int64),
+        lambda n: sparse.diags_array(np.ones(n)),
+    ],
+    ids=["eye_array", "eye_int", "diags_ones"],
+)
+def test_dia_identity_is_the_identity_block(make):
+    assert as_block(make(6), "B", square=True).kind == "identity"
+
+
+def test_dia_diagonal_and_others():
+    d = np.array([2.0, 0.0, -1.5, 4.0])
+    blk = as_block(sparse.diags_array(d), "A", square=True)
+    assert blk.kind == "diagonal"
+    np.testing.assert_array_equal(blk.data, d)
+    short = sparse.dia_array((np.array([[1.0, 2.0]]), [0]), shape=(3, 3))  # data shorter than n
+    np.testing.assert_array_equal(as_block(short, "A").diagonal(), [1.0, 2.0, 0.0])
+    banded = sparse.diags_array([np.ones(3), 2 * np.ones(4)], offsets=[1, 0])
+    assert as_block(banded, "A").kind == "sparse"
+    np.testing.assert_array_equal(as_block(banded, "A").toarray(), banded.toarray())
+    off = sparse.diags_array([np.ones(3)], offsets=[1], shape=(4, 4))
+    assert as_block(off, "A").kind == "sparse"
+    with pytest.raises(ValueError, match="`A` contains NaN or infinite values"):
+        as_block(sparse.diags_array(np.array([1.0, np.nan])), "A")
+
+
+# -- O = B + A shares A's symbolic analysis ----------------------------------------------------
+@pytest.mark.parametrize("which", ["ar1", "grid"])
+def test_capacitance_reuses_the_analysis_of_a(which):
+    Q = ar1_precision(400, 0.8) if which == "ar1" else grid_precision(20, 0.5, 20)
+    n = Q.shape[0]
+    x = np.linspace(-1.0, 1.0, n)
+    W = ws.WoodburyMatrix(Q, sparse.eye_array(n) * 2.0)
+    got = ws.dwnorm(x, covariance=W, log=True)
+    Wd = np.linalg.inv(Q.toarray()) + np.eye(n) / 2.0
+    expected = -0.5 * (
+        n * np.log(2 * np.pi) + np.linalg.slogdet(Wd)[1] + x @ np.linalg.solve(Wd, x)
+    )
+    # c = 10: log det and a solve of W (κ(W)), each n·eps·κ.
+    assert abs(got - expected) <= tol(Wd, 10.0) * abs(expected)
+    if BACKEND == "cholmod":
+        assert W._O.factor.analysis_reused
+    # A solve alone does not factorise A for it.
+    W2 = ws.WoodburyMatrix(Q, sparse.eye_array(n) * 2.0)
+    W2.solve(x)
+    assert "factor" not in W2._parts.A.__dict__

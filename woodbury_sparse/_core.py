@@ -29,7 +29,7 @@ from scipy.linalg.blas import idamax as _idamax
 
 from . import _blas
 from ._blocks import Block, RowReader, all_finite, same_sparse_pattern
-from ._cache import Handover, cached_property, seed, weak_cached_property
+from ._cache import Handover, cached_property, peek, seed, weak_cached_property
 from ._exceptions import (
     FactorizationError,
     IllConditionedWarning,
@@ -189,6 +189,13 @@ class State:
         donor = None if self._capacitance_donor is None else self._capacitance_donor.take()
         if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
             o = o.with_factor(analysis_donor=donor.factor)
+        elif parts.U.kind == "identity" and parts.V.kind == "identity":
+            # O = B + A with a diagonal B has A's pattern when A stores its diagonal: when
+            # A is factorised already (a log density factorises it first), O reuses its
+            # symbolic analysis, the larger part of a first call on a banded or grid A.
+            a_factor = peek(parts.A, "factor")
+            if a_factor is not None and same_sparse_pattern(parts.A, o):
+                o = o.with_factor(analysis_donor=a_factor)
         return o
 
     @cached_property
