@@ -21,6 +21,7 @@ import woodbury_sparse as ws
 from conftest import rel_err, tol
 from woodbury_sparse import _blas, ggm
 from woodbury_sparse._blocks import dense_asymmetry
+from woodbury_sparse._covariance import MAX_COVARIANCE_RANK
 from woodbury_sparse._exceptions import AsymmetryWarning
 from woodbury_sparse._factor import BACKEND
 from woodbury_sparse._validation import as_block
@@ -307,3 +308,16 @@ def test_capacitance_reuses_the_analysis_of_a(which):
     W2 = ws.WoodburyMatrix(Q, sparse.eye_array(n) * 2.0)
     W2.solve(x)
     assert "factor" not in W2._parts.A.__dict__
+
+
+# -- as_covariance refuses a cubic set-up --------------------------------------------------------
+def test_as_covariance_refuses_a_cubic_setup_and_names_the_alternative():
+    n = MAX_COVARIANCE_RANK + 1
+    W = ws.WoodburyMatrix(ar1_precision(n, 0.5), sparse.eye_array(n))  # X = I: k = n
+    with pytest.raises(ValueError, match=r"k = min\(n, p\) = 1025 > 1024.*WoodburyNormal"):
+        W.as_covariance()
+    # The same W still has a log density, through WoodburyNormal.
+    assert np.isfinite(ws.WoodburyNormal(np.zeros(n), W).logpdf(np.zeros(n)))
+    # Tall X with few columns: k = p, built as before.
+    X = np.ones((n, 2))
+    assert ws.SymmetricWoodburyMatrix(sparse.eye_array(n), np.eye(2), X=X).as_covariance()
