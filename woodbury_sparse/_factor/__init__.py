@@ -7,8 +7,9 @@ identity, diagonal     closed form
 dense, symmetric       LAPACK Cholesky; LU when not positive definite
 dense, general         LAPACK LU
 sparse, symmetric      CHOLMOD ``LLᵀ``, then ``LDLᵀ``, then SuperLU
-                       (SuperLU with symmetric pivoting, then general, without
-                       scikit-sparse)
+                       (without scikit-sparse: LAPACK's banded Cholesky for
+                       bandwidth ≤ 16, else SuperLU with symmetric pivoting, then
+                       general)
 sparse, general        SuperLU
 =====================  ==========================================================
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from .._exceptions import SingularMatrixError
 from . import _sksparse
+from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
@@ -118,6 +120,8 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
         factor = None
         if symmetric and BACKEND == "cholmod":
             factor = CholmodFactor.attempt(matrix)
+        elif symmetric and (u := _sksparse.bandwidth(matrix)) <= BANDED_MAX_BANDWIDTH:
+            factor = BandedCholesky.attempt(matrix, u)  # None: not positive definite
         if factor is None:
             factor = SuperLUFactor.attempt(matrix, symmetric)
     else:  # pragma: no cover - internal misuse
