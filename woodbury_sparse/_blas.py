@@ -34,6 +34,10 @@ SMALL_PRODUCT = 1 << 16
 #: whole scheduler quanta: a 1000×1000 dense update took 376 ms instead of 4 ms.
 LARGE_PRODUCT = 1 << 25
 
+#: OpenBLAS runs ``gemv`` and ``gemm`` with fewer multiply-adds than this (``2304 × 4``)
+#: on one thread by itself, and ``dot`` up to 10 000 entries: no limit is needed below.
+UNTHREADED = 9216
+
 #: At most this many columns make a product "thin" (see :func:`matmul`).
 THIN = 16
 
@@ -102,7 +106,8 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     Products of at least :data:`SMALL_PRODUCT` multiply-adds go to SciPy's ``dgemv`` or
     ``dgemm``, the latter as ``(xᵀ aᵀ)ᵀ`` so that a C-ordered result comes out without
-    copying C- or Fortran-ordered operands.
+    copying C- or Fortran-ordered operands. From :data:`UNTHREADED` up to
+    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`).
 
     Examples
     --------
@@ -113,12 +118,13 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
            [12., 12.]])
     """
     columns = 1 if x.ndim == 1 else x.shape[1]
-    if a.shape[0] * a.shape[1] * columns < SMALL_PRODUCT:
+    madds = a.shape[0] * a.shape[1] * columns
+    if madds < UNTHREADED:
         return a @ x
-    if a.shape[0] * a.shape[1] * columns >= LARGE_PRODUCT:
+    if madds >= LARGE_PRODUCT:
         return _matmul(a, x)
-    with one_thread():
-        return _matmul(a, x)
+    with one_thread():  # OpenBLAS would thread these, and gain little from it
+        return a @ x if madds < SMALL_PRODUCT else _matmul(a, x)
 
 
 def _matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -176,6 +182,23 @@ def subtract_product(out: np.ndarray, left: np.ndarray, right: np.ndarray) -> No
             result = blas.dgemm(-1.0, a, b, **keywords)
     if not np.shares_memory(result, c):  # pragma: no cover - f2py copied c after all
         np.copyto(c, result)
+
+
+def dot(x: np.ndarray, y: np.ndarray):
+    """``x @ y`` for 1-D ``x`` and 1-D or 2-D ``y``: a quadratic form's last step.
+
+    On one BLAS thread where OpenBLAS would thread it (see :data:`UNTHREADED`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(dot(np.ones(3), np.arange(3.0)))
+    3.0
+    """
+    if x.size < UNTHREADED or x.size * (1 if y.ndim == 1 else y.shape[1]) >= LARGE_PRODUCT:
+        return x @ y
+    with one_thread():
+        return x @ y
 
 
 def squared_norm(m: np.ndarray) -> float:
