@@ -24,6 +24,7 @@ from woodbury_sparse._blocks import dense_asymmetry
 from woodbury_sparse._covariance import MAX_COVARIANCE_RANK
 from woodbury_sparse._exceptions import AsymmetryWarning
 from woodbury_sparse._factor import BACKEND
+from woodbury_sparse._factor._sksparse import API_05
 from woodbury_sparse._validation import as_block
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
@@ -321,3 +322,29 @@ def test_as_covariance_refuses_a_cubic_setup_and_names_the_alternative():
     # Tall X with few columns: k = p, built as before.
     X = np.ones((n, 2))
     assert ws.SymmetricWoodburyMatrix(sparse.eye_array(n), np.eye(2), X=X).as_covariance()
+
+
+# -- a first draw uses CHOLMOD's L and D as they are (scikit-sparse 0.4) -------------------------
+@pytest.mark.skipif(BACKEND != "cholmod", reason="CHOLMOD backend only")
+def test_draw_from_a_simplicial_factor_without_a_copy():
+    n = 500
+    Q = ar1_precision(n, 0.9)
+    W = ws.WoodburyMatrix(Q, sparse.eye_array(n))
+    draws = ws.rwnorm(3, None, W, random_state=np.random.default_rng(0))
+    assert draws.shape == (3, n)
+    factor = W._parts.A.factor
+    handle = factor.handle
+    assert handle.simplicial  # a band: natural order, simplicial
+    z = np.random.default_rng(1).standard_normal((n, 2))
+    got = factor.solve_sqrt_t(z)
+    if not API_05:
+        assert "_llt_copy" not in handle.__dict__  # no copy of the factor was made
+        expected = handle._llt_copy.apply_Pt(
+            handle._llt_copy.solve_Lt(z, use_LDLt_decomposition=False)
+        )
+        # The same R = Pᵀ L D^½, by another order of operations: c = 10 (n·eps·κ(L)).
+        assert rel_err(got, expected) <= tol(Q, 10.0)
+    # R⁻ᵀ followed by Rᵀ gives z back; R⁻ᵀ R⁻¹ = Q⁻¹ checked through the covariance.
+    assert rel_err(factor.sqrt_t_matmul(got), z) <= tol(Q, 10.0)
+    cov = factor.solve_sqrt_t(np.eye(n))
+    assert rel_err(cov @ cov.T, np.linalg.inv(Q.toarray())) <= tol(Q, 10.0)
