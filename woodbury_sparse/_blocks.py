@@ -173,14 +173,17 @@ def _asymmetry_sums(m: np.ndarray, scale: float) -> tuple[float, float]:
         total2 += _blas.squared_norm(rows)
         # The first tile holds the square on the diagonal, both entries of its pairs;
         # the others hold one entry of each pair.
-        for j in range(i, n, columns):
-            below = m[j : j + columns, i : i + rows_]
-            d = rows[:, j : j + columns] - (below.T if scale == 1.0 else below.T / scale)
+        j = i
+        while j < n:
+            width = max(columns, rows_) if j == i else columns  # the first holds the square
+            below = m[j : j + width, i : i + rows_]
+            d = rows[:, j : j + width] - (below.T if scale == 1.0 else below.T / scale)
             if j == i:
                 diff2 += _blas.squared_norm(d[:, :rows_])
                 diff2 += 2.0 * _blas.squared_norm(d[:, rows_:])
             else:
                 diff2 += 2.0 * _blas.squared_norm(d)
+            j += width
     return diff2, total2
 
 
