@@ -14,11 +14,13 @@ import gc
 import math
 import os
 import platform
+import subprocess
+import sys
 import time
 import traceback
 import tracemalloc
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +34,79 @@ _T0 = time.perf_counter()
 def progress(msg: str) -> None:
     """Print one progress line with the elapsed wall time of the whole run."""
     print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", flush=True)
+
+
+# -- thread regimes and the busy machine ---------------------------------------------------
+#: The regimes a run can time in (``python -m benchmarks.run --regime NAME``):
+#: ``one-thread``: every BLAS pool limited to one thread (threadpoolctl), CPU time of the
+#: process (``time.process_time``; an R route reports its own ``proc.time``), which a busy
+#: machine disturbs least; ``default``: the pools as found, wall time; ``busy``: the pools
+#: as found, wall time, with one CPU-bound competitor process running throughout.
+REGIMES = {
+    "one-thread": "one BLAS thread (threadpoolctl), CPU time",
+    "default": "default thread pools, wall time",
+    "busy": "default thread pools, wall time, one CPU-bound competitor process running",
+}
+_regime = {"name": "default"}
+
+#: A competitor process never outlives this many seconds, even if the run is killed.
+COMPETITOR_BOUND_SECONDS = 4 * 3600
+
+_SPIN = "import time\nend = time.monotonic() + {bound}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def set_regime(name: str) -> None:
+    """Choose the regime of the routes timed from now on (see :data:`REGIMES`)."""
+    if name not in REGIMES:
+        raise ValueError(f"regime must be one of {sorted(REGIMES)}, got {name!r}")
+    _regime["name"] = name
+
+
+def regime() -> str:
+    return _regime["name"]
+
+
+def clock() -> Callable[[], float]:
+    """The clock of the regime: CPU time of the process for ``one-thread``, else wall time."""
+    return time.process_time if _regime["name"] == "one-thread" else time.perf_counter
+
+
+@contextmanager
+def busy_machine(bound: float = COMPETITOR_BOUND_SECONDS):
+    """Run the block with one CPU-bound competitor process, stopped (by its pid) after.
+
+    The competitor spins in a loop that ends by itself after ``bound`` seconds, so it
+    cannot outlive a run that dies without reaching the ``finally``.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", _SPIN.format(bound=float(bound))])
+    try:
+        time.sleep(0.2)  # let the scheduler see it
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+
+
+def regime_context() -> AbstractContextManager:
+    """Thread limits (``one-thread``) or the competitor (``busy``) of the regime, entered
+    around each parameter value of a case."""
+    stack = ExitStack()
+    if _regime["name"] == "one-thread":
+        import threadpoolctl
+
+        stack.enter_context(threadpoolctl.threadpool_limits(1))
+    elif _regime["name"] == "busy":
+        stack.enter_context(busy_machine())
+    return stack
+
+
+class SelfTimed(float):
+    """Seconds a route measured itself (an R call timed by R's ``proc.time``): a route
+    returning one is timed by it, not by the harness's clock around the call."""
 
 
 @dataclass
@@ -97,7 +172,9 @@ def interleaved(
 
     Notes
     -----
-    The garbage collector runs before each route's turn and is off during it.
+    The garbage collector runs before each route's turn and is off during it. The clock
+    is the regime's (:func:`clock`); a route that returns :class:`SelfTimed` seconds is
+    timed by them.
     """
     names = list(routes)
     want = {k: repeats(k) if callable(repeats) else repeats for k in names}
@@ -110,11 +187,13 @@ def interleaved(
             gc.collect()
             gc.disable()
             times = []
+            now = clock()
             try:
                 for _ in range(block):
-                    t0 = time.perf_counter()
-                    routes[name]() if args is None else routes[name](arg)
-                    times.append(time.perf_counter() - t0)
+                    t0 = now()
+                    out = routes[name]() if args is None else routes[name](arg)
+                    elapsed = now() - t0
+                    times.append(float(out) if isinstance(out, SelfTimed) else elapsed)
             finally:
                 gc.enable()
             samples[name].append(float(np.median(times)))
@@ -201,7 +280,7 @@ def run_case(case: Case, quick: bool) -> Result:
     try:
         for param in case.params(quick):
             progress(f"  {case.name}: {key(param)}")
-            with case.context(param):
+            with regime_context(), case.context(param):
                 problem = case.setup(param)
                 t = interleaved(case.routes(param, problem), **case.timing(param, quick))
                 t.peaks = {k: peak_memory(f) for k, f in case.memory(param, problem).items()}
@@ -252,6 +331,7 @@ def machine_info() -> dict:
         or "not seen by threadpoolctl (the reference BLAS, or one it does not know)",
         "BLAS environment": {k: v for k, v in os.environ.items() if k.startswith(blas_env)},
         "load average before": os.getloadavg(),
+        "regime": f"{regime()}: {REGIMES[regime()]}",
     }
 
 

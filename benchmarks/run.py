@@ -1,6 +1,7 @@
 """Run the benchmark cases; print their tables and write ``REPORT.md``, figures, JSON.
 
 usage: python -m benchmarks.run [--quick] [--only NAME ...] [--out DIR] [--report-only]
+                                [--regime {one-thread,default,busy}]
 
 ``--quick`` runs every case at its smallest size, three rounds (CI), and writes to
 ``benchmarks/results/quick/`` (git-ignored), never over the committed full report. The
@@ -22,12 +23,13 @@ from . import (
     case_gradients,
     case_pathways,
     case_posterior,
+    case_r,
     case_regression,
     case_scaling,
     case_selinv,
     case_sweep,
 )
-from ._harness import Result, machine_info, progress, run_case
+from ._harness import REGIMES, Result, machine_info, progress, run_case, set_regime
 from .case_gmrf import AR1, GRID
 from .report import case_section, write_report
 
@@ -44,6 +46,7 @@ CASES = {
         case_gradients.CASE,
         case_posterior.CASE,
         case_cholmod.CASE,
+        case_r.CASE,
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", choices=list(CASES), metavar="NAME", help=f"of {', '.join(CASES)}"
     )
     parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument(
+        "--regime",
+        choices=list(REGIMES),
+        default="default",
+        help="; ".join(f"{k}: {v}" for k, v in REGIMES.items()),
+    )
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -70,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"report re-rendered: {out / 'REPORT.md'}")
         return 0
     out.mkdir(parents=True, exist_ok=True)
+    set_regime(args.regime)
     info = machine_info()
     progress(f"benchmarks ({'quick' if args.quick else 'full'}) → {out}")
     blas = info["CHOLMOD's BLAS"]

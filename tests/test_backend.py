@@ -97,8 +97,16 @@ def check_factor(factor, m, *, symmetric):
             False,
         ),
         (
-            "sparse SPD",
+            "sparse SPD",  # a band: LAPACK's banded Cholesky on the SciPy backend
             lambda: sparse.csc_array(tridiagonal(50)),
+            "sparse",
+            True,
+            {"cholmod-llt"} if CHOLMOD else {"lapack-banded-cholesky"},
+            True,
+        ),
+        (
+            "sparse SPD, wide band",  # bandwidth 20 > 16: SuperLU on the SciPy backend
+            lambda: testing.grid_precision(20, 0.5, 20),
             "sparse",
             True,
             {"cholmod-llt"} if CHOLMOD else {"superlu-ldlt"},
@@ -147,7 +155,7 @@ def test_methods_through_the_operator():
         sparse.csc_array(tridiagonal(n)), sym_indefinite_sparse(n), X=sparse.eye_array(n)
     )
     W.slogdet()
-    assert W._parts.A.factor.method == ("cholmod-llt" if CHOLMOD else "superlu-ldlt")
+    assert W._parts.A.factor.method == ("cholmod-llt" if CHOLMOD else "lapack-banded-cholesky")
     assert W._parts.B.factor.method in (
         {"cholmod-ldlt"} if CHOLMOD else {"superlu-ldlt", "superlu"}
     )
@@ -163,7 +171,7 @@ def test_large_sparse_capacitance_is_factorised_sparsely():
     assert sparse.issparse(W.capacitance)
     b = np.cos(np.arange(n))
     W.solve(b)
-    assert W._O.factor.method == ("cholmod-llt" if CHOLMOD else "superlu-ldlt")
+    assert W._O.factor.method == ("cholmod-llt" if CHOLMOD else "lapack-banded-cholesky")
     assert W._O.factor.positive_definite
     ref = np.linalg.inv(A.toarray()) + np.linalg.inv((sparse.eye_array(n) * 2.0 + A).toarray())
     kappa = np.linalg.cond(ref)

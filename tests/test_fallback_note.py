@@ -23,7 +23,7 @@ import pytest
 import woodbury_sparse as ws
 from woodbury_sparse import _factor
 from woodbury_sparse._factor import _sksparse
-from woodbury_sparse.testing import ar1_precision
+from woodbury_sparse.testing import grid_precision
 
 LARGE = _factor.FALLBACK_NOTE_ORDER
 NOTE = "factorising the {n}×{n} sparse symmetric block `A` with SciPy's SuperLU"
@@ -35,13 +35,18 @@ SCRIPT = textwrap.dedent(
         sys.modules["sksparse"] = None  # as if scikit-sparse were not installed
     import numpy as np
     import woodbury_sparse as ws
-    from woodbury_sparse.testing import ar1_precision
+    from woodbury_sparse.testing import ar1_precision, grid_precision
     print("imported", ws.backend_info()["backend"], file=sys.stderr, flush=True)
     ws.WoodburyMatrix(ar1_precision(200, 0.5), np.eye(1), X=np.ones((200, 1))).slogdet()
     print("small done", file=sys.stderr, flush=True)
-    for rho in (0.5, 0.6):  # two large factorisations: one note
-        n = {large}
-        ws.WoodburyMatrix(ar1_precision(n, rho), np.eye(1), X=np.ones((n, 1))).slogdet()
+    n = {large}
+    # a large banded block takes LAPACK's banded Cholesky, as fast as CHOLMOD: no note
+    ws.WoodburyMatrix(ar1_precision(n, 0.5), np.eye(1), X=np.ones((n, 1))).slogdet()
+    print("banded done", file=sys.stderr, flush=True)
+    m = int(np.sqrt(n))  # a 2-D grid of order n: bandwidth m, SuperLU
+    for kappa in (0.5, 0.6):  # two large factorisations: one note
+        Q = grid_precision(m, kappa)
+        ws.WoodburyMatrix(Q, np.eye(1), X=np.ones((m * m, 1))).slogdet()
     print("large done", file=sys.stderr, flush=True)
     """
 )
@@ -68,8 +73,9 @@ def test_without_scikit_sparse_one_note_after_import_before_nothing_else():
     lines = err.splitlines()
     assert lines[0] == "imported scipy"  # nothing on import
     assert lines[1] == "small done"  # nothing for a small matrix
+    assert lines[2] == "banded done"  # nothing for a banded one
     assert lines[-1] == "large done"
-    notes = lines[2:-1]
+    notes = lines[3:-1]
     assert len(notes) == 1, err  # once, for two large factorisations
     assert NOTE.format(n=LARGE) in notes[0]
     assert "pip install 'woodbury-sparse[cholmod]'" in notes[0]
@@ -77,10 +83,16 @@ def test_without_scikit_sparse_one_note_after_import_before_nothing_else():
 
 @pytest.mark.skipif(not _sksparse.AVAILABLE, reason="scikit-sparse is not installed here")
 def test_no_note_with_cholmod_or_when_the_fallback_is_asked_for():
-    assert run(hide=False).splitlines() == ["imported cholmod", "small done", "large done"]
+    assert run(hide=False).splitlines() == [
+        "imported cholmod",
+        "small done",
+        "banded done",
+        "large done",
+    ]
     assert run(hide=False, backend="scipy").splitlines() == [
         "imported scipy",
         "small done",
+        "banded done",
         "large done",
     ]
 
@@ -88,9 +100,10 @@ def test_no_note_with_cholmod_or_when_the_fallback_is_asked_for():
 def test_this_process_notes_exactly_when_scikit_sparse_is_missing(monkeypatch, caplog):
     monkeypatch.setattr(_factor, "_fallback_noted", threading.Event())  # a fresh process's
     caplog.set_level(logging.INFO, logger="woodbury_sparse")
-    for rho in (0.3, 0.4):
-        A = ar1_precision(LARGE, rho)
-        W = ws.WoodburyMatrix(A, np.eye(1), X=np.ones((LARGE, 1)))
+    m = int(np.sqrt(LARGE))  # a 2-D grid (not banded: the banded Cholesky takes no note)
+    for kappa in (0.3, 0.4):
+        A = grid_precision(m, kappa)
+        W = ws.WoodburyMatrix(A, np.eye(1), X=np.ones((m * m, 1)))
         assert np.isfinite(W.slogdet().logabsdet)
     records = [r for r in caplog.records if r.name == "woodbury_sparse._factor"]
     if _sksparse.AVAILABLE:

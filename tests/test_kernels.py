@@ -121,11 +121,12 @@ def test_tiled_asymmetry_equals_the_whole_matrix_formula(n, log_scale, perturbat
     assert abs(got - want) <= bound
 
 
-@pytest.mark.parametrize("tile", [1, 3, 128])
+@pytest.mark.parametrize("tile", [(1, 1), (3, 5), (7, 3), (128, 256)])
 def test_asymmetry_does_not_depend_on_the_tile(tile, monkeypatch):
     rng = np.random.default_rng(2)
     m = rng.standard_normal((50, 50))
-    monkeypatch.setattr(_blocks, "_TILE", tile)
+    monkeypatch.setattr(_blocks, "_TILE_ROWS", tile[0])
+    monkeypatch.setattr(_blocks, "_TILE_COLUMNS", tile[1])
     assert dense_asymmetry(m) == pytest.approx(_reference_asymmetry(m), rel=1e-12)
 
 

@@ -13,12 +13,83 @@ SciPy's BLAS too, so one operation wakes one pool.
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
+import threadpoolctl
 from scipy.linalg import blas
 
 #: Products with fewer multiply-adds than this go through ``@``: below it OpenBLAS runs
 #: single-threaded and the f2py call's overhead would dominate.
 SMALL_PRODUCT = 1 << 16
+
+#: The thread policy: the package's own dense products with fewer multiply-adds than this
+#: (about 10 ms of one core) run on one BLAS thread, whatever the pools' sizes; larger
+#: ones use the pools as the user set them. Below it a second thread gains little (the
+#: products here are thin: ``n×p`` by ``p×k`` with small ``p``, bound by memory), and on a
+#: machine where another process is busy an OpenBLAS worker that waits for a core costs
+#: whole scheduler quanta: a 1000×1000 dense update took 376 ms instead of 4 ms.
+LARGE_PRODUCT = 1 << 25
+
+#: OpenBLAS runs ``gemv`` and ``gemm`` with fewer multiply-adds than this (``2304 × 4``)
+#: on one thread by itself, and ``dot`` up to 10 000 entries: no limit is needed below.
+UNTHREADED = 9216
+
+#: At most this many columns make a product "thin" (see :func:`matmul`).
+THIN = 16
+
+
+@functools.cache
+def _blas_pools() -> tuple:
+    """The controllers (threadpoolctl's) of the BLAS libraries loaded, found once.
+
+    Built on first use, after NumPy, SciPy and CHOLMOD have loaded theirs; a scan costs
+    milliseconds, a thread count set through a controller microseconds.
+    """
+    return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+_LIMIT_LOCK = threading.Lock()
+_limit_state = {"depth": 0, "saved": ()}
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with every BLAS pool at one thread, restoring the user's sizes after.
+
+    The package's policy for its own small and medium dense operations (see
+    :data:`LARGE_PRODUCT`). In the main thread only: a pool's size is process-wide, and
+    OpenBLAS does not reliably take sizes set from several threads at once (a size set
+    from a worker thread was seen not to hold), so calls from other threads leave the
+    pools as they are. Nested uses share one limit: the outermost saves the sizes and
+    restores them. While a block runs, BLAS calls of other threads run on one thread too.
+
+    Examples
+    --------
+    >>> with one_thread():
+    ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pools = _blas_pools()
+    with _LIMIT_LOCK:
+        if _limit_state["depth"] == 0:
+            _limit_state["saved"] = tuple(pool.get_num_threads() for pool in pools)
+            for pool in pools:
+                pool.set_num_threads(1)
+        _limit_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LIMIT_LOCK:
+            _limit_state["depth"] -= 1
+            if _limit_state["depth"] == 0:
+                for pool, threads in zip(pools, _limit_state["saved"], strict=True):
+                    pool.set_num_threads(threads)
 
 
 def _transposed_fortran(m: np.ndarray) -> tuple[np.ndarray, int]:
@@ -35,7 +106,8 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
 
     Products of at least :data:`SMALL_PRODUCT` multiply-adds go to SciPy's ``dgemv`` or
     ``dgemm``, the latter as ``(xᵀ aᵀ)ᵀ`` so that a C-ordered result comes out without
-    copying C- or Fortran-ordered operands.
+    copying C- or Fortran-ordered operands. From :data:`UNTHREADED` up to
+    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`).
 
     Examples
     --------
@@ -46,17 +118,93 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
            [12., 12.]])
     """
     columns = 1 if x.ndim == 1 else x.shape[1]
-    if a.shape[0] * a.shape[1] * columns < SMALL_PRODUCT:
+    madds = a.shape[0] * a.shape[1] * columns
+    if madds < UNTHREADED:
         return a @ x
+    if madds >= LARGE_PRODUCT:
+        return _matmul(a, x)
+    with one_thread():  # OpenBLAS would thread these, and gain little from it
+        return a @ x if madds < SMALL_PRODUCT else _matmul(a, x)
+
+
+def _matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     if x.ndim == 1:
         at, trans_a = _transposed_fortran(a)
         return blas.dgemv(1.0, at, x, trans=1 - trans_a)
+    if x.shape[1] <= THIN and a.flags.c_contiguous:
+        # A C-ordered a times a few columns: OpenBLAS streams a's rows against the
+        # columns ("T" layout), 1.3–1.4× faster than the (xᵀ aᵀ)ᵀ form at n in the
+        # thousands; the thin result is then copied to C order.
+        product = blas.dgemm(1.0, a.T, np.asfortranarray(x), trans_a=1)
+        return np.ascontiguousarray(product)
     xt, trans_x = _transposed_fortran(x)
     at, trans_a = _transposed_fortran(a)
     return blas.dgemm(1.0, xt, at, trans_a=trans_x, trans_b=trans_a).T
 
 
+def _fortran(m: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(f, trans)`` with ``f`` Fortran-ordered and ``op(f) = m`` (no copy when possible)."""
+    if m.flags.f_contiguous:
+        return m, 0
+    if m.flags.c_contiguous:
+        return m.T, 1
+    return np.asfortranarray(m), 0
+
+
+def subtract_product(out: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+    """``out −= left @ right`` in place, by one ``dgemm`` (``β = 1``, ``α = −1``).
+
+    ``out`` is a C- or Fortran-contiguous float64 ``n×m`` array (a copy of the minuend
+    the caller owns), ``left`` is ``n×p``, ``right`` ``p×m``: no ``n×m`` product is made,
+    and for ``p`` up to OpenBLAS's inner block size the result is bit for bit
+    ``out − left @ right`` (for larger ``p`` the partial sums are added in another order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.ones((2, 2))
+    >>> subtract_product(out, np.ones((2, 1)), np.array([[2.0, 0.5]]))
+    >>> out
+    array([[-1. ,  0.5],
+           [-1. ,  0.5]])
+    """
+    if out.size == 0 or left.shape[1] == 0:
+        return
+    if out.flags.f_contiguous:  # out −= left right, as it is
+        (a, trans_a), (b, trans_b), c = _fortran(left), _fortran(right), out
+    else:  # outᵀ (Fortran-ordered) −= rightᵀ leftᵀ
+        (a, trans_a), (b, trans_b), c = _transposed_fortran(right), _transposed_fortran(left), out.T
+    keywords = {"beta": 1.0, "c": c, "trans_a": trans_a, "trans_b": trans_b, "overwrite_c": True}
+    if out.size * left.shape[1] >= LARGE_PRODUCT:
+        result = blas.dgemm(-1.0, a, b, **keywords)
+    else:
+        with one_thread():
+            result = blas.dgemm(-1.0, a, b, **keywords)
+    if not np.shares_memory(result, c):  # pragma: no cover - f2py copied c after all
+        np.copyto(c, result)
+
+
+def dot(x: np.ndarray, y: np.ndarray):
+    """``x @ y`` for 1-D ``x`` and 1-D or 2-D ``y``: a quadratic form's last step.
+
+    On one BLAS thread where OpenBLAS would thread it (see :data:`UNTHREADED`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(dot(np.ones(3), np.arange(3.0)))
+    3.0
+    """
+    if x.size < UNTHREADED or x.size * (1 if y.ndim == 1 else y.shape[1]) >= LARGE_PRODUCT:
+        return x @ y
+    with one_thread():
+        return x @ y
+
+
 def squared_norm(m: np.ndarray) -> float:
-    """``‖m‖²_F`` through SciPy's ``ddot`` (``numpy.vdot`` would wake NumPy's pool)."""
+    """``‖m‖²_F`` through SciPy's ``ddot`` (``numpy.vdot`` would wake NumPy's pool).
+
+    Callers with many of these run them under :func:`one_thread`.
+    """
     flat = np.ravel(m)
     return float(blas.ddot(flat, flat)) if flat.size else 0.0

@@ -127,37 +127,64 @@ def sparse_asymmetry(m: sparse.csc_array) -> float:
     return float(splinalg.norm(scaled - scaled.T) / scale) if scale > 0 else 0.0
 
 
-#: Side of the square tiles in which a dense matrix is compared with its transpose.
-_TILE = 128
+#: Rows and columns of the tiles in which a dense matrix is compared with its transpose.
+_TILE_ROWS, _TILE_COLUMNS = 128, 256
 
 
 def dense_asymmetry(m: np.ndarray) -> float:
-    """``‖M − Mᵀ‖_F / ‖M‖_F`` of a square C-contiguous ndarray, tile by tile.
+    """``‖M − Mᵀ‖_F / ‖M‖_F`` of a square C-contiguous ndarray, in one pass, by tiles.
 
-    Comparing ``_TILE × _TILE`` tiles with the transposed tiles across the diagonal keeps
-    both operands in cache and allocates only tile-sized temporaries; the whole-matrix
-    expression ``M − M.T`` walks ``M.T`` with a stride of a full row and costs several
-    times more at ``n`` in the thousands. Entries are scaled by the largest one, so
-    entries near the overflow (underflow) threshold do not make the ratio NaN (zero).
+    Each tile right of the diagonal is compared with the transposed tile below it: the
+    temporaries are tile-sized and the transposed reads stay within a few hundred pages
+    (the whole-matrix ``M − M.T`` walks ``M.T`` with a stride of a full row, missing the
+    cache and the TLB, and costs several times more at ``n`` in the thousands). The sums
+    of squares are ``ddot`` calls on one BLAS thread (:func:`_blas.one_thread`): many
+    small calls woke the pools, and on a busy machine waited for them, for most of a dense
+    update's time. Only when a sum of squares overflows or underflows (entries beyond
+    about ``1e±100``) are the entries scaled by the largest one first (a second pass); a
+    NaN or an infinity makes the result NaN.
     """
     if m.size == 0:
         return 0.0
-    peak = max(float(m.max()), -float(m.min()))  # no |M| temporary
-    if peak == 0.0:
-        return 0.0
-    # Squares of entries within [1e-100, 1e100] of each other neither overflow nor
-    # underflow to matter; scale only outside that range.
-    scale = 1.0 if 1e-100 < peak < 1e100 else peak
+    with _blas.one_thread(), np.errstate(over="ignore", invalid="ignore"):  # checked below
+        diff2, total2 = _asymmetry_sums(m, 1.0)
+        if not (_SAFE_SQUARES < total2 < 1.0 / _SAFE_SQUARES):
+            if not all_finite(m):
+                return float("nan")
+            peak = max(float(m.max()), -float(m.min()))  # no |M| temporary
+            if peak == 0.0:
+                return 0.0
+            diff2, total2 = _asymmetry_sums(m, peak)
+    return float(np.sqrt(diff2 / total2))
+
+
+#: Sums of squares between this and its reciprocal neither overflowed nor lost the
+#: differences to underflow (differences below ``eps²·total`` do not matter).
+_SAFE_SQUARES = 1e-200
+
+
+def _asymmetry_sums(m: np.ndarray, scale: float) -> tuple[float, float]:
+    """``(‖M − Mᵀ‖²_F, ‖M‖²_F)`` of ``M / scale``, tile by tile (see dense_asymmetry)."""
     n = m.shape[0]
     diff2 = total2 = 0.0
-    for i in range(0, n, _TILE):
-        strip = m[i : i + _TILE] if scale == 1.0 else m[i : i + _TILE] / scale
-        total2 += _blas.squared_norm(strip)
-        for j in range(i, n, _TILE):
-            across = m[j : j + _TILE, i : i + _TILE]
-            d = strip[:, j : j + _TILE] - (across.T if scale == 1.0 else across.T / scale)
-            diff2 += _blas.squared_norm(d) * (1.0 if i == j else 2.0)
-    return float(np.sqrt(diff2 / total2))
+    rows_, columns = _TILE_ROWS, _TILE_COLUMNS
+    for i in range(0, n, rows_):
+        rows = m[i : i + rows_] if scale == 1.0 else m[i : i + rows_] / scale
+        total2 += _blas.squared_norm(rows)
+        # The first tile holds the square on the diagonal, both entries of its pairs;
+        # the others hold one entry of each pair.
+        j = i
+        while j < n:
+            width = max(columns, rows_) if j == i else columns  # the first holds the square
+            below = m[j : j + width, i : i + rows_]
+            d = rows[:, j : j + width] - (below.T if scale == 1.0 else below.T / scale)
+            if j == i:
+                diff2 += _blas.squared_norm(d[:, :rows_])
+                diff2 += 2.0 * _blas.squared_norm(d[:, rows_:])
+            else:
+                diff2 += 2.0 * _blas.squared_norm(d)
+            j += width
+    return diff2, total2
 
 
 class Block:
@@ -290,7 +317,9 @@ class Block:
             return np.diag(self.data)
         if self.kind == "sparse":
             return self.data.toarray()
-        return np.array(self.data)
+        out = np.empty(self.shape)  # filled by copyto: half the time of np.array(data)
+        np.copyto(out, self.data)
+        return out
 
     def tosparse(self) -> sparse.csc_array:
         """The block as a (new) CSC array."""
@@ -390,7 +419,7 @@ class Block:
 
     @cached_property
     def _asymmetry(self) -> float:
-        if self.kind in ("identity", "diagonal"):
+        if self.kind in ("identity", "diagonal") or self.symmetric:  # exactly symmetric
             return 0.0
         if self.kind == "dense":
             return dense_asymmetry(self.data)

@@ -27,8 +27,9 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg.blas import idamax as _idamax
 
+from . import _blas
 from ._blocks import Block, RowReader, all_finite, same_sparse_pattern
-from ._cache import Handover, cached_property, seed, weak_cached_property
+from ._cache import Handover, cached_property, peek, seed, weak_cached_property
 from ._exceptions import (
     FactorizationError,
     IllConditionedWarning,
@@ -197,6 +198,13 @@ class State:
         donor = None if self._capacitance_donor is None else self._capacitance_donor.take()
         if donor is not None and same_sparse_pattern(donor, o) and donor.symmetric == o.symmetric:
             o = o.with_factor(analysis_donor=donor.factor)
+        elif parts.U.kind == "identity" and parts.V.kind == "identity":
+            # O = B + A with a diagonal B has A's pattern when A stores its diagonal: when
+            # A is factorised already (a log density factorises it first), O reuses its
+            # symbolic analysis, the larger part of a first call on a banded or grid A.
+            a_factor = peek(parts.A, "factor")
+            if a_factor is not None and same_sparse_pattern(parts.A, o):
+                o = o.with_factor(analysis_donor=a_factor)
         return o
 
     @cached_property
@@ -538,20 +546,15 @@ class State:
             if parts.V.kind == "identity":
                 out = np.asarray(parts.B.matmul(factor.solve(a.toarray())))
                 return _finite(out, "W.inv().toarray()")
-            # One fresh n×n array, written in place: at n in the thousands, every extra
-            # n×n temporary costs as much as the product itself.
-            out = self.AU.matmul(factor.solve(self.VA.toarray()))
-            second = _max_abs(out)
-            if a.kind == "dense":
-                np.subtract(a.data, out, out=out)
-            else:
-                np.subtract(0.0, out, out=out)  # not negative(): no -0.0 entries
-                if a.kind == "sparse":
-                    out += a.data.toarray()
-                else:
-                    out[np.diag_indices(self.n)] += a.diagonal()
+            # One fresh n×n array, a copy of A, from which one GEMM subtracts the product
+            # in place: at n in the thousands, every n×n temporary or pass costs as much
+            # as the product itself.
+            left = self.AU.data if self.AU.kind == "dense" else self.AU.toarray()
+            right = factor.solve(self.VA.toarray())
+            out = a.toarray()
+            _blas.subtract_product(out, left, right)
             out = _finite(out, "W.inv().toarray()")
-        cancelled = CANCELLATION_FACTOR * _max_abs(out) < np.maximum(_column_max_abs(a), second)
+        cancelled = _cancelled_columns(a, out, left, right)
         if np.any(cancelled):
             out[:, cancelled] = self.refined(np.eye(self.n)[:, cancelled])
         return out
@@ -911,6 +914,25 @@ def _column_max_abs(block: Block) -> np.ndarray:
     if block.kind == "dense":
         return np.asarray(_max_abs(block.data))  # an array: the data is 2-D
     return abs(block.data).max(axis=0).toarray()
+
+
+def _cancelled_columns(a: Block, out: np.ndarray, left: np.ndarray, right: np.ndarray):
+    """Which columns of ``out = A − L R`` (square) lost bits to cancellation.
+
+    The test of :func:`_cancelled` without a pass over ``A``, ``L R`` or ``out``: with
+    ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|`` (``≥ |L R|ᵢⱼ``) and ``|A| ≤ |out| + |L R|``, a column whose
+    diagonal entry has ``7·|outⱼⱼ| ≥ sⱼ`` has both terms within
+    :data:`CANCELLATION_FACTOR` times its largest entry (6 leaves room for rounding).
+    The other columns, usually none (the diagonal of a covariance or precision is its
+    largest entry), take the exact test.
+    """
+    bound = np.max(np.abs(left), axis=0, initial=0.0) @ np.abs(right)
+    suspect = np.flatnonzero(6.0 * np.abs(np.diagonal(out)) < bound)
+    cancelled = np.zeros(out.shape[1], dtype=bool)
+    if suspect.size:
+        terms = np.maximum(_column_max_abs(a)[suspect], _max_abs(left @ right[:, suspect]))
+        cancelled[suspect] = CANCELLATION_FACTOR * _max_abs(out[:, suspect]) < terms
+    return cancelled
 
 
 def _cancelled(

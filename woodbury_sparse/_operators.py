@@ -865,6 +865,10 @@ class SymmetricWoodburyMatrix(WoodburyMatrix):
             and none is affordable otherwise (use :class:`~woodbury_sparse.WoodburyNormal`,
             which needs none).
 
+        ValueError
+            When ``k = min(n, p)`` exceeds 1024 (``X = I`` of order above 1024, say): the
+            setup would cost ``O(n k²)``, cubic in ``n`` when ``X = I``.
+
         Notes
         -----
         Setup costs ``O(n k²)`` time and ``O(n k)`` memory with ``k = min(n, p)``.

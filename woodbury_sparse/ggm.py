@@ -46,12 +46,19 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import dense_asymmetry, sparse_asymmetry
+from ._blocks import Block, dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
 from ._core import InverseReader
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._progress import Reporter, reporter
-from ._validation import SYMMETRY_RTOL, as_block, check_dtype, check_finite, require_symmetric
+from ._validation import (
+    SYMMETRY_RTOL,
+    as_block,
+    check_dtype,
+    check_finite,
+    normalise,
+    require_symmetric,
+)
 from .updates import add_terms
 
 __all__ = [
@@ -113,20 +120,27 @@ def updated_precision(theta, X, B=None) -> WoodburyInverse:
     >>> bool(np.allclose(P.toarray(), np.linalg.inv(Sigma + X @ X.T)))
     True
     """
-    n = _check_theta(theta)
-    X = _check_loadings(X, n, "`theta`")
-    B = np.eye(X.shape[1]) if B is None else B
-    return SymmetricWoodburyMatrix(A=theta, B=B, X=X).inv()
+    return _updated(_check_theta(theta), X, B).inv()
 
 
-def _check_theta(theta) -> int:
+def _check_theta(theta, copy: bool = True) -> Block:
     """Validate the base precision under its own name (the operator calls it ``A``).
 
-    Real, finite, 2-D, square and symmetric up to round-off; returns its order.
+    Real, finite, 2-D, square and symmetric up to round-off; returns it as a block,
+    copied unless ``copy`` is false (see ``as_block``).
     """
-    block = as_block(theta, "theta", square=True)
+    block = as_block(theta, "theta", square=True, copy=copy)
     require_symmetric([block], "a precision matrix is symmetric")
-    return block.shape[0]
+    return block
+
+
+def _updated(theta: Block, X, B) -> SymmetricWoodburyMatrix:
+    """The covariance ``Θ⁻¹ + X B⁻¹ Xᵀ`` from a checked ``Θ``, validated and copied once."""
+    X = _check_loadings(X, theta.shape[0], "`theta`")
+    B = np.eye(X.shape[1]) if B is None else B
+    # Symmetrised here, under `theta`'s checks: the operator's own find nothing to say.
+    parts = normalise(theta.symmetrized().renamed("A"), B, X=X, symmetric=True)
+    return SymmetricWoodburyMatrix._from_parts(parts)
 
 
 def _check_loadings(X, n: int, of: str):
@@ -156,7 +170,8 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
     array([[ 0.66666667, -0.33333333],
            [-0.33333333,  0.66666667]])
     """
-    return updated_precision(theta, X, B).toarray()
+    # Nothing is kept: Θ is read where it lies (no copy), checked once.
+    return _updated(_check_theta(theta, copy=False), X, B).inv().toarray()
 
 
 def add_pathways(precision: WoodburyInverse, X, B=None) -> WoodburyInverse:

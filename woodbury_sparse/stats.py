@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _blas
 from ._arguments import check_covariance, mean_vector
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
@@ -55,7 +56,7 @@ def _points(x, n: int) -> np.ndarray:
     """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
     arr = np.asarray(x)
     require_real(arr.dtype, "x")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)  # read only: the deviation is a new array
     if arr.ndim not in (1, 2) or arr.shape[-1] != n:
         raise ValueError(
             f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
@@ -70,7 +71,7 @@ def _points(x, n: int) -> np.ndarray:
 def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
     """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
     if dev.ndim == 1:
-        return float(dev @ W.solve(dev))
+        return float(_blas.dot(dev, W.solve(dev)))  # one thread: see _blas.UNTHREADED
     if dev.shape[0] == 0:
         return np.zeros(0)
     sol = W.solve(dev.T)

@@ -7,8 +7,9 @@ identity, diagonal     closed form
 dense, symmetric       LAPACK Cholesky; LU when not positive definite
 dense, general         LAPACK LU
 sparse, symmetric      CHOLMOD ``LLᵀ``, then ``LDLᵀ``, then SuperLU
-                       (SuperLU with symmetric pivoting, then general, without
-                       scikit-sparse)
+                       (without scikit-sparse: LAPACK's banded Cholesky for
+                       bandwidth ≤ 16, else SuperLU with symmetric pivoting, then
+                       general)
 sparse, general        SuperLU
 =====================  ==========================================================
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from .._exceptions import SingularMatrixError
 from . import _sksparse
+from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
@@ -158,6 +160,8 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
         factor = None
         if symmetric and BACKEND == "cholmod":
             factor = CholmodFactor.attempt(matrix)
+        elif symmetric and (u := _sksparse.bandwidth(matrix)) <= BANDED_MAX_BANDWIDTH:
+            factor = BandedCholesky.attempt(matrix, u)  # None: not positive definite
         elif symmetric:
             _note_fallback(n, name)
         if factor is None:

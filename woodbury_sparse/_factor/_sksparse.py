@@ -191,9 +191,12 @@ def bandwidth(m) -> int:
 class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
-    def __init__(self, factor, ldl: bool) -> None:
+    def __init__(self, factor, ldl: bool, simplicial: bool = False) -> None:
         self._factor = factor
         self.ldl = ldl
+        #: Factorised in simplicial mode: under scikit-sparse 0.4 an ``LDLᵀ`` factor,
+        #: whose ``L`` and ``D`` a draw uses as they are (see :meth:`solve_sqrt_t`).
+        self.simplicial = simplicial
 
     @classmethod
     def factorize(cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False):
@@ -217,7 +220,7 @@ class CholmodHandle:
             else:
                 order = "natural" if banded else "default"
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle = cls(factor, ldl)
+        handle = cls(factor, ldl, simplicial=simplicial)
         return handle
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
@@ -239,7 +242,7 @@ class CholmodHandle:
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl)
+        return type(self)(factor, self.ldl, simplicial=self.simplicial)
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -256,7 +259,7 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl)
+        return type(self)(factor, ldl, simplicial=True)
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
@@ -325,6 +328,15 @@ class CholmodHandle:
             out = np.empty_like(y)
             out[f.perm] = y
             return out
+        if self.simplicial:
+            # 0.4's simplicial factor is P M Pᵀ = L D Lᵀ: R = Pᵀ L D^½ (the same R as the
+            # LLᵀ form's, which sqrt_t_matmul uses), so R⁻ᵀ z = Pᵀ L⁻ᵀ D^-½ z, from L and
+            # D as they are: no copy of the factor, no conversion to LLᵀ.
+            d = self.pivots()
+            scale = 1.0 / np.sqrt(d if z.ndim == 1 else d[:, None])
+            with _QUIET:
+                y = f.solve_Lt(z * scale, use_LDLt_decomposition=True)
+                return f.apply_Pt(y)
         f = self._llt_copy
         return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))
 

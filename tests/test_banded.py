@@ -1,0 +1,139 @@
+"""LAPACK's banded Cholesky (the SciPy fallback's factor of narrow-band blocks).
+
+The factor is tested on every backend directly, against dense NumPy; the choice of it by
+the factor layer only where it is made (the SciPy backend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import woodbury_sparse as ws
+from conftest import rel_err, tol
+from woodbury_sparse._factor import BACKEND, factor_selected_inverse, factorize
+from woodbury_sparse._factor._banded import BANDED_MAX_BANDWIDTH, BandedCholesky, lower_band
+from woodbury_sparse.testing import ar1_precision, grid_precision
+
+
+def _random_walk(n: int, order: int) -> sparse.csc_array:
+    """``Dᵀ D + 0.1 I`` for the ``order``-th difference ``D``: bandwidth ``order``."""
+    d = sparse.eye_array(n, format="csc")
+    for _ in range(order):
+        d = (d[1:] - d[:-1]).tocsc()
+    return sparse.csc_array(d.T @ d + 0.1 * sparse.eye_array(n))
+
+
+def _banded_random(n: int, u: int, seed: int) -> sparse.csc_array:
+    """A random symmetric positive definite matrix of bandwidth exactly ``u``."""
+    rng = np.random.default_rng(seed)
+    offsets = list(range(-u, u + 1))
+    diagonals = []
+    for k in offsets:
+        diagonals.append(rng.uniform(-1, 1, n - abs(k)))
+    m = sparse.diags_array(diagonals, offsets=offsets, shape=(n, n))
+    m = 0.5 * (m + m.T) + (2 * u + 2) * sparse.eye_array(n)
+    return sparse.csc_array(m)
+
+
+MATRICES = {
+    "ar1": lambda: ar1_precision(300, 0.9),
+    "rw2": lambda: _random_walk(300, 2),
+    "band7": lambda: _banded_random(200, 7, 1),
+    "band16": lambda: _banded_random(120, 16, 2),
+    "order1": lambda: sparse.csc_array(np.array([[4.0]])),
+}
+
+
+@pytest.fixture(params=sorted(MATRICES))
+def banded(request):
+    m = MATRICES[request.param]()
+    m.sort_indices()
+    return m
+
+
+def _bandwidth(m) -> int:
+    coo = m.tocoo()
+    return int(np.max(np.abs(coo.row - coo.col), initial=0))
+
+
+def test_lower_band_is_lapacks_storage(banded):
+    u = _bandwidth(banded)
+    ab = lower_band(banded, u)
+    dense = banded.toarray()
+    n = dense.shape[0]
+    for k in range(u + 1):
+        np.testing.assert_array_equal(ab[k, : n - k], np.diagonal(dense, -k))
+        np.testing.assert_array_equal(ab[k, n - k :], 0.0)
+
+
+def test_banded_cholesky_against_numpy(banded):
+    dense = banded.toarray()
+    n = dense.shape[0]
+    f = BandedCholesky.attempt(banded, _bandwidth(banded))
+    assert f is not None and f.positive_definite
+    b = np.linspace(-1.0, 2.0, n)
+    B = np.column_stack([b, b**2])
+    # c = 10: a Cholesky solve, backward stable, n·eps·κ.
+    assert rel_err(f.solve(b), np.linalg.solve(dense, b)) <= tol(dense, 10.0)
+    assert rel_err(f.solve(B), np.linalg.solve(dense, B)) <= tol(dense, 10.0)
+    sign, logdet = np.linalg.slogdet(dense)
+    assert f.slogdet[0] == sign == 1.0
+    # The log-determinant: n terms of log lᵢᵢ, each to a few eps relative (c = 10).
+    assert abs(f.slogdet[1] - logdet) <= 10.0 * n * np.finfo(float).eps * max(1.0, abs(logdet))
+    lower, d, perm = f.ldl_parts()
+    assert d is None
+    np.testing.assert_array_equal(perm, np.arange(n))
+    assert rel_err((lower @ lower.T).toarray(), dense) <= tol(dense, 10.0)
+    z = np.random.default_rng(0).standard_normal((n, 3))
+    assert rel_err(f.sqrt_t_matmul(z), lower.T.toarray() @ z) <= 10.0 * n * np.finfo(float).eps
+    assert rel_err(f.sqrt_t_matmul(f.solve_sqrt_t(z)), z) <= tol(lower.toarray(), 10.0)
+    assert rel_err(f.sqrt_t_matmul(z[:, 0]), f.sqrt_t_matmul(z)[:, 0]) == 0.0
+
+
+def test_selected_inverse_of_a_banded_factor(banded):
+    dense = banded.toarray()
+    f = BandedCholesky.attempt(banded, _bandwidth(banded))
+    z = factor_selected_inverse(f).toarray()
+    inverse = np.linalg.inv(dense)
+    on = z != 0
+    assert np.all(on[dense != 0])  # the pattern of M at least
+    assert rel_err(z[on], inverse[on]) <= tol(dense, 10.0)
+
+
+def test_indefinite_band_is_refused():
+    m = sparse.csc_array(
+        sparse.diags_array([np.ones(9), np.full(10, -1.0), np.ones(9)], offsets=[-1, 0, 1])
+    )
+    assert BandedCholesky.attempt(m, 1) is None
+
+
+@pytest.mark.skipif(BACKEND != "scipy", reason="the SciPy backend chooses it")
+def test_the_fallback_chooses_it_for_narrow_bands_only():
+    assert factorize(ar1_precision(400, 0.5), "sparse", 400, True, "A").method == (
+        "lapack-banded-cholesky"
+    )
+    grid = grid_precision(30, 0.5, 30)  # bandwidth 30 > 16: SuperLU with its ordering
+    assert 30 > BANDED_MAX_BANDWIDTH
+    assert factorize(grid, "sparse", 900, True, "A").method.startswith("superlu")
+    indefinite = sparse.csc_array(
+        sparse.diags_array([np.ones(399), np.full(400, -3.0), np.ones(399)], offsets=[-1, 0, 1])
+    )
+    assert factorize(indefinite, "sparse", 400, True, "A").method.startswith("superlu")
+
+
+def test_operators_on_banded_blocks_match_numpy():
+    n = 400
+    Q = ar1_precision(n, 0.9)
+    W = ws.WoodburyMatrix(Q, sparse.eye_array(n) * 2.0)
+    Wd = np.linalg.inv(Q.toarray()) + np.eye(n) / 2.0
+    x = np.linspace(-1.0, 1.0, n)
+    assert rel_err(W.solve(x), np.linalg.solve(Wd, x)) <= tol(Wd, 10.0)
+    assert abs(W.slogdet()[1] - np.linalg.slogdet(Wd)[1]) <= tol(Wd, 10.0) * n
+    draws = ws.rwnorm(4000, None, W, random_state=np.random.default_rng(5))
+    # The sample covariance of 4000 draws: within 5 standard errors (√(2/4000)·|W|) entrywise.
+    err = np.abs(np.cov(draws.T)[:5, :5] - Wd[:5, :5])
+    assert np.all(
+        err <= 5 * np.sqrt(2 / 4000) * np.sqrt(np.outer(np.diag(Wd)[:5], np.diag(Wd)[:5]))
+    )
