@@ -6,6 +6,9 @@ the factor layer only where it is made (the SciPy backend).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -137,3 +140,25 @@ def test_operators_on_banded_blocks_match_numpy():
     assert np.all(
         err <= 5 * np.sqrt(2 / 4000) * np.sqrt(np.outer(np.diag(Wd)[:5], np.diag(Wd)[:5]))
     )
+
+
+def test_empty_right_hand_sides_never_reach_tbtrs():
+    """SciPy's ``dtbtrs`` corrupts the heap on a right-hand side with no columns.
+
+    A crash there shows only later (in a garbage collection), so the test runs the
+    calls many times in a fresh interpreter and asserts that it exits cleanly.
+    """
+    script = (
+        "import gc, numpy as np\n"
+        "from woodbury_sparse._factor._banded import BandedCholesky\n"
+        "from woodbury_sparse.testing import ar1_precision\n"
+        "f = BandedCholesky.attempt(ar1_precision(5, 0.5), 1)\n"
+        "for _ in range(3000):\n"
+        "    for shape in [(5, 0), (5,), (5, 3)]:\n"
+        "        z = np.ones(shape)\n"
+        "        assert f.solve_sqrt_t(z).shape == shape\n"
+        "        assert f.solve(z).shape == shape and f.sqrt_t_matmul(z).shape == shape\n"
+        "gc.collect()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]

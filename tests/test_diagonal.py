@@ -252,7 +252,9 @@ def test_padded_selected_inverse(backend):
     """The pattern of ``L`` padded with explicit zeros (and their fill) holds the pairs,
     and the recursion on it gives ``Q⁻¹`` there: CHOLMOD's factors and SuperLU's."""
     rng = np.random.default_rng(5)
-    Q = sparse.csc_array(testing.grid_precision(9, kappa=0.5))
+    # bandwidth 20, wider than the fallback's banded Cholesky takes (its full band would
+    # hold every pair): the default route is CHOLMOD's or SuperLU's factor here
+    Q = sparse.csc_array(testing.grid_precision(20, kappa=0.5))
     n = Q.shape[0]
     if backend == "superlu":
         factor = _factor._sparse.SuperLUFactor.attempt(Q, symmetric=True)

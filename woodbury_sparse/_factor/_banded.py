@@ -79,6 +79,10 @@ class BandedCholesky(Factor):
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         """``L⁻ᵀ z`` (no permutation: ``R = L``), by LAPACK ``tbtrs``."""
+        if z.size == 0:
+            # SciPy's ``dtbtrs`` wrapper corrupts the heap for a right-hand side with no
+            # columns (shape (n, 0)): seen as crashes in later garbage collection.
+            return np.zeros(z.shape)
         x, info = lapack.dtbtrs(self.band, z, uplo="L", trans="T", diag="N")
         if info != 0:  # pragma: no cover - pbtrf succeeded: L is nonsingular
             raise np.linalg.LinAlgError(f"tbtrs failed (info={info})")

@@ -180,7 +180,12 @@ def has_selected_inverse(factor: Factor) -> bool:
     """
     if getattr(factor, "ldl_parts", None) is None:
         return False
-    return factor.method in ("cholmod-llt", "cholmod-ldlt", "superlu-ldlt")
+    return factor.method in (
+        "cholmod-llt",
+        "cholmod-ldlt",
+        "superlu-ldlt",
+        "lapack-banded-cholesky",
+    )
 
 
 class FactorPattern:
