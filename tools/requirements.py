@@ -38,6 +38,7 @@ except ModuleNotFoundError:  # Python 3.10
 HOOK_TOOLS = {
     "https://github.com/astral-sh/ruff-pre-commit": "ruff",
     "https://github.com/codespell-project/codespell": "codespell",
+    "https://github.com/pre-commit/mirrors-mypy": "mypy",
 }
 
 
