@@ -38,7 +38,7 @@ layer does not provide.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -78,35 +78,56 @@ class _Derivative(NamedTuple):
     """A derivative matrix: ``kind`` in zero, scalar (``c·I``), diagonal, sparse, dense."""
 
     kind: str
-    data: object
+    data: float | np.ndarray | Any | None  # None, float, ndarray, ndarray, csc_array
+
+    @property
+    def scalar(self) -> float:
+        """``c`` of a ``scalar`` derivative ``c·I``."""
+        if not isinstance(self.data, float):
+            raise TypeError(f"a {self.kind} derivative has no scalar")
+        return self.data
+
+    @property
+    def array(self) -> np.ndarray:
+        """The vector of a ``diagonal`` derivative, the matrix of a ``dense`` one."""
+        if not isinstance(self.data, np.ndarray):
+            raise TypeError(f"a {self.kind} derivative has no array")
+        return self.data
+
+    @property
+    def matrix(self) -> Any:
+        """The matrix of a ``dense`` or ``sparse`` derivative (an ndarray or a CSC array)."""
+        if self.kind not in ("dense", "sparse"):
+            raise TypeError(f"a {self.kind} derivative has no matrix")
+        return self.data
 
     def quadratic(self, u: np.ndarray) -> np.ndarray:
         """``uⱼᵀ D uⱼ`` for every column ``uⱼ`` of the ``(n, k)`` array ``u``."""
         if self.kind == "zero":
             return np.zeros(u.shape[1])
         if self.kind == "scalar":
-            return self.data * np.einsum("ij,ij->j", u, u)
+            return self.scalar * np.einsum("ij,ij->j", u, u)
         if self.kind == "diagonal":
-            return np.einsum("i,ij,ij->j", self.data, u, u)
-        return np.einsum("ij,ij->j", u, np.asarray(self.data @ u))
+            return np.einsum("i,ij,ij->j", self.array, u, u)
+        return np.einsum("ij,ij->j", u, np.asarray(self.matrix @ u))
 
-    def sandwich(self, X) -> _Derivative:
+    def sandwich(self, X: Any) -> _Derivative:
         """``Xᵀ D X`` for the ``(n, p)`` factor ``X`` (a dense array or a CSC array)."""
         if self.kind == "zero":
             return self
         if sparse.issparse(X):
             if self.kind == "scalar":
-                m = (X.T @ X) * self.data
+                m = (X.T @ X) * self.scalar
             elif self.kind == "diagonal":
-                m = X.T @ (X.multiply(self.data[:, None]))
+                m = X.T @ (X.multiply(self.array[:, None]))
             else:
-                m = X.T @ (self.data @ X)
+                m = X.T @ (self.matrix @ X)
             return _as_matrix(m)
         if self.kind == "scalar":
-            return _Derivative("dense", self.data * (X.T @ X))
+            return _Derivative("dense", self.scalar * (X.T @ X))
         if self.kind == "diagonal":
-            return _Derivative("dense", X.T @ (self.data[:, None] * X))
-        return _Derivative("dense", np.asarray(X.T @ (self.data @ X)))
+            return _Derivative("dense", X.T @ (self.array[:, None] * X))
+        return _Derivative("dense", np.asarray(X.T @ (self.matrix @ X)))
 
 
 def _as_matrix(m) -> _Derivative:
@@ -201,15 +222,15 @@ class _Traces:
         if d.kind == "zero":
             return 0.0
         if d.kind == "scalar":
-            return d.data * float(np.sum(self.diagonal))
+            return d.scalar * float(np.sum(self.diagonal))
         if d.kind == "diagonal":
-            return float(self.diagonal @ d.data)
+            return float(self.diagonal @ d.array)
         if d.kind == "dense" and self.block.kind == "dense":  # p small: every entry
             n = self.n
             rows, cols = np.divmod(np.arange(n * n), n)
             values, _ = self.inverse.entries(rows, cols)
-            return float(values @ d.data.ravel())
-        m = d.data if d.kind == "sparse" else sparse.csc_array(d.data)
+            return float(values @ d.array.ravel())
+        m = d.matrix if d.kind == "sparse" else sparse.csc_array(d.matrix)
         memo = self._memo
         if (
             memo is not None
@@ -419,14 +440,14 @@ def log_density_gradient(
     gram: list[_Derivative] = []  # Xᵀ X, shared by the derivatives that are c·I
     for k in range(m):
         trace = -inv_a.trace(d_a[k])
-        if p:
+        if inv_o is not None:
             trace += inv_o.trace(d_b[k]) - inv_b.trace(d_b[k])
             if x_factor is None:
                 trace += inv_o.trace(d_a[k])
             elif d_a[k].kind == "scalar":
                 if not gram:
                     gram.append(_Derivative("scalar", 1.0).sandwich(x_factor))
-                trace += d_a[k].data * inv_o.trace(gram[0])
+                trace += d_a[k].scalar * inv_o.trace(gram[0])
             else:
                 trace += inv_o.trace(d_a[k].sandwich(x_factor))
         grad[:, k] -= 0.5 * trace
