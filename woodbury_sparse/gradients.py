@@ -192,6 +192,33 @@ def _derivative_list(values, m: int | None, n: int, name: str) -> list[_Derivati
 
 
 # -- traces from selected inverses ----------------------------------------------------------
+class _SharedPositions:
+    """Positions of derivatives' patterns in selected inverses, shared by ``A``, ``B``, ``O``.
+
+    The search of a pattern in a selected inverse (most of a trace's cost for a band or
+    grid matrix) depends on the two patterns and the ordering only, not on the values:
+    with ``X = I`` and a diagonal ``B``, ``O = B + A`` has ``A``'s pattern and ordering,
+    so the positions found for ``∂A`` in ``A⁻¹`` serve ``O⁻¹`` too.
+    """
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[InverseEntries, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def positions(self, inverse: InverseEntries, m: Any) -> np.ndarray:
+        """:meth:`InverseEntries.positions` of the stored entries of the CSC array ``m``."""
+        for other, indptr, indices, found in self._seen:
+            if (
+                arrays_equal(indptr, m.indptr)
+                and arrays_equal(indices, m.indices)
+                and (other is inverse or other.same_pattern(inverse))
+            ):
+                return found
+        cols = np.repeat(np.arange(m.shape[1], dtype=np.int64), np.diff(m.indptr))
+        found = inverse.positions(m.indices, cols)
+        self._seen.append((inverse, m.indptr, m.indices, found))
+        return found
+
+
 class _Traces:
     """``tr(M⁻¹ D)`` for a positive definite ``M`` held by a cached factorisation.
 
@@ -200,10 +227,11 @@ class _Traces:
     the same factorisation, a few columns at a time.
     """
 
-    def __init__(self, block, name: str) -> None:
+    def __init__(self, block: Any, name: str, shared: _SharedPositions) -> None:
         self.block = block
         self.name = name
         self.n = block.shape[0]
+        self.shared = shared
 
     @cached_property
     def inverse(self) -> InverseEntries:
@@ -239,8 +267,11 @@ class _Traces:
         ):
             values, found, covered = memo[2:]
         else:
-            cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
-            values, found = self.inverse.entries(m.indices, cols)
+            if self.inverse.sparse:
+                values, found = self.inverse.gather(self.shared.positions(self.inverse, m))
+            else:
+                cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
+                values, found = self.inverse.entries(m.indices, cols)
             covered = bool(np.all(found))
             self._memo = (m.indptr, m.indices, values, found, covered)
         if covered:
@@ -431,9 +462,10 @@ def log_density_gradient(
             grad[:, k] += dm @ r
 
     # -- the traces: −½ [tr(O⁻¹ ∂O) − tr(A⁻¹ ∂A) − tr(B⁻¹ ∂B)] --------------------------------
-    inv_a = _Traces(parts.A, "A")
-    inv_b = _Traces(parts.B, "B")
-    inv_o = _Traces(state.O, "O") if p else None
+    shared = _SharedPositions()
+    inv_a = _Traces(parts.A, "A", shared)
+    inv_b = _Traces(parts.B, "B", shared)
+    inv_o = _Traces(state.O, "O", shared) if p else None
     x_factor = None
     if p and parts.U.kind != "identity":
         x_factor = parts.U.data if parts.U.kind in ("dense", "sparse") else parts.U.tosparse()
