@@ -148,21 +148,32 @@ def test_callback_and_progress(capsys):
     model = ar1_model(n)
     A, B, *_ = model([0.6, 1.0, 1.0])
     y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=4)
-    seen = []
+    seen, reported = [], []
     res = fit(
         model,
         [0.3, 1.0, 1.0],
         y,
         transforms=["correlation", "positive", "positive"],
         callback=lambda theta, value: seen.append((theta, value)),
-        progress=True,
+        progress=lambda done, total: reported.append((done, total)),
     )
     assert len(seen) == res.nfev + res.nhev
     assert all(np.isfinite(value) for _, value in seen)
-    err = capsys.readouterr().err
-    assert "log likelihood evaluations" in err
-    fit(model, [0.3, 1.0, 1.0], y, transforms=["correlation", "positive", "positive"])
-    assert capsys.readouterr().err == ""  # silent when standard error is not a terminal
+    # the package's progress contract: (0, total) first, done increasing, (total, total)
+    # last; total is the evaluation budget (L-BFGS-B's 15 000, + 2m + 1 for the errors)
+    total = 15000 + 2 * 3 + 1
+    assert reported[0] == (0, total) and reported[-1] == (total, total)
+    assert all(t == total for _, t in reported)
+    done = [d for d, _ in reported]
+    assert done == sorted(set(done))
+    assert done[1:-1] == list(range(1, res.nfev + res.nhev + 1))
+    capsys.readouterr()
+    fit(
+        model, [0.3, 1.0, 1.0], y, transforms=["correlation", "positive", "positive"], progress=True
+    )
+    assert capsys.readouterr().err == ""  # a bar only when standard error is a terminal
+    with pytest.raises(TypeError, match=r"`progress` must be None, False"):
+        fit(model, [0.3, 1.0, 1.0], y, progress="yes")
 
 
 def test_bounds_and_replicates():

@@ -404,7 +404,7 @@ def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
     state = W._state
     inv_a = InverseEntries(state.parts.A.factor, "A")
     inv_o = InverseEntries(state.O.factor, "O")
-    assert inv_a.sparse and inv_o.sparse and inv_a.same_pattern(inv_o)
+    assert inv_a.is_sparse and inv_o.is_sparse and inv_a.same_pattern(inv_o)
     rows, cols = np.nonzero(dense(A))
     positions = inv_a.positions(rows, cols)
     assert np.all(positions >= 0)

@@ -18,7 +18,6 @@ gradient at the optimum (``2m`` more evaluations), mapped to ``θ`` by the delta
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +27,8 @@ from scipy import optimize
 
 from ._exceptions import FactorizationError, WoodburyWarning, warn
 from ._operators import SymmetricWoodburyMatrix
+from ._progress import reporter
 from .gradients import log_density_gradient
-
-try:  # pragma: no cover - which branch runs depends on the installation
-    from tqdm.auto import tqdm as _tqdm
-except ImportError:  # pragma: no cover
-    _tqdm = None
 
 __all__ = ["TRANSFORMS", "FitResult", "fit"]
 
@@ -227,7 +222,7 @@ def fit(
     method: str = "L-BFGS-B",
     options: dict | None = None,
     standard_errors: bool = True,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
     callback: Callable[[np.ndarray, float], object] | None = None,
 ) -> FitResult:
     """Maximise the Gaussian log likelihood of ``y`` over the parameters of ``W(θ)``.
@@ -261,10 +256,13 @@ def fit(
         Passed to :func:`scipy.optimize.minimize`.
     standard_errors : bool
         Compute standard errors (``2m`` more evaluations).
-    progress : bool, optional
-        Show the evaluations and the current log likelihood as they happen, on standard
-        error (a ``tqdm`` bar when tqdm is installed, otherwise one updated line);
-        default: only when standard error is a terminal.
+    progress : None, bool or callable, optional
+        Report the evaluations as they happen: ``None``/``False`` (default) silent,
+        ``True`` a bar on a terminal, or a callable ``progress(done, total)``. ``total``
+        is the evaluation budget (``options["maxfun"]`` or ``options["maxiter"]``, else
+        L-BFGS-B's default of 15 000, plus ``2m`` for the standard errors), an upper
+        bound: a fit that ends sooner reports ``(total, total)`` last. Use ``callback``
+        for the log likelihood itself.
     callback : callable, optional
         ``callback(θ, loglik)`` after every evaluation (a long fit's progress, or a log).
 
@@ -344,8 +342,7 @@ def fit(
     phi_bounds = None if bounds is None else _phi_bounds(bounds, backward, m)
     y = np.asarray(y, dtype=np.float64)
     evaluate = _Model(model, y, X, m)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _progress_display() if show else None
+    report = reporter(progress, "log likelihood evaluations", unit="eval")
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
     anchor: list[tuple[np.ndarray, float]] = []  # the last point that evaluated: φ, ℓ
 
@@ -361,8 +358,7 @@ def fit(
                 cache[key] = (out[0], out[1] * jac)
                 anchor[:] = [(np.array(phi, dtype=np.float64), out[0])]
             reported = -np.inf if out is None else out[0]
-            if bar is not None:
-                bar.update(reported)
+            report.advance()
             if callback is not None:
                 callback(theta.copy(), reported)
         value, grad = cache[key]
@@ -370,6 +366,9 @@ def fit(
 
     phi0 = np.array([b(np.float64(v)) for b, v in zip(backward, start, strict=True)])
     clock = time.perf_counter()
+    settings = options or {}
+    budget = int(settings.get("maxfun") or settings.get("maxiter") or 15000)
+    report.start(budget + (2 * m + 1 if standard_errors else 1))
     try:
         if not np.isfinite(value_and_gradient(phi0)[0]):
             raise ValueError(
@@ -411,9 +410,9 @@ def fit(
                 )
                 cov_phi = np.full((m, m), np.nan)
         nhev = evaluate.evaluations - nfev
+        report.update(report.total)
     finally:
-        if bar is not None:
-            bar.close()
+        report.close()
     covariance = cov_phi * np.outer(jac, jac)
     with np.errstate(invalid="ignore"):
         stderr = np.sqrt(np.diag(covariance))
@@ -477,41 +476,6 @@ def _finite_or_none(transform: Callable, value: float | None) -> float | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         mapped = float(transform(value))
     return mapped if np.isfinite(mapped) else None
-
-
-class _LineProgress:
-    """One line on standard error, rewritten after every evaluation (no tqdm)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def update(self, value: float) -> None:
-        self.count += 1
-        sys.stderr.write(f"\rlog likelihood evaluations: {self.count}, current {value:.6g}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.count:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-class _TqdmProgress:
-    """A tqdm bar of the evaluations showing the current log likelihood."""
-
-    def __init__(self) -> None:
-        self.bar = _tqdm(desc="log likelihood evaluations", unit="eval", leave=False)
-
-    def update(self, value: float) -> None:
-        self.bar.update(1)
-        self.bar.set_postfix(loglik=f"{value:.6g}")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _progress_display():
-    return _LineProgress() if _tqdm is None else _TqdmProgress()
 
 
 def _inverse_information(value_and_gradient, phi: np.ndarray) -> np.ndarray:

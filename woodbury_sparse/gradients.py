@@ -267,7 +267,7 @@ class _Traces:
         ):
             values, found, covered = memo[2:]
         else:
-            if self.inverse.sparse:
+            if self.inverse.is_sparse:
                 values, found = self.inverse.gather(self.shared.positions(self.inverse, m))
             else:
                 cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))

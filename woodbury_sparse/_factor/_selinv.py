@@ -342,7 +342,7 @@ class InverseEntries:
         return self.gather(self.positions(rows, cols))
 
     @property
-    def sparse(self) -> bool:
+    def is_sparse(self) -> bool:
         """Whether the entries come from a sparse factor (see :meth:`positions`)."""
         return self._diagonal is None and self._dense is None
 
@@ -352,7 +352,7 @@ class InverseEntries:
         Then :meth:`positions` of one serve the other (``O = B + A`` with a diagonal
         ``B`` has ``A``'s pattern, and CHOLMOD orders both alike).
         """
-        if not (self.sparse and other.sparse) or self.n != other.n:
+        if not (self.is_sparse and other.is_sparse) or self.n != other.n:
             return False
         mine, theirs = self._lower, other._lower
         if not (
@@ -382,9 +382,11 @@ class InverseEntries:
         # from below and from above M's diagonal (in the factor's ordering) are looked up
         # separately, each by one merge of sorted patterns (SciPy's elementwise product
         # with the selected inverse's positions), without a search.
-        below = np.asarray(rows) >= np.asarray(cols) if self._perm_inverse is None else None
-        if below is None:
-            below = self._perm_inverse[np.asarray(rows)] >= self._perm_inverse[np.asarray(cols)]
+        order = self._perm_inverse
+        if order is None:
+            below = np.asarray(rows) >= np.asarray(cols)
+        else:
+            below = order[np.asarray(rows)] >= order[np.asarray(cols)]
         for part in (np.flatnonzero(below), np.flatnonzero(~below)):
             if part.size == 0:
                 continue
