@@ -261,6 +261,8 @@ def test_backs_off_where_the_precision_is_not_positive_definite():
     assert free.loglik == pytest.approx(bounded.loglik, rel=1e-8)
     assert free.loglik == pytest.approx(loglik(model, free.theta, y), rel=1e-12)
     assert free.theta[0] < 1.0
+    assert f"{free.nfailed} where the model could not be evaluated" in free.summary()
+    assert "could not be evaluated" not in bounded.summary()
 
 
 def test_a_starting_point_that_cannot_be_evaluated_is_an_error():

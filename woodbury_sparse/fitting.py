@@ -130,8 +130,9 @@ class FitResult:
         ]
         lines.append(
             f"log likelihood {self.loglik:.6f}; {self.nfev} evaluations ({self.nit} "
-            f"iterations, {self.seconds:.2f} s), + {self.nhev} for the standard errors: "
-            f"{self.message}"
+            f"iterations, {self.seconds:.2f} s), + {self.nhev} for the standard errors"
+            + (f", {self.nfailed} where the model could not be evaluated" if self.nfailed else "")
+            + f": {self.message}"
         )
         return "\n".join(lines)
 
