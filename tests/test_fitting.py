@@ -148,21 +148,32 @@ def test_callback_and_progress(capsys):
     model = ar1_model(n)
     A, B, *_ = model([0.6, 1.0, 1.0])
     y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=4)
-    seen = []
+    seen, reported = [], []
     res = fit(
         model,
         [0.3, 1.0, 1.0],
         y,
         transforms=["correlation", "positive", "positive"],
         callback=lambda theta, value: seen.append((theta, value)),
-        progress=True,
+        progress=lambda done, total: reported.append((done, total)),
     )
     assert len(seen) == res.nfev + res.nhev
     assert all(np.isfinite(value) for _, value in seen)
-    err = capsys.readouterr().err
-    assert "log likelihood evaluations" in err
-    fit(model, [0.3, 1.0, 1.0], y, transforms=["correlation", "positive", "positive"])
-    assert capsys.readouterr().err == ""  # silent when standard error is not a terminal
+    # the package's progress contract: (0, total) first, done increasing, (total, total)
+    # last; total is the evaluation budget (L-BFGS-B's 15 000, + 2m + 1 for the errors)
+    total = 15000 + 2 * 3 + 1
+    assert reported[0] == (0, total) and reported[-1] == (total, total)
+    assert all(t == total for _, t in reported)
+    done = [d for d, _ in reported]
+    assert done == sorted(set(done))
+    assert done[1:-1] == list(range(1, res.nfev + res.nhev + 1))
+    capsys.readouterr()
+    fit(
+        model, [0.3, 1.0, 1.0], y, transforms=["correlation", "positive", "positive"], progress=True
+    )
+    assert capsys.readouterr().err == ""  # a bar only when standard error is a terminal
+    with pytest.raises(TypeError, match=r"`progress` must be None, False"):
+        fit(model, [0.3, 1.0, 1.0], y, progress="yes")
 
 
 def test_bounds_and_replicates():
@@ -203,3 +214,61 @@ def test_errors():
         fit(lambda t: (1, 2, 3), [0.5], y)
     with pytest.raises(ValueError, match=r"`model` must give one derivative per parameter"):
         fit(lambda t: model([t[0], t[1], 1.0]), [0.5, 1.0], y)
+
+
+def proper_car_model(n):
+    """A proper CAR field on a path, precision ``D − ρ·adjacency``, plus noise ``σ²``.
+
+    θ = (ρ, σ²). The precision is positive definite for ``|ρ| < 1`` only: at ``ρ = 1`` it
+    is the path's Laplacian (singular), beyond it indefinite (``1ᵀ Q 1 = (1 − ρ)·Σ deg``).
+    """
+    ones = np.ones(n - 1)
+    adjacency = sparse.diags_array([ones, ones], offsets=[-1, 1], format="csc")
+    degree = sparse.diags_array(np.asarray(adjacency.sum(axis=0)).ravel(), format="csc")
+
+    def model(theta):
+        rho, s2 = theta
+        Q = sparse.csc_array(degree - rho * adjacency)
+        return Q, sparse.eye_array(n, format="csc") / s2, [-adjacency, None], [None, -1 / s2**2]
+
+    return model
+
+
+def test_backs_off_where_the_precision_is_not_positive_definite():
+    # The truth ρ = 0.99 lies near the boundary ρ = 1; without a transform or a bound
+    # the line search overshoots it from ρ = 0, where the precision is indefinite.
+    n = 500
+    model = proper_car_model(n)
+    A, B, *_ = model([0.99, 0.3])
+    y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=7)
+    seen = []
+    free = fit(
+        model,
+        [0.0, 1.0],
+        y,
+        transforms=[None, "positive"],
+        callback=lambda theta, value: seen.append(value),
+    )
+    bounded = fit(
+        model, [0.0, 1.0], y, transforms=[None, "positive"], bounds=[(-1, 1 - 1e-9), (None, None)]
+    )
+    assert free.nfailed >= 1 and bounded.nfailed == 0
+    assert free.success, free.message
+    assert sum(value == -np.inf for value in seen) == free.nfailed  # reported as ℓ = −∞
+    # Both stop within L-BFGS-B's relative tolerance on ℓ (ftol ≈ 2.2e-9): the estimates
+    # agree far within their standard errors, the log likelihoods to a few ftol.
+    assert np.all(np.abs(free.theta - bounded.theta) <= 0.01 * bounded.stderr)
+    assert free.loglik == pytest.approx(bounded.loglik, rel=1e-8)
+    assert free.loglik == pytest.approx(loglik(model, free.theta, y), rel=1e-12)
+    assert free.theta[0] < 1.0
+    assert f"{free.nfailed} where the model could not be evaluated" in free.summary()
+    assert "could not be evaluated" not in bounded.summary()
+
+
+def test_a_starting_point_that_cannot_be_evaluated_is_an_error():
+    model = proper_car_model(50)
+    y = np.zeros(50)
+    with pytest.raises(ValueError, match=r"`theta0` = \[1\.5, 1\.0\] is not a valid starting"):
+        fit(model, [1.5, 1.0], y, transforms=[None, "positive"])
+    with pytest.raises(ValueError, match=r"`theta0` = \[1\.0, 1\.0\] is not a valid starting"):
+        fit(model, [1.0, 1.0], y, transforms=[None, "positive"])  # singular: the Laplacian

@@ -392,3 +392,28 @@ def test_inverse_entries_match_the_dense_inverse(matrix):
     pattern_rows, pattern_cols = np.nonzero(M)
     _, on_pattern = entries.entries(pattern_rows, pattern_cols)
     assert np.all(on_pattern)
+
+
+def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
+    # X = I, B diagonal: O = B + A has A's pattern, and the factor orders both alike, so
+    # the positions found in A's selected inverse read O's (checked against O⁻¹). n = 300:
+    # large enough for a sparse capacitance (a small one is held dense).
+    n, rho = 300, 0.7
+    A = ar1_precision(n, rho)
+    W = ws.SymmetricWoodburyMatrix(A, 2.0 * sparse.eye_array(n, format="csc"))
+    state = W._state
+    inv_a = InverseEntries(state.parts.A.factor, "A")
+    inv_o = InverseEntries(state.O.factor, "O")
+    assert inv_a.is_sparse and inv_o.is_sparse and inv_a.same_pattern(inv_o)
+    rows, cols = np.nonzero(dense(A))
+    positions = inv_a.positions(rows, cols)
+    assert np.all(positions >= 0)
+    capacitance = dense(A) + 2.0 * np.eye(n)
+    inverse = np.linalg.inv(capacitance)
+    values, found = inv_o.gather(positions)
+    bound = 100 * n * EPS * np.linalg.cond(capacitance) * np.abs(inverse).max()
+    np.testing.assert_allclose(values, inverse[rows, cols], rtol=0, atol=bound)
+    assert np.all(found)
+    # a different pattern (a grid) is not the same
+    other = InverseEntries(Block.from_matrix(grid_precision(8, 0.4), symmetric=True).factor)
+    assert not inv_a.same_pattern(other) and not other.same_pattern(inv_a)

@@ -18,7 +18,6 @@ gradient at the optimum (``2m`` more evaluations), mapped to ``θ`` by the delta
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,14 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ._exceptions import WoodburyWarning, warn
+from ._exceptions import FactorizationError, WoodburyWarning, warn
 from ._operators import SymmetricWoodburyMatrix
+from ._progress import reporter
 from .gradients import log_density_gradient
-
-try:  # pragma: no cover - which branch runs depends on the installation
-    from tqdm.auto import tqdm as _tqdm
-except ImportError:  # pragma: no cover
-    _tqdm = None
 
 __all__ = ["TRANSFORMS", "FitResult", "fit"]
 
@@ -103,6 +98,12 @@ class FitResult:
         The parameters' names.
     W : SymmetricWoodburyMatrix
         The covariance at the estimate.
+    seconds : float
+        Wall-clock time of the optimisation.
+    nfailed : int
+        Evaluations (among ``nfev`` and ``nhev``) at parameters where the covariance
+        could not be factorised (a block not positive definite or singular) or the log
+        likelihood was not finite: the optimiser backed off from them.
     """
 
     theta: np.ndarray
@@ -118,6 +119,7 @@ class FitResult:
     names: tuple[str, ...]
     W: SymmetricWoodburyMatrix = field(repr=False)
     seconds: float = 0.0
+    nfailed: int = 0
 
     def summary(self) -> str:
         """A table of the estimates with their standard errors, and the optimiser's verdict."""
@@ -128,8 +130,9 @@ class FitResult:
         ]
         lines.append(
             f"log likelihood {self.loglik:.6f}; {self.nfev} evaluations ({self.nit} "
-            f"iterations, {self.seconds:.2f} s), + {self.nhev} for the standard errors: "
-            f"{self.message}"
+            f"iterations, {self.seconds:.2f} s), + {self.nhev} for the standard errors"
+            + (f", {self.nfailed} where the model could not be evaluated" if self.nfailed else "")
+            + f": {self.message}"
         )
         return "\n".join(lines)
 
@@ -144,8 +147,17 @@ class _Model:
         self.m = m
         self.W: SymmetricWoodburyMatrix | None = None
         self.evaluations = 0
+        self.failures = 0
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    @property
+    def current(self) -> SymmetricWoodburyMatrix:
+        """The operator of the last evaluation that succeeded."""
+        if self.W is None:
+            raise RuntimeError("no evaluation of the model has succeeded yet")
+        return self.W
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """``(ℓ(θ), ∇ℓ(θ))``, or None where the model's covariance cannot be factorised."""
         out = self.model(theta.copy())
         if not isinstance(out, tuple) or len(out) not in (4, 6):
             raise TypeError(
@@ -155,11 +167,18 @@ class _Model:
             )
         A, B, dA, dB = out[:4]
         mean, dmean = out[4:] if len(out) == 6 else (None, None)
-        if self.W is None:
-            W = SymmetricWoodburyMatrix(A, B, X=self.X)
-        else:  # the same patterns: CHOLMOD's symbolic analyses are reused
-            W = self.W.with_blocks(A=A, B=B)
-        value, grad = log_density_gradient(self.y, mean, W, dA=dA, dB=dB, dmean=dmean)
+        self.evaluations += 1
+        try:
+            if self.W is None:
+                W = SymmetricWoodburyMatrix(A, B, X=self.X)
+            else:  # the same patterns: CHOLMOD's symbolic analyses are reused
+                W = self.W.with_blocks(A=A, B=B)
+            value, grad = log_density_gradient(self.y, mean, W, dA=dA, dB=dB, dmean=dmean)
+        except (FactorizationError, FloatingPointError):
+            # θ outside the region where the model is a covariance (A or B indefinite or
+            # singular there): a point the optimiser must back off from, not an error.
+            self.failures += 1
+            return None
         if np.ndim(value):
             value, grad = float(np.sum(value)), grad.sum(axis=0)
         if grad.shape != (self.m,):
@@ -167,8 +186,10 @@ class _Model:
                 f"`model` must give one derivative per parameter: expected {self.m}, "
                 f"got {grad.shape[-1]}"
             )
+        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+            self.failures += 1
+            return None
         self.W = W
-        self.evaluations += 1
         return float(value), grad
 
 
@@ -202,7 +223,7 @@ def fit(
     method: str = "L-BFGS-B",
     options: dict | None = None,
     standard_errors: bool = True,
-    progress: bool | None = None,
+    progress: bool | Callable[[int, int], object] | None = None,
     callback: Callable[[np.ndarray, float], object] | None = None,
 ) -> FitResult:
     """Maximise the Gaussian log likelihood of ``y`` over the parameters of ``W(θ)``.
@@ -236,10 +257,13 @@ def fit(
         Passed to :func:`scipy.optimize.minimize`.
     standard_errors : bool
         Compute standard errors (``2m`` more evaluations).
-    progress : bool, optional
-        Show the evaluations and the current log likelihood as they happen, on standard
-        error (a ``tqdm`` bar when tqdm is installed, otherwise one updated line);
-        default: only when standard error is a terminal.
+    progress : None, bool or callable, optional
+        Report the evaluations as they happen: ``None``/``False`` (default) silent,
+        ``True`` a bar on a terminal, or a callable ``progress(done, total)``. ``total``
+        is the evaluation budget (``options["maxfun"]`` or ``options["maxiter"]``, else
+        L-BFGS-B's default of 15 000, plus ``2m`` for the standard errors), an upper
+        bound: a fit that ends sooner reports ``(total, total)`` last. Use ``callback``
+        for the log likelihood itself.
     callback : callable, optional
         ``callback(θ, loglik)`` after every evaluation (a long fit's progress, or a log).
 
@@ -250,13 +274,21 @@ def fit(
     Raises
     ------
     ValueError
-        For a starting point outside a transform's domain, or arguments of the wrong
-        length.
+        For a starting point outside a transform's domain or where the model's
+        covariance cannot be factorised, or arguments of the wrong length.
     TypeError
         When ``model`` returns something other than the tuples above.
 
     Notes
     -----
+    Where a trial point of the optimiser's line search gives a block that is not
+    positive definite or is singular (a correlation beyond its range, say), or a log
+    likelihood that is not finite, the objective reports a value above the last point
+    that evaluated, rising towards the trial point, and the line search steps back
+    (SciPy's L-BFGS-B stops, reporting convergence, at an infinite value); such
+    evaluations are counted in :attr:`FitResult.nfailed`. Transforms or bounds that
+    keep ``θ`` inside the valid region are still the better choice: fewer evaluations.
+
     Each evaluation costs one log density and its gradient (see
     :func:`~woodbury_sparse.log_density_gradient`: about the log density's
     factorisations plus one selected inversion of each of ``A``, ``B`` and ``O``), with
@@ -286,92 +318,102 @@ def fit(
     >>> bool(np.all(np.abs(res.theta - [0.8, 0.5]) < 3 * res.stderr))
     True
     """
-    theta0 = np.array(theta0, dtype=np.float64).ravel()
-    m = theta0.size
+    start = np.array(theta0, dtype=np.float64).ravel()
+    m = start.size
     kinds = _transforms(transforms, m)
-    if names is None:
-        names = tuple(f"θ{k}" for k in range(m))
-    names = tuple(names)
-    if len(names) != m:
+    labels = tuple(f"θ{k}" for k in range(m)) if names is None else tuple(names)
+    if len(labels) != m:
         raise ValueError(
-            f"`names` must have one entry per parameter: expected {m}, got {len(names)}"
+            f"`names` must have one entry per parameter: expected {m}, got {len(labels)}"
         )
-    for k, (kind, value) in enumerate(zip(kinds, theta0, strict=True)):
+    for k, (kind, entry) in enumerate(zip(kinds, start, strict=True)):
         lo, hi = TRANSFORMS[kind][2]
-        if not lo < value < hi:
+        if not lo < entry < hi:
             raise ValueError(
-                f"`theta0[{k}]` = {float(value)!r} is outside the domain ({lo}, {hi}) of its "
+                f"`theta0[{k}]` = {float(entry)!r} is outside the domain ({lo}, {hi}) of its "
                 f"transform {kind!r}"
             )
     forward = [TRANSFORMS[k][0] for k in kinds]
     backward = [TRANSFORMS[k][1] for k in kinds]
 
-    def to_theta(phi):
+    def to_theta(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pairs = [f(np.float64(v)) for f, v in zip(forward, phi, strict=True)]
         return np.array([t for t, _ in pairs]), np.array([d for _, d in pairs])
 
-    phi_bounds = None
-    if bounds is not None:
-        if len(bounds) != m:
-            raise ValueError(
-                f"`bounds` must have one (low, high) pair per parameter: expected {m}, got "
-                f"{len(bounds)}"
-            )
-        phi_bounds = []
-        for b, (lo, hi) in zip(backward, bounds, strict=True):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                phi_bounds.append(
-                    (None if lo is None else float(b(lo)), None if hi is None else float(b(hi)))
-                )
-        phi_bounds = [
-            (
-                None if lo is None or not np.isfinite(lo) else lo,
-                None if hi is None or not np.isfinite(hi) else hi,
-            )
-            for lo, hi in phi_bounds
-        ]
-
+    phi_bounds = None if bounds is None else _phi_bounds(bounds, backward, m)
     y = np.asarray(y, dtype=np.float64)
     evaluate = _Model(model, y, X, m)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _progress_display() if show else None
+    report = reporter(progress, "log likelihood evaluations", unit="eval")
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
+    anchor: list[tuple[np.ndarray, float]] = []  # the last point that evaluated: φ, ℓ
 
     def value_and_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
         key = np.asarray(phi, dtype=np.float64).tobytes()
         if key not in cache:
             theta, jac = to_theta(phi)
-            value, grad = evaluate(theta)
+            out = evaluate(theta)
             cache.clear()
-            cache[key] = (value, grad * jac)
-            if bar is not None:
-                bar.update(value)
+            if out is None:  # a point the optimiser must back off from
+                cache[key] = _wall(phi, anchor[-1] if anchor else None)
+            else:
+                cache[key] = (out[0], out[1] * jac)
+                anchor[:] = [(np.array(phi, dtype=np.float64), out[0])]
+            reported = -np.inf if out is None else out[0]
+            report.advance()
             if callback is not None:
-                callback(theta.copy(), value)
+                callback(theta.copy(), reported)
         value, grad = cache[key]
         return -value, -grad
 
-    phi0 = np.array([b(np.float64(v)) for b, v in zip(backward, theta0, strict=True)])
-    start = time.perf_counter()
+    phi0 = np.array([b(np.float64(v)) for b, v in zip(backward, start, strict=True)])
+    clock = time.perf_counter()
+    settings = options or {}
+    budget = int(settings.get("maxfun") or settings.get("maxiter") or 15000)
+    report.start(budget + (2 * m + 1 if standard_errors else 1))
     try:
+        if not np.isfinite(value_and_gradient(phi0)[0]):
+            raise ValueError(
+                f"`theta0` = {start.tolist()!r} is not a valid starting point: the model's "
+                "covariance cannot be factorised there (a block not positive definite or "
+                "singular) or its log likelihood is not finite"
+            )
         res = optimize.minimize(
             value_and_gradient, phi0, jac=True, method=method, bounds=phi_bounds, options=options
         )
         nfev = evaluate.evaluations
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - clock
         phi = np.asarray(res.x, dtype=np.float64)
+        success, message = bool(res.success), str(res.message)
+        failures = evaluate.failures
         value, grad_phi = value_and_gradient(phi)
+        if evaluate.failures > failures:  # the optimiser stopped where ℓ is not defined
+            phi = anchor[-1][0]
+            value, grad_phi = value_and_gradient(phi)
+            success = False
+            message = (
+                f"{message} (the optimiser's final point could not be evaluated: the last "
+                "point that could is returned)"
+            )
         loglik = -value
-        W = evaluate.W
+        W = evaluate.current
         theta, jac = to_theta(phi)
         gradient = -grad_phi / jac
         cov_phi = np.full((m, m), np.nan)
         if standard_errors:
+            failures = evaluate.failures
             cov_phi = _inverse_information(value_and_gradient, phi)
+            if evaluate.failures > failures:
+                warn(
+                    "the model could not be evaluated at some of the points the standard "
+                    "errors' differences need (the estimate is at the edge of the region "
+                    "where the covariance is positive definite): the standard errors are NaN",
+                    WoodburyWarning,
+                )
+                cov_phi = np.full((m, m), np.nan)
         nhev = evaluate.evaluations - nfev
+        report.update(report.total)
     finally:
-        if bar is not None:
-            bar.close()
+        report.close()
     covariance = cov_phi * np.outer(jac, jac)
     with np.errstate(invalid="ignore"):
         stderr = np.sqrt(np.diag(covariance))
@@ -384,47 +426,57 @@ def fit(
         nfev=nfev,
         nhev=nhev,
         nit=int(getattr(res, "nit", 0)),
-        success=bool(res.success),
-        message=str(res.message),
-        names=names,
+        success=success,
+        message=message,
+        names=labels,
         W=W,
         seconds=seconds,
+        nfailed=evaluate.failures,
     )
 
 
-class _LineProgress:
-    """One line on standard error, rewritten after every evaluation (no tqdm)."""
+def _wall(phi: np.ndarray, anchor: tuple[np.ndarray, float] | None) -> tuple[float, np.ndarray]:
+    """``(ℓ, ∇ℓ)`` to report at ``phi`` where the model could not be evaluated.
 
-    def __init__(self) -> None:
-        self.count = 0
-
-    def update(self, value: float) -> None:
-        self.count += 1
-        sys.stderr.write(f"\rlog likelihood evaluations: {self.count}, current {value:.6g}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.count:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-class _TqdmProgress:
-    """A tqdm bar of the evaluations showing the current log likelihood."""
-
-    def __init__(self) -> None:
-        self.bar = _tqdm(desc="log likelihood evaluations", unit="eval", leave=False)
-
-    def update(self, value: float) -> None:
-        self.bar.update(1)
-        self.bar.set_postfix(loglik=f"{value:.6g}")
-
-    def close(self) -> None:
-        self.bar.close()
+    SciPy's L-BFGS-B line search does not back off from an infinite ``−ℓ``: it stops and
+    reports convergence at the previous iterate. It does from a finite value above the
+    last one that evaluated (``anchor``: ``φₐ``, ``ℓₐ``), given with the slope of a
+    quadratic rising from it, ``−ℓ = −ℓₐ + (1 + |ℓₐ|)·‖φ − φₐ‖²/‖φ − φₐ‖²`` at ``phi``:
+    twice the last value's scale above it, its gradient pointing back to ``φₐ``, so the
+    cubic interpolation of the line search steps back towards ``φₐ``.
+    """
+    if anchor is None:  # pragma: no cover - the starting point is evaluated first
+        return -np.inf, np.zeros(phi.size)
+    phi_a, value_a = anchor
+    step = np.asarray(phi, dtype=np.float64) - phi_a
+    squared = float(step @ step)
+    if squared == 0.0:  # the same point failed: nothing to point back to
+        return -np.inf, np.zeros(phi.size)
+    curvature = (1.0 + abs(value_a)) / squared
+    return value_a - curvature * squared, -2.0 * curvature * step
 
 
-def _progress_display():
-    return _LineProgress() if _tqdm is None else _TqdmProgress()
+def _phi_bounds(
+    bounds: Sequence[tuple[float | None, float | None]], backward: list[Callable], m: int
+) -> list[tuple[float | None, float | None]]:
+    """The bounds on ``θ`` mapped to the optimiser's scale (None where infinite)."""
+    if len(bounds) != m:
+        raise ValueError(
+            f"`bounds` must have one (low, high) pair per parameter: expected {m}, got "
+            f"{len(bounds)}"
+        )
+    out: list[tuple[float | None, float | None]] = []
+    for b, (lo, hi) in zip(backward, bounds, strict=True):
+        out.append((_finite_or_none(b, lo), _finite_or_none(b, hi)))
+    return out
+
+
+def _finite_or_none(transform: Callable, value: float | None) -> float | None:
+    if value is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mapped = float(transform(value))
+    return mapped if np.isfinite(mapped) else None
 
 
 def _inverse_information(value_and_gradient, phi: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ layer does not provide.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -78,35 +78,56 @@ class _Derivative(NamedTuple):
     """A derivative matrix: ``kind`` in zero, scalar (``c·I``), diagonal, sparse, dense."""
 
     kind: str
-    data: object
+    data: float | np.ndarray | Any | None  # None, float, ndarray, ndarray, csc_array
+
+    @property
+    def scalar(self) -> float:
+        """``c`` of a ``scalar`` derivative ``c·I``."""
+        if not isinstance(self.data, float):
+            raise TypeError(f"a {self.kind} derivative has no scalar")
+        return self.data
+
+    @property
+    def array(self) -> np.ndarray:
+        """The vector of a ``diagonal`` derivative, the matrix of a ``dense`` one."""
+        if not isinstance(self.data, np.ndarray):
+            raise TypeError(f"a {self.kind} derivative has no array")
+        return self.data
+
+    @property
+    def matrix(self) -> Any:
+        """The matrix of a ``dense`` or ``sparse`` derivative (an ndarray or a CSC array)."""
+        if self.kind not in ("dense", "sparse"):
+            raise TypeError(f"a {self.kind} derivative has no matrix")
+        return self.data
 
     def quadratic(self, u: np.ndarray) -> np.ndarray:
         """``uⱼᵀ D uⱼ`` for every column ``uⱼ`` of the ``(n, k)`` array ``u``."""
         if self.kind == "zero":
             return np.zeros(u.shape[1])
         if self.kind == "scalar":
-            return self.data * np.einsum("ij,ij->j", u, u)
+            return self.scalar * np.einsum("ij,ij->j", u, u)
         if self.kind == "diagonal":
-            return np.einsum("i,ij,ij->j", self.data, u, u)
-        return np.einsum("ij,ij->j", u, np.asarray(self.data @ u))
+            return np.einsum("i,ij,ij->j", self.array, u, u)
+        return np.einsum("ij,ij->j", u, np.asarray(self.matrix @ u))
 
-    def sandwich(self, X) -> _Derivative:
+    def sandwich(self, X: Any) -> _Derivative:
         """``Xᵀ D X`` for the ``(n, p)`` factor ``X`` (a dense array or a CSC array)."""
         if self.kind == "zero":
             return self
         if sparse.issparse(X):
             if self.kind == "scalar":
-                m = (X.T @ X) * self.data
+                m = (X.T @ X) * self.scalar
             elif self.kind == "diagonal":
-                m = X.T @ (X.multiply(self.data[:, None]))
+                m = X.T @ (X.multiply(self.array[:, None]))
             else:
-                m = X.T @ (self.data @ X)
+                m = X.T @ (self.matrix @ X)
             return _as_matrix(m)
         if self.kind == "scalar":
-            return _Derivative("dense", self.data * (X.T @ X))
+            return _Derivative("dense", self.scalar * (X.T @ X))
         if self.kind == "diagonal":
-            return _Derivative("dense", X.T @ (self.data[:, None] * X))
-        return _Derivative("dense", np.asarray(X.T @ (self.data @ X)))
+            return _Derivative("dense", X.T @ (self.array[:, None] * X))
+        return _Derivative("dense", np.asarray(X.T @ (self.matrix @ X)))
 
 
 def _as_matrix(m) -> _Derivative:
@@ -171,6 +192,33 @@ def _derivative_list(values, m: int | None, n: int, name: str) -> list[_Derivati
 
 
 # -- traces from selected inverses ----------------------------------------------------------
+class _SharedPositions:
+    """Positions of derivatives' patterns in selected inverses, shared by ``A``, ``B``, ``O``.
+
+    The search of a pattern in a selected inverse (most of a trace's cost for a band or
+    grid matrix) depends on the two patterns and the ordering only, not on the values:
+    with ``X = I`` and a diagonal ``B``, ``O = B + A`` has ``A``'s pattern and ordering,
+    so the positions found for ``∂A`` in ``A⁻¹`` serve ``O⁻¹`` too.
+    """
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[InverseEntries, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def positions(self, inverse: InverseEntries, m: Any) -> np.ndarray:
+        """:meth:`InverseEntries.positions` of the stored entries of the CSC array ``m``."""
+        for other, indptr, indices, found in self._seen:
+            if (
+                arrays_equal(indptr, m.indptr)
+                and arrays_equal(indices, m.indices)
+                and (other is inverse or other.same_pattern(inverse))
+            ):
+                return found
+        cols = np.repeat(np.arange(m.shape[1], dtype=np.int64), np.diff(m.indptr))
+        found = inverse.positions(m.indices, cols)
+        self._seen.append((inverse, m.indptr, m.indices, found))
+        return found
+
+
 class _Traces:
     """``tr(M⁻¹ D)`` for a positive definite ``M`` held by a cached factorisation.
 
@@ -179,10 +227,11 @@ class _Traces:
     the same factorisation, a few columns at a time.
     """
 
-    def __init__(self, block, name: str) -> None:
+    def __init__(self, block: Any, name: str, shared: _SharedPositions) -> None:
         self.block = block
         self.name = name
         self.n = block.shape[0]
+        self.shared = shared
 
     @cached_property
     def inverse(self) -> InverseEntries:
@@ -201,15 +250,15 @@ class _Traces:
         if d.kind == "zero":
             return 0.0
         if d.kind == "scalar":
-            return d.data * float(np.sum(self.diagonal))
+            return d.scalar * float(np.sum(self.diagonal))
         if d.kind == "diagonal":
-            return float(self.diagonal @ d.data)
+            return float(self.diagonal @ d.array)
         if d.kind == "dense" and self.block.kind == "dense":  # p small: every entry
             n = self.n
             rows, cols = np.divmod(np.arange(n * n), n)
             values, _ = self.inverse.entries(rows, cols)
-            return float(values @ d.data.ravel())
-        m = d.data if d.kind == "sparse" else sparse.csc_array(d.data)
+            return float(values @ d.array.ravel())
+        m = d.matrix if d.kind == "sparse" else sparse.csc_array(d.matrix)
         memo = self._memo
         if (
             memo is not None
@@ -218,8 +267,11 @@ class _Traces:
         ):
             values, found, covered = memo[2:]
         else:
-            cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
-            values, found = self.inverse.entries(m.indices, cols)
+            if self.inverse.is_sparse:
+                values, found = self.inverse.gather(self.shared.positions(self.inverse, m))
+            else:
+                cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(m.indptr))
+                values, found = self.inverse.entries(m.indices, cols)
             covered = bool(np.all(found))
             self._memo = (m.indptr, m.indices, values, found, covered)
         if covered:
@@ -410,23 +462,24 @@ def log_density_gradient(
             grad[:, k] += dm @ r
 
     # -- the traces: −½ [tr(O⁻¹ ∂O) − tr(A⁻¹ ∂A) − tr(B⁻¹ ∂B)] --------------------------------
-    inv_a = _Traces(parts.A, "A")
-    inv_b = _Traces(parts.B, "B")
-    inv_o = _Traces(state.O, "O") if p else None
+    shared = _SharedPositions()
+    inv_a = _Traces(parts.A, "A", shared)
+    inv_b = _Traces(parts.B, "B", shared)
+    inv_o = _Traces(state.O, "O", shared) if p else None
     x_factor = None
     if p and parts.U.kind != "identity":
         x_factor = parts.U.data if parts.U.kind in ("dense", "sparse") else parts.U.tosparse()
     gram: list[_Derivative] = []  # Xᵀ X, shared by the derivatives that are c·I
     for k in range(m):
         trace = -inv_a.trace(d_a[k])
-        if p:
+        if inv_o is not None:
             trace += inv_o.trace(d_b[k]) - inv_b.trace(d_b[k])
             if x_factor is None:
                 trace += inv_o.trace(d_a[k])
             elif d_a[k].kind == "scalar":
                 if not gram:
                     gram.append(_Derivative("scalar", 1.0).sandwich(x_factor))
-                trace += d_a[k].data * inv_o.trace(gram[0])
+                trace += d_a[k].scalar * inv_o.trace(gram[0])
             else:
                 trace += inv_o.trace(d_a[k].sandwich(x_factor))
         grad[:, k] -= 0.5 * trace

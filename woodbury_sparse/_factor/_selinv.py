@@ -460,16 +460,54 @@ class InverseEntries:
             return values, np.ones(rows.size, dtype=bool)
         if self._dense is not None:
             return self._dense[rows, cols], np.ones(np.size(rows), dtype=bool)
+        return self.gather(self.positions(rows, cols))
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the entries come from a sparse factor (see :meth:`positions`)."""
+        return self._diagonal is None and self._dense is None
+
+    def same_pattern(self, other: InverseEntries) -> bool:
+        """Whether ``other`` holds its selected inverse on the same pattern and ordering.
+
+        Then :meth:`positions` of one serve the other (``O = B + A`` with a diagonal
+        ``B`` has ``A``'s pattern, and CHOLMOD orders both alike).
+        """
+        if not (self.is_sparse and other.is_sparse) or self.n != other.n:
+            return False
+        mine, theirs = self._lower, other._lower
+        if not (
+            np.array_equal(mine.indptr, theirs.indptr)
+            and np.array_equal(mine.indices, theirs.indices)
+        ):
+            return False
+        if self._perm_inverse is None or other._perm_inverse is None:
+            return self._perm_inverse is other._perm_inverse
+        return np.array_equal(self._perm_inverse, other._perm_inverse)
+
+    def gather(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, found)`` at :meth:`positions` (NaN where off the pattern)."""
+        found = positions >= 0
+        return np.where(found, self._z[positions], np.nan), found
+
+    def positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Where ``(M⁻¹)[rows[k], cols[k]]`` is stored in a sparse factor's selected inverse.
+
+        ``-1`` for the entries off the pattern of ``L + Lᵀ``. The positions depend on the
+        pattern and the ordering only: a caller reads several matrices of one pattern
+        with one search (:meth:`gather`).
+        """
         lo_rows, lo_cols = self._lower_coordinates(rows, cols)
-        values = np.full(lo_rows.size, np.nan)
-        found = np.zeros(lo_rows.size, dtype=bool)
+        out = np.full(lo_rows.size, -1, dtype=np.int64)
         # A symmetric pair of entries lands on one place of the lower triangle: the entries
         # from below and from above M's diagonal (in the factor's ordering) are looked up
         # separately, each by one merge of sorted patterns (SciPy's elementwise product
         # with the selected inverse's positions), without a search.
-        below = np.asarray(rows) >= np.asarray(cols) if self._perm_inverse is None else None
-        if below is None:
-            below = self._perm_inverse[np.asarray(rows)] >= self._perm_inverse[np.asarray(cols)]
+        order = self._perm_inverse
+        if order is None:
+            below = np.asarray(rows) >= np.asarray(cols)
+        else:
+            below = order[np.asarray(rows)] >= order[np.asarray(cols)]
         for part in (np.flatnonzero(below), np.flatnonzero(~below)):
             if part.size == 0:
                 continue
@@ -480,12 +518,10 @@ class InverseEntries:
             ones = sparse.csc_array((np.ones(query.nnz), query.indices, query.indptr), query.shape)
             where = ones.multiply(self._positions)
             if where.nnz == query.nnz:  # every entry on the pattern: the same order
-                at = query.data.astype(np.int64) - 1
-                values[at] = self._z[where.data.astype(np.int64) - 1]
-                found[at] = True
+                out[query.data.astype(np.int64) - 1] = where.data.astype(np.int64) - 1
             else:
-                self._search(lo_rows, lo_cols, part, values, found)
-        return values, found
+                self._search(lo_rows, lo_cols, part, out)
+        return out
 
     @cached_property
     def _positions(self) -> sparse.csc_array:
@@ -494,10 +530,9 @@ class InverseEntries:
         index = np.arange(1.0, lower.nnz + 1.0)
         return sparse.csc_array((index, lower.indices, lower.indptr), shape=lower.shape)
 
-    def _search(self, lo_rows, lo_cols, part, values, found) -> None:
+    def _search(self, lo_rows, lo_cols, part, out) -> None:
         """Look ``part`` of the entries up one by one (some are off the pattern)."""
         want = lo_cols[part] * self.n + lo_rows[part]
         pos = np.minimum(np.searchsorted(self._keys, want), self._keys.size - 1)
         hit = self._keys[pos] == want
-        values[part[hit]] = self._z[pos[hit]]
-        found[part[hit]] = True
+        out[part[hit]] = pos[hit]
