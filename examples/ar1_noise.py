@@ -207,7 +207,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
     ax.axvline(rho, color="k", ls=":", label=f"true ρ = {rho}")
     ax.axvline(best, color="C3", ls="--", label=f"grid maximum ρ = {best:.3f}")
     ax.set(xlabel="ρ", ylabel="log likelihood", title="profile log likelihood")
-    ax.legend()
+    ax.legend(loc="lower center")
     fig.tight_layout()
     fig.savefig(outdir / "ar1_noise_profile.png", dpi=100)
     plt.close(fig)

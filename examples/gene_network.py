@@ -102,7 +102,7 @@ def panel(n: int, rng: np.random.Generator, outdir: Path) -> dict:
     for sign in (1, -1):
         ax.axvline(sign * THRESHOLD, color="black", linestyle="--", alpha=0.5)
     ax.set(xlabel="partial correlation", ylabel="density", title="Gene–gene partial correlations")
-    ax.legend()
+    ax.legend(loc="upper right")
     ax = axes[1]
     order = np.arange(len(top))[::-1]
     colours = ["#e74c3c" if c > 0 else "#3498db" for c in top.change[order]]
@@ -136,7 +136,7 @@ def scaling(sizes: list[int], rng: np.random.Generator, outdir: Path) -> list[fl
     axes[0].loglog(sizes, 1e3 * np.array(direct_times), "o-", label="direct inversion")
     axes[0].loglog(sizes, 1e3 * np.array(woodbury_times), "s-", label="Woodbury update")
     axes[0].set(xlabel="number of genes N", ylabel="time (ms)", title=f"Update time (D = {d})")
-    axes[0].legend()
+    axes[0].legend(loc="upper left")
     axes[0].grid(True, which="both", alpha=0.3)
     speedups = np.array(direct_times) / np.array(woodbury_times)
     axes[1].bar([str(n) for n in sizes], speedups, color="green", alpha=0.7)

@@ -212,7 +212,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
         ylabel="relative residual",
         title=f"Krylov solvers on W (n = {n})",
     )
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="upper right")
     grid = np.linspace(maha.min(), maha.max(), 200)
     ax2.hist(maha, bins=40, density=True, alpha=0.6, label="draws of rvs()")
     ax2.plot(grid, stats.chi2(n).pdf(grid), "k", label=f"χ²({n})")
@@ -220,7 +220,7 @@ def main(quick: bool = False, outdir: Path = OUTPUT) -> dict[str, float]:
         xlabel="squared Mahalanobis distance",
         title="multivariate_normal(cov=W.as_covariance()).rvs",
     )
-    ax2.legend()
+    ax2.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(outdir / "scipy_interop.png", dpi=100)
     plt.close(fig)
