@@ -66,12 +66,13 @@ def size_shape(size, name: str = "size") -> tuple[int, ...]:
         shape: tuple[int, ...] = (count,)
     elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
         counts = [as_count(s) for s in size]
-        if any(c is None for c in counts):
+        known = [c for c in counts if c is not None]
+        if len(known) != len(counts):
             raise TypeError(
                 f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
                 "(an entry is not an integer)"
             )
-        shape = tuple(counts)
+        shape = tuple(known)
     else:
         raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
     if any(s < 0 for s in shape):

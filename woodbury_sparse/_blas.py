@@ -17,6 +17,7 @@ import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypedDict
 
 import numpy as np
 import threadpoolctl
@@ -52,8 +53,15 @@ def _blas_pools() -> tuple:
     return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+class _LimitState(TypedDict):
+    """How many :func:`one_thread` blocks are open, and the pools' sizes to restore."""
+
+    depth: int
+    saved: tuple[int, ...]
+
+
 _LIMIT_LOCK = threading.Lock()
-_limit_state = {"depth": 0, "saved": ()}
+_limit_state: _LimitState = {"depth": 0, "saved": ()}
 
 
 @contextmanager

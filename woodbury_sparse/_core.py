@@ -773,10 +773,11 @@ def _selected_sandwich_diagonal(
             kept = (r0, r1, i, positions, weight)
     values = pattern.inverse_values()
     out = np.zeros(terms.n)
-    if kept is not None:
-        chunks = [kept]
-    else:
-        chunks = ((r0, r1, i, pattern.locate(j, k), w) for r0, r1, i, j, k, w in terms)
+    chunks = (
+        [kept]
+        if kept is not None
+        else ((r0, r1, i, pattern.locate(j, k), w) for r0, r1, i, j, k, w in terms)
+    )
     for r0, r1, i, positions, weight in chunks:
         contribution = weight * values[positions]
         out[r0:r1] = np.bincount(i - r0, weights=contribution, minlength=r1 - r0)

@@ -29,6 +29,8 @@ from ._validation import as_block, require_real
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
 
+    from .posterior import PrecisionNormal
+
 __all__ = ["ConstrainedNormal", "sum_to_zero"]
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -39,7 +41,7 @@ _EPS = float(np.finfo(np.float64).eps)
 ON_SET_RTOL: float = float(np.sqrt(_EPS))
 
 
-def _constraint_matrix(C, n: int):
+def _constraint_matrix(C, n: int) -> np.ndarray | sparse.csr_array:
     """``C`` as a dense ``(k, n)`` float64 array or a CSR array; a 1-D ``C`` is one row."""
     if sparse.issparse(C):
         if C.ndim != 2:
@@ -128,7 +130,11 @@ class ConstrainedNormal(Gaussian):
     True
     """
 
-    def __init__(self, base: Gaussian, C, e: ArrayLike = 0.0) -> None:
+    base: PrecisionNormal
+    constraints: np.ndarray | sparse.csr_array
+    rhs: np.ndarray
+
+    def __init__(self, base: PrecisionNormal | ConstrainedNormal, C, e: ArrayLike = 0.0) -> None:
         if not isinstance(base, Gaussian) or not hasattr(base, "logpdf"):
             raise TypeError(
                 f"`base` must be a PrecisionNormal or ConstrainedNormal, got {type(base).__name__}"
@@ -231,7 +237,7 @@ class ConstrainedNormal(Gaussian):
         out = base - np.einsum("...j,...j->...", self._u[ii], self._u[jj])
         return float(out) if out.ndim == 0 else out
 
-    def _correct(self, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    def _correct(self, x: np.ndarray, target: np.ndarray | float) -> np.ndarray:
         """``x − V (C Σ Cᵀ)⁻¹ (C x − target)`` for columns ``x``."""
         return x - self._gain @ (np.asarray(self.constraints @ x) - target)
 

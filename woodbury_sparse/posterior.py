@@ -465,8 +465,8 @@ class NoisePosterior(Gaussian):
             take = np.flatnonzero((where >= start) & (where < start + chunk.size))
             left = self._x_rows(fi[take])
             out[take] = np.einsum("ij,ji->i", left, solved[:, where[take] - start])
-        out = out.reshape(ii.shape)
-        return float(out) if out.ndim == 0 else out
+        entries = out.reshape(ii.shape)
+        return float(entries) if entries.ndim == 0 else entries
 
     def _colour_columns(self, z: np.ndarray) -> np.ndarray:
         latent = np.atleast_2d(self.latent.colorize(z.T))  # rows (m, p)

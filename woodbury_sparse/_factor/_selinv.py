@@ -188,6 +188,14 @@ def has_selected_inverse(factor: Factor) -> bool:
     )
 
 
+def _ldl_parts(factor: Factor) -> tuple[sparse.csc_array, np.ndarray | None, np.ndarray]:
+    """``(L, d, perm)`` of a sparse ``L D Lᵀ`` factor (one :func:`has_selected_inverse` accepts)."""
+    parts = getattr(factor, "ldl_parts", None)
+    if parts is None:  # pragma: no cover - callers rule the other factors out first
+        raise TypeError(f"no selected inverse for {factor.method} factorisations")
+    return parts()
+
+
 class FactorPattern:
     """The pattern of a factor's ``L`` (``M[perm][:, perm] = L D Lᵀ``), read by position.
 
@@ -223,7 +231,7 @@ class FactorPattern:
     @classmethod
     def of(cls, factor: Factor) -> FactorPattern:
         """The pattern of ``factor`` (one copy of its ``L``)."""
-        return cls(*factor.ldl_parts())
+        return cls(*_ldl_parts(factor))
 
     def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Where ``(rows[k], cols[k])`` of ``M`` lie in ``L``'s storage; −1 where off it."""
@@ -338,7 +346,7 @@ def factor_selected_inverse(
     """
     n = factor.n
     if not definite and not factor.positive_definite and has_selected_inverse(factor):
-        lower, d, perm = factor.ldl_parts()
+        lower, d, perm = _ldl_parts(factor)
         indptr, indices, z = takahashi(lower, d)
         return _symmetric_csc(indptr, indices, z, perm)
     if not factor.positive_definite:
@@ -353,10 +361,7 @@ def factor_selected_inverse(
         return sparse.diags_array(1.0 / factor.d, format="csc")
     if isinstance(factor, DenseCholesky):
         return sparse.csc_array(_dense_inverse(factor.lower))
-    parts = getattr(factor, "ldl_parts", None)
-    if parts is None:  # pragma: no cover - every positive definite factor is covered above
-        raise TypeError(f"no selected inverse for {factor.method} factorisations")
-    lower, d, perm = parts()
+    lower, d, perm = _ldl_parts(factor)
     indptr, indices, z = takahashi(lower, d)
     return _symmetric_csc(indptr, indices, z, perm)
 
@@ -411,10 +416,7 @@ class InverseEntries:
         elif isinstance(factor, DenseCholesky):
             self._dense = _dense_inverse(factor.lower)
         else:
-            parts = getattr(factor, "ldl_parts", None)
-            if parts is None:  # pragma: no cover - every positive definite factor is above
-                raise TypeError(f"no selected inverse for {factor.method} factorisations")
-            lower, d, perm = parts()
+            lower, d, perm = _ldl_parts(factor)
             indptr, indices, self._z = takahashi(lower, d)
             self._lower = sparse.csc_array((self._z, indices, indptr), shape=(n, n))
             self._lower.has_sorted_indices = True

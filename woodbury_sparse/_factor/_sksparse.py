@@ -333,6 +333,7 @@ class CholmodHandle:
             # LLᵀ form's, which sqrt_t_matmul uses), so R⁻ᵀ z = Pᵀ L⁻ᵀ D^-½ z, from L and
             # D as they are: no copy of the factor, no conversion to LLᵀ.
             d = self.pivots()
+            assert d is not None  # 0.4 reads D for every factor
             scale = 1.0 / np.sqrt(d if z.ndim == 1 else d[:, None])
             with _QUIET:
                 y = f.solve_Lt(z * scale, use_LDLt_decomposition=True)
