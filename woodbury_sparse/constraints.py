@@ -135,7 +135,8 @@ class ConstrainedNormal(Gaussian):
     rhs: np.ndarray
 
     def __init__(self, base: PrecisionNormal | ConstrainedNormal, C, e: ArrayLike = 0.0) -> None:
-        if not isinstance(base, Gaussian) or not hasattr(base, "logpdf"):
+        given: object = base  # checked at run time whatever the annotation says
+        if not isinstance(given, Gaussian) or not hasattr(given, "logpdf"):
             raise TypeError(
                 f"`base` must be a PrecisionNormal or ConstrainedNormal, got {type(base).__name__}"
             )

@@ -27,6 +27,7 @@ inverse is the inverse, by ``potri``), and closed forms for diagonal blocks.
 from __future__ import annotations
 
 from functools import cached_property
+from types import ModuleType
 
 import numpy as np
 from scipy import linalg, sparse
@@ -36,10 +37,11 @@ from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky
 
+_c_kernel: ModuleType | None
 try:  # pragma: no branch - which branch runs depends on the installation
     from . import _takahashi as _c_kernel
 except ImportError:  # pragma: no cover - no C compiler when the package was installed
-    _c_kernel = None  # type: ignore[assignment]
+    _c_kernel = None
 
 #: ``"c"`` when the compiled Takahashi kernel is installed, ``"numpy"`` otherwise.
 KERNEL: str = "c" if _c_kernel is not None else "numpy"
