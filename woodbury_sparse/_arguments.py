@@ -2,9 +2,7 @@
 
 ``stats``, ``dask`` and ``posterior`` accept the same ``cov``, ``mean`` and ``size`` and
 refuse them in the same words; the checks live here, between the operators they name and
-the modules that use them (seeds and generators: ``_random``). ``stats`` still has its
-own copy of :func:`size_shape` (``_size_shape``), the same rules word for word, until the
-branches editing it have landed.
+the modules that use them (seeds and generators: ``_random``).
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import numpy as np
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
 from ._validation import as_count, require_real, short_repr
 
-__all__ = ["check_covariance", "mean_vector", "size_shape"]
+__all__ = ["check_covariance", "mean_vector", "points", "size_shape"]
 
 
 def check_covariance(cov, name: str) -> SymmetricWoodburyMatrix:
@@ -50,6 +48,25 @@ def mean_vector(mean, n: int, name: str) -> np.ndarray:
         raise ValueError(f"`{name}` must be a scalar or have shape ({n},), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or infinite values")
+    return arr
+
+
+def points(x, n: int) -> np.ndarray:
+    """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row); read only.
+
+    Not copied when it already is float64: callers form new arrays from it (a deviation
+    from a mean), never write into it.
+    """
+    arr = np.asarray(x)
+    require_real(arr.dtype, "x")
+    arr = arr.astype(np.float64, copy=False)
+    if arr.ndim not in (1, 2) or arr.shape[-1] != n:
+        raise ValueError(
+            f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
+            f"row), got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("`x` contains NaN or infinite values")
     return arr
 
 

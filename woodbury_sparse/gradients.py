@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import sparse
 
-from ._arguments import check_covariance, mean_vector
+from ._arguments import check_covariance, mean_vector, points
 from ._blocks import arrays_equal
 from ._exceptions import NotPositiveDefiniteError
 from ._factor import InverseEntries
@@ -300,20 +300,6 @@ class _Traces:
 
 
 # -- the public function ----------------------------------------------------------------------
-def _points(x, n: int) -> np.ndarray:
-    arr = np.asarray(x)
-    require_real(arr.dtype, "x")
-    arr = arr.astype(np.float64)
-    if arr.ndim not in (1, 2) or arr.shape[-1] != n:
-        raise ValueError(
-            f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
-            f"row), got shape {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("`x` contains NaN or infinite values")
-    return arr
-
-
 def _count(dA, dB, dmean) -> int:
     lengths = {
         name: len(v)
@@ -421,7 +407,7 @@ def log_density_gradient(
     """
     W = check_covariance(cov, "cov")
     n = W.n
-    points = _points(x, n)
+    xs = points(x, n)
     mu = mean_vector(mean, n, "mean")
     m = _count(dA, dB, dmean)
     state = W._state
@@ -440,7 +426,7 @@ def log_density_gradient(
             )
 
     # -- the value, as dwnorm computes it: W is positive definite since A and B are ----------
-    dev = (points - mu).T  # (n, k)
+    dev = (xs - mu).T  # (n, k)
     dev = dev.reshape(n, -1)
     r = np.asarray(state.solve(dev))
     _, logdet = state.slogdet()
@@ -484,7 +470,7 @@ def log_density_gradient(
                 trace += inv_o.trace(d_a[k].sandwich(x_factor))
         grad[:, k] -= 0.5 * trace
 
-    if points.ndim == 1:
+    if xs.ndim == 1:
         return LogDensityGradient(float(values[0]), grad[0])
     return LogDensityGradient(values, grad)
 

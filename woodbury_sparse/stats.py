@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _blas
-from ._arguments import check_covariance, mean_vector
+from ._arguments import check_covariance, mean_vector, points, size_shape
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
 from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
 from ._random import RandomGenerator, check_one, generator, legacy_generator, resolve
-from ._validation import as_count, require_integer, require_real, short_repr
+from ._validation import require_integer
 from .posterior import LatentPosterior, latent_posterior
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,21 +52,6 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 # -- argument handling ---------------------------------------------------------------------
-def _points(x, n: int) -> np.ndarray:
-    """``x`` as float64, shape ``(n,)`` or ``(k, n)`` (one point per row)."""
-    arr = np.asarray(x)
-    require_real(arr.dtype, "x")
-    arr = arr.astype(np.float64, copy=False)  # read only: the deviation is a new array
-    if arr.ndim not in (1, 2) or arr.shape[-1] != n:
-        raise ValueError(
-            f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
-            f"row), got shape {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("`x` contains NaN or infinite values")
-    return arr
-
-
 # -- the numerical kernels -----------------------------------------------------------------
 def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
     """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
@@ -131,33 +116,6 @@ def _draw(W: SymmetricWoodburyMatrix, mean: np.ndarray, count: int, rng):
     return mean + W._state.colour(white.T).T
 
 
-def _size_shape(size, name: str = "size") -> tuple[int, ...]:
-    """``size`` (None, an int, or a tuple / list / 1-D array of ints) as a shape tuple.
-
-    Integers only, NumPy integers included: a float, a string or a bool is a
-    ``TypeError`` rather than being truncated or parsed.
-    """
-    if size is None:
-        return ()
-    count = as_count(size)
-    if count is not None:
-        shape: tuple[int, ...] = (count,)
-    elif isinstance(size, (tuple, list)) or (isinstance(size, np.ndarray) and size.ndim == 1):
-        counts = [as_count(s) for s in size]
-        shape = tuple(c for c in counts if c is not None)
-        if len(shape) != len(counts):
-            raise TypeError(
-                f"`{name}` must be an int or a tuple of ints, got {short_repr(size)} "
-                "(an entry is not an integer)"
-            )
-    else:
-        raise TypeError(f"`{name}` must be an int or a tuple of ints, got {short_repr(size)}")
-    if any(s < 0 for s in shape):
-        raise ValueError(f"`{name}` must be non-negative, got {short_repr(size)}")
-    return shape
-
-
-# -- R-compatible functions ----------------------------------------------------------------
 def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> float | np.ndarray:
     """Squared Mahalanobis distance ``(x − center)ᵀ W⁻¹ (x − center)``, as R computes it.
 
@@ -196,7 +154,7 @@ def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> floa
     array([1., 2.])
     """
     W = check_covariance(cov, "cov")
-    dev = _points(x, W.n) - mean_vector(center, W.n, "center")
+    dev = points(x, W.n) - mean_vector(center, W.n, "center")
     return _maha(W, dev)
 
 
@@ -247,7 +205,7 @@ def dwnorm(
     -3.031024
     """
     W = check_covariance(covariance, "covariance")
-    dev = _points(x, W.n) - mean_vector(mean, W.n, "mean")
+    dev = points(x, W.n) - mean_vector(mean, W.n, "mean")
     logp = _logpdf(W, dev)
     return logp if log else _pdf_from_log(logp)
 
@@ -453,7 +411,7 @@ class WoodburyNormal:
 
     def mahalanobis(self, x: ArrayLike) -> float | np.ndarray:
         """Squared Mahalanobis distance ``(x − μ)ᵀ W⁻¹ (x − μ)`` of each point (row)."""
-        return _maha(self._W, _points(x, self.dim) - self._mean)
+        return _maha(self._W, points(x, self.dim) - self._mean)
 
     def logpdf(self, x: ArrayLike) -> float | np.ndarray:
         """Log density at ``x`` (``(n,)`` → float, ``(k, n)`` → ``(k,)``).
@@ -463,7 +421,7 @@ class WoodburyNormal:
         NotPositiveDefiniteError
             When ``W`` is not positive definite.
         """
-        return _logpdf(self._W, _points(x, self.dim) - self._mean)
+        return _logpdf(self._W, points(x, self.dim) - self._mean)
 
     def pdf(self, x: ArrayLike) -> float | np.ndarray:
         """Density at ``x``; warns (:class:`WoodburyWarning`) where it under/overflows.
@@ -499,7 +457,7 @@ class WoodburyNormal:
         ValueError
             When ``size`` is negative.
         """
-        shape = _size_shape(size)
+        shape = size_shape(size)
         check_one(rng, random_state, "random_state", "rvs")
         if rng is not None:
             source: RandomGenerator = generator(rng)
