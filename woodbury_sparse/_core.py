@@ -37,8 +37,7 @@ from ._exceptions import (
     SingularMatrixError,
     warn,
 )
-from ._factor import Factor, factorize
-from ._factor._selinv import FactorPattern, has_selected_inverse
+from ._factor import Factor, FactorPattern, factorize, has_selected_inverse
 from ._validation import Parts
 
 __all__ = [

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ._arguments import size_shape
+from ._arguments import points, size_shape
 from ._random import resolve
 from ._validation import require_real
 
@@ -174,25 +174,17 @@ class Gaussian(ABC):
         ``stats``). A batch of ``k``: ``x`` is ``(dim, k)``, column ``j`` a point of member
         ``j``.
         """
+        if self.batch is None:  # one point or one per row, read as everywhere else
+            arr = points(x, self.dim)
+            return np.ascontiguousarray((np.atleast_2d(arr) - self._mean).T), arr.ndim == 1
         arr = np.asarray(x)
         require_real(arr.dtype, "x")
         arr = arr.astype(np.float64)
-        d = self.dim
-        if self.batch is not None:
-            if arr.shape != self._mean.shape:
-                raise ValueError(
-                    f"`x` must have shape {self._mean.shape} (one point per member of the "
-                    f"batch, as columns), got shape {arr.shape}"
-                )
-            dev, single = arr - self._mean, False
-        else:
-            if arr.ndim not in (1, 2) or arr.shape[-1] != d:
-                raise ValueError(
-                    f"`x` must have shape ({d},) for one point or (m, {d}) for m points (one "
-                    f"per row), got shape {arr.shape}"
-                )
-            single = arr.ndim == 1
-            dev = (np.atleast_2d(arr) - self._mean).T
-        if not np.all(np.isfinite(dev)):
+        if arr.shape != self._mean.shape:
+            raise ValueError(
+                f"`x` must have shape {self._mean.shape} (one point per member of the "
+                f"batch, as columns), got shape {arr.shape}"
+            )
+        if not np.all(np.isfinite(arr)):
             raise ValueError("`x` contains NaN or infinite values")
-        return np.ascontiguousarray(dev), single
+        return np.ascontiguousarray(arr - self._mean), False

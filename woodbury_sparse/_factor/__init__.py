@@ -41,18 +41,20 @@ from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import InverseEntries, factor_selected_inverse
+from ._selinv import FactorPattern, InverseEntries, factor_selected_inverse, has_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
     "BACKEND",
     "EPS",
     "Factor",
+    "FactorPattern",
     "InverseEntries",
     "backend_info",
     "checked",
     "factor_selected_inverse",
     "factorize",
+    "has_selected_inverse",
     "refactorize",
     "reuse_analysis",
     "sparse_one_norm",
