@@ -360,6 +360,10 @@ def log_density_gradient(
 def log_density_gradient(
     x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., information: Literal[True]
 ) -> LogDensityInformation: ...
+@overload
+def log_density_gradient(
+    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., information: bool
+) -> LogDensityGradient | LogDensityInformation: ...
 def log_density_gradient(
     x, mean=None, cov=None, *, dA=None, dB=None, dmean=None, information: bool = False
 ) -> LogDensityGradient | LogDensityInformation:
@@ -581,15 +585,16 @@ def _average_information(
         rhs = np.stack([d_b[a].apply(s) for a in touched], axis=1)  # (p, t, k)
         solved = np.asarray(parts.B.factor.solve(rhs.reshape(p, -1)))
         v[:, touched, :] -= np.asarray(parts.U.matmul(solved)).reshape(n, len(touched), k)
-    means = [a for a, dm in enumerate(d_mu) if dm is not None]
+    mean_columns = [(a, dm) for a, dm in enumerate(d_mu) if dm is not None]
+    means = np.array([a for a, _ in mean_columns], dtype=np.intp)
     columns = [v.reshape(n, m * k)]
-    if means:
-        columns.append(np.column_stack([d_mu[a] for a in means]))
+    if mean_columns:
+        columns.append(np.column_stack([dm for _, dm in mean_columns]))
     stacked = np.hstack(columns)
     solved = np.asarray(state.solve(stacked))
     w = solved[:, : m * k].reshape(n, m, k)
     info = 0.5 * np.einsum("iaj,ibj->jab", v, w)
-    if means:
+    if mean_columns:
         g = stacked[:, m * k :].T @ solved[:, m * k :]
         info[np.ix_(np.arange(k), means, means)] += g
     return 0.5 * (info + info.transpose(0, 2, 1))
