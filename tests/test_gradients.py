@@ -417,3 +417,136 @@ def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
     # a different pattern (a grid) is not the same
     other = InverseEntries(Block.from_matrix(grid_precision(8, 0.4), symmetric=True).factor)
     assert not inv_a.same_pattern(other) and not other.same_pattern(inv_a)
+
+
+# -- the average information --------------------------------------------------------------------
+def dense_information(A, B, X, dev, dA, dB, dmu):
+    """``AIₖₗ = ½ vₖᵀ W⁻¹ vₗ + ∂ₖμᵀ W⁻¹ ∂ₗμ``, ``vₖ = ∂ₖW W⁻¹ dev``, with dense inverses,
+    and the entries' scale ``½ ‖vₖ‖ ‖W⁻¹ vₗ‖ + ‖∂ₖμ‖ ‖W⁻¹ ∂ₗμ‖`` (of the rounding errors)."""
+    Ai = np.linalg.inv(A)
+    Bi = np.linalg.inv(B) if B.size else B
+    Wi = np.linalg.inv(Ai + X @ Bi @ X.T)
+    r = Wi @ dev
+    dW = [-Ai @ a @ Ai - X @ Bi @ b @ Bi @ X.T for a, b in zip(dA, dB, strict=True)]
+    v = np.column_stack([d @ r for d in dW])
+    mu = np.column_stack(dmu)
+    info = 0.5 * v.T @ Wi @ v + mu.T @ Wi @ mu
+    norm = np.linalg.norm
+    scale = 0.5 * np.outer(norm(v, axis=0), norm(Wi @ v, axis=0)) + np.outer(
+        norm(mu, axis=0), norm(Wi @ mu, axis=0)
+    )
+    return info, scale
+
+
+@pytest.mark.parametrize("name", PD)
+def test_information_matches_the_dense_formula_across_the_catalogue(name):
+    rng = np.random.default_rng(sum(map(ord, name)) + 1)
+    c = case(name)
+    W = c.build()
+    n, p = W.n, W.p
+    Ad, Bd = dense(W.A), dense(W.B) if p else np.zeros((0, 0))
+    Xd = dense(W.U) if p else np.zeros((n, 0))
+    dA = [on_pattern(W.A, rng), 0.7, None, None]
+    dB = [None, None, (on_pattern(W.B, rng) if p else None), (-1.3 if p else None)]
+    dmean = [None, rng.standard_normal(n), None, rng.standard_normal(n)]
+    x = rng.standard_normal((2, n))
+    mu = rng.standard_normal(n)
+    out = ws.log_density_gradient(x, mu, W, dA=dA, dB=dB, dmean=dmean, information=True)
+    assert isinstance(out, ws.gradients.LogDensityInformation)
+    assert out.information.shape == (2, 4, 4)
+    plain = ws.log_density_gradient(x, mu, W, dA=dA, dB=dB, dmean=dmean)
+    np.testing.assert_array_equal(out.value, plain.value)  # the same work, shared
+    np.testing.assert_array_equal(out.gradient, plain.gradient)
+    dAd = [as_dense_derivative(d, n) for d in dA]
+    dBd = [as_dense_derivative(d, p) for d in dB]
+    dmd = [np.zeros(n) if d is None else d for d in dmean]
+    for row in range(2):
+        info = out.information[row]
+        ref, scale = dense_information(Ad, Bd, Xd, x[row] - mu, dAd, dBd, dmd)
+        # r = W⁻¹ dev, then solves with A or B, then with W: κ three times; c = 100.
+        bound = 100 * max(n, p, 1) * EPS * c.kappa**3 * scale
+        assert np.all(np.abs(info - ref) <= bound), (info, ref, bound)
+        np.testing.assert_array_equal(info, info.T)  # symmetric, exactly
+        # positive semidefinite: a Gram matrix; eigenvalues ≥ −(the entries' error)
+        assert np.linalg.eigvalsh(info).min() >= -np.abs(bound).sum()
+        one = ws.log_density_gradient(x[row], mu, W, dA=dA, dB=dB, dmean=dmean, information=True)
+        np.testing.assert_allclose(one.information, info, rtol=1e-13, atol=1e-13 * scale.max())
+
+
+def linear_models():
+    """``W`` linear in θ (variances, not precisions): ``W = θ₀ A₀⁻¹ + θ₁ X B₀⁻¹ Xᵀ`` and a
+    linear mean ``θ₂ f``: the catalogue's four families, as (name, build(θ), θ)."""
+    rng = np.random.default_rng(21)
+    n = 150
+    f = rng.standard_normal(n)
+
+    def variances(A0, B0, X=None):
+        fa = f[: A0.shape[0]]
+
+        def build(theta):
+            s, t, c = theta
+            W = ws.SymmetricWoodburyMatrix(A0 / s, B0 / t, X=X)
+            return W, c * fa, [-A0 / s**2, None, None], [None, -B0 / t**2, None], [None, None, fa]
+
+        return build
+
+    eye = sparse.eye_array(n, format="csc")
+    X = rng.standard_normal((n, 6))
+    g = 10
+    Z = sparse.csc_array((np.ones(n), (np.arange(n), rng.integers(0, g, n))), shape=(n, g))
+    several = sparse.hstack([eye, Z], format="csc")
+    return [
+        ("ar1_plus_noise", variances(eye, ar1_precision(n, 0.8))),
+        ("regression", variances(eye, np.eye(6) + 0.3, X)),
+        ("grid_plus_noise", variances(grid_precision(12, 0.5), eye[:144, :144])),
+        (
+            "several_terms",
+            variances(eye, sparse.block_diag([ar1_precision(n, 0.6), eye[:g, :g]], "csc"), several),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("name, build", linear_models(), ids=[m[0] for m in linear_models()])
+def test_information_is_the_average_of_observed_and_expected(name, build):
+    """For ``W`` and ``μ`` linear in θ: ``AI = ½ (observed + expected information)`` on the
+    covariance parameters, ``= Fisher`` on the mean's, and 0 between them (the observed
+    information's cross terms ``∂ₗμᵀ W⁻¹ ∂ₖW r`` have expectation zero and are left out).
+    The observed information is the central difference of the exact gradient (checked
+    against dwnorm above); the expected one is ``½ tr(W⁻¹ ∂ₖW W⁻¹ ∂ₗW)``, densely."""
+    theta = np.array([0.7, 1.6, 0.4])
+    W, mean, dA, dB, dmean = build(theta)
+    x = ws.rwnorm(1, mean, W, random_state=22)
+    out = ws.log_density_gradient(x, mean, W, dA=dA, dB=dB, dmean=dmean, information=True)
+    h = 1e-4 * theta
+    observed = np.empty((3, 3))
+    for k in range(3):
+        up, down = theta.copy(), theta.copy()
+        up[k] += h[k]
+        down[k] -= h[k]
+        grads = []
+        for point in (up, down):
+            Wp, mp, a, b, m = build(point)
+            grads.append(ws.log_density_gradient(x, mp, Wp, dA=a, dB=b, dmean=m).gradient)
+        observed[:, k] = -(grads[0] - grads[1]) / (2 * h[k])
+    observed = 0.5 * (observed + observed.T)
+    Wd = W.toarray()
+    Wi = np.linalg.inv(Wd)
+    # W = θ₀ A₀⁻¹ + θ₁ X B₀⁻¹ Xᵀ: each derivative is its term divided by its θ
+    noise = np.linalg.inv(dense(W.A))
+    dW = [noise / theta[0], (Wd - noise) / theta[1]]
+    f = dmean[2]
+    expected = np.zeros((3, 3))
+    for k in range(2):
+        for j in range(2):
+            expected[k, j] = 0.5 * np.trace(Wi @ dW[k] @ Wi @ dW[j])
+    expected[2, 2] = f @ Wi @ f
+    r = Wi @ (x - mean)
+    cross = np.array([f @ Wi @ dW[k] @ r for k in range(2)])  # the observed cross terms
+    average = 0.5 * (observed + expected)
+    average[:2, 2] -= 0.5 * cross
+    average[2, :2] -= 0.5 * cross
+    # central differences with h = 1e-4 θ: truncation h²·ℓ''' ~ 1e-8 relative
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+    np.testing.assert_allclose(out.information, average, rtol=0, atol=1e-6 * scale.max())
+    assert np.all(np.abs(out.information - average) <= 1e-6 * scale + 1e-10 * scale.max())
+    np.testing.assert_array_equal(out.information[:2, 2], 0.0)
