@@ -550,3 +550,97 @@ def test_information_is_the_average_of_observed_and_expected(name, build):
     np.testing.assert_allclose(out.information, average, rtol=0, atol=1e-6 * scale.max())
     assert np.all(np.abs(out.information - average) <= 1e-6 * scale + 1e-10 * scale.max())
     np.testing.assert_array_equal(out.information[:2, 2], 0.0)
+
+
+# -- the restricted (REML) likelihood: fixed effects integrated out -----------------------------
+def dense_restricted(W, F, x):
+    """``log N(x − F β̂; 0, W) + (c/2) log 2π − ½ log det(Fᵀ W⁻¹ F)``, densely."""
+    n, c = F.shape
+    Wi = np.linalg.inv(W)
+    G = F.T @ Wi @ F
+    dev = x - F @ np.linalg.solve(G, F.T @ Wi @ x)
+    return float(
+        -0.5 * ((n - c) * np.log(2 * np.pi) + np.linalg.slogdet(W)[1] + dev @ Wi @ dev)
+        - 0.5 * np.linalg.slogdet(G)[1]
+    )
+
+
+@pytest.mark.parametrize("name", ["ar1_noise", "regression", "several_terms"])
+def test_restricted_likelihood_value_gradient_and_information(name):
+    rng = np.random.default_rng(31)
+    n = 120
+    F = np.column_stack([np.ones(n), np.linspace(-1, 1, n)])
+    if name == "ar1_noise":
+        build, theta = (lambda t: ar1_noise(t, n)), (0.8, 2.0, 0.5)
+    elif name == "regression":
+        X = rng.standard_normal((n, 4))
+        build, theta = (lambda t: regression(t, X)), (0.7, 0.3, 1.5)
+    else:
+        Z = sparse.csc_array((np.ones(n), (np.arange(n), rng.integers(0, 6, n))), shape=(n, 6))
+        build, theta = (lambda t: several_terms(t, Z)), (0.8, 3.0, 0.5, 0.2)
+    W, mean, dA, dB, dmean = build(theta)
+    x = ws.rwnorm(2, 0.0, W, random_state=rng) + F @ [3.0, -1.0]
+    out = ws.log_density_gradient(x, mean, W, dA=dA, dB=dB, dmean=dmean, fixed=F, information=True)
+    mu = np.broadcast_to(mean, (n,))
+    for row in range(2):
+        ref = dense_restricted(W.toarray(), F, x[row] - mu)
+        assert out.value[row] == pytest.approx(ref, rel=1e-11)
+
+    def restricted(t):
+        Wt, mt, *_ = build(t)
+        return sum(
+            dense_restricted(Wt.toarray(), F, x[j] - np.broadcast_to(mt, (n,))) for j in (0, 1)
+        )
+
+    for k, t in enumerate(theta):  # Richardson-extrapolated central differences, O(h⁴)
+        h = 1e-3 * abs(t)
+
+        def central(step, k=k):
+            up, down = np.array(theta, dtype=float), np.array(theta, dtype=float)
+            up[k] += step
+            down[k] -= step
+            return (restricted(up) - restricted(down)) / (2 * step)
+
+        fd = (4 * central(h / 2) - central(h)) / 3
+        total = out.gradient[:, k].sum()
+        # 1e-6 relative as above; + 1e-9 for a mean parameter in F's span (the regression's
+        # intercept), whose restricted derivative is zero: computed 2e-13
+        assert abs(total - fd) <= 1e-6 * abs(total) + 1e-9, (k, total, fd)
+    # AI with P = W⁻¹ − W⁻¹F (Fᵀ W⁻¹ F)⁻¹ FᵀW⁻¹ in place of W⁻¹ (dense reference)
+    Wd = W.toarray()
+    Wi = np.linalg.inv(Wd)
+    P = Wi - Wi @ F @ np.linalg.solve(F.T @ Wi @ F, F.T @ Wi)
+    Ai = np.linalg.inv(dense(W.A))
+    Bi = np.linalg.inv(dense(W.B))
+    Xd = dense(W.U)
+    m = len(theta)
+    dW = [
+        -Ai @ as_dense_derivative(a, n) @ Ai - Xd @ Bi @ as_dense_derivative(b, W.p) @ Bi @ Xd.T
+        for a, b in zip(dA or [None] * m, dB or [None] * m, strict=True)
+    ]
+    dmu = np.column_stack(
+        [np.zeros(n) if d is None else np.broadcast_to(d, (n,)) for d in (dmean or [None] * m)]
+    )
+    for row in range(2):
+        r = P @ (x[row] - mu)
+        v = np.column_stack([d @ r for d in dW])
+        ref = 0.5 * v.T @ P @ v + dmu.T @ P @ dmu
+        np.testing.assert_allclose(
+            out.information[row], ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max()
+        )
+
+
+def test_fixed_is_checked():
+    n = 6
+    W = ws.SymmetricWoodburyMatrix(ar1_precision(n, 0.5), sparse.eye_array(n))
+    x = np.zeros(n)
+    with pytest.raises(ValueError, match=r"`fixed` must have shape \(6, c\) with c ≥ 1, got"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones((5, 1)))
+    with pytest.raises(ValueError, match=r"`fixed` must have fewer columns than rows \(6\)"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.eye(6))
+    with pytest.raises(ValueError, match=r"`fixed` contains NaN or infinite values"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.full(6, np.nan))
+    with pytest.raises(ValueError, match=r"`fixed` must have linearly independent columns"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones((6, 2)))
+    with pytest.raises(TypeError, match=r"`fixed` must hold real numbers"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones(6) * 1j)

@@ -153,10 +153,11 @@ class FitResult:
 class _Model:
     """The user's model evaluated at ``θ``, reusing the previous operator's analyses."""
 
-    def __init__(self, model: Callable, y: np.ndarray, X, m: int) -> None:
+    def __init__(self, model: Callable, y: np.ndarray, X, m: int, fixed=None) -> None:
         self.model = model
         self.y = y
         self.X = X
+        self.fixed = fixed
         self.m = m
         self.W: SymmetricWoodburyMatrix | None = None
         self.evaluations = 0
@@ -189,7 +190,14 @@ class _Model:
             else:  # the same patterns: CHOLMOD's symbolic analyses are reused
                 W = self.W.with_blocks(A=A, B=B)
             out = log_density_gradient(
-                self.y, mean, W, dA=dA, dB=dB, dmean=dmean, information=information
+                self.y,
+                mean,
+                W,
+                dA=dA,
+                dB=dB,
+                dmean=dmean,
+                fixed=self.fixed,
+                information=information,
             )
         except (FactorizationError, FloatingPointError):
             # θ outside the region where the model is a covariance (A or B indefinite or
@@ -241,6 +249,7 @@ def fit(
     y,
     *,
     X=None,
+    fixed=None,
     transforms: str | Sequence[str | None] | None = None,
     bounds: Sequence[tuple[float | None, float | None]] | None = None,
     names: Sequence[str] | None = None,
@@ -265,6 +274,10 @@ def fit(
         The observations; ``k`` rows are independent replicates (log likelihoods add).
     X : (n, p) array_like or sparse matrix, optional
         The fixed factor of ``W`` (default: the identity, ``p = n``).
+    fixed : (n, c) array_like, optional
+        A design of fixed effects with a flat prior: maximise the restricted (REML) log
+        likelihood, with their coefficients integrated out (see
+        :func:`~woodbury_sparse.log_density_gradient`), instead of the likelihood.
     transforms : str or list of str or None, optional
         Per parameter (or one for all): ``None``/``"none"``, ``"positive"`` (``θ > 0``,
         optimised in ``log θ``), ``"correlation"`` (``−1 < θ < 1``, in ``atanh θ``),
@@ -392,7 +405,7 @@ def fit(
 
     phi_bounds = None if bounds is None else _phi_bounds(bounds, backward, m)
     y = np.asarray(y, dtype=np.float64)
-    evaluate = _Model(model, y, X, m)
+    evaluate = _Model(model, y, X, m, fixed)
     report = reporter(progress, "log likelihood evaluations", unit="eval")
     second_order = method == AVERAGE_INFORMATION or method.lower() in HESSIAN_METHODS
     cache: dict[bytes, tuple[float, np.ndarray, np.ndarray]] = {}

@@ -354,18 +354,34 @@ def _count(dA, dB, dmean) -> int:
 
 @overload
 def log_density_gradient(
-    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., information: Literal[False] = ...
+    x,
+    mean=...,
+    cov=...,
+    *,
+    dA=...,
+    dB=...,
+    dmean=...,
+    fixed=...,
+    information: Literal[False] = ...,
 ) -> LogDensityGradient: ...
 @overload
 def log_density_gradient(
-    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., information: Literal[True]
+    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., fixed=..., information: Literal[True]
 ) -> LogDensityInformation: ...
 @overload
 def log_density_gradient(
-    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., information: bool
+    x, mean=..., cov=..., *, dA=..., dB=..., dmean=..., fixed=..., information: bool
 ) -> LogDensityGradient | LogDensityInformation: ...
 def log_density_gradient(
-    x, mean=None, cov=None, *, dA=None, dB=None, dmean=None, information: bool = False
+    x,
+    mean=None,
+    cov=None,
+    *,
+    dA=None,
+    dB=None,
+    dmean=None,
+    fixed=None,
+    information: bool = False,
 ) -> LogDensityGradient | LogDensityInformation:
     """The log density ``log N(x | μ, W)`` and its exact gradient, from one call.
 
@@ -392,6 +408,12 @@ def log_density_gradient(
         so is its derivative.
     dmean : list of length m, optional
         ``∂μ/∂θₖ``: ``None`` (zero), a scalar (a constant vector) or an ``(n,)`` vector.
+    fixed : (n, c) array_like, optional
+        A design ``F`` of fixed effects with a flat prior, integrated out: then the
+        value is the *restricted* (REML) log likelihood
+        ``log N(x − F β̂; μ, W) + (c/2) log 2π − ½ log det(Fᵀ W⁻¹ F)`` (``β̂`` the
+        generalised least squares estimate), and the gradient and information are its.
+        ``F`` must have full column rank ``c < n``.
     information : bool, optional
         Also return the *average information* matrix (default False), the second-order
         information of REML/ML software's AI algorithm (see Notes).
@@ -432,6 +454,11 @@ def log_density_gradient(
     diagonal blocks, and for blocks no derivative touches), two solves and ``O(nnz)``
     per derivative; with ``X ≠ I`` also the products ``Xᵀ ∂A X``. An entry of a
     derivative outside the pattern of the factor costs a solve for its column.
+
+    With ``fixed=F``, ``r`` becomes ``P (x − μ)``, ``P = W⁻¹ − Z G⁻¹ Zᵀ``, ``Z = W⁻¹ F``,
+    ``G = Fᵀ Z``, and the gradient gains ``½ tr(G⁻¹ Zᵀ ∂W Z)`` (the derivative of
+    ``−½ log det G``): ``c`` more solves with ``W`` and one each with ``A`` and ``B`` on
+    ``c`` columns; the average information uses ``P`` in place of ``W⁻¹``.
 
     The average information (Gilmour, Thompson & Cullis 1995; Johnson & Thompson 1995)
     is, with ``vₖ = ∂ₖW r = −A⁻¹ ∂A u − X B⁻¹ ∂B s``::
@@ -483,6 +510,7 @@ def log_density_gradient(
     xs = points(x, n)
     mu = mean_vector(mean, n, "mean")
     m = _count(dA, dB, dmean)
+    F = _fixed_design(fixed, n)
     state = W._state
     parts = state.parts
     p = state.p
@@ -503,8 +531,12 @@ def log_density_gradient(
     dev = dev.reshape(n, -1)
     r = np.asarray(state.solve(dev))
     _, logdet = state.slogdet()
+    restricted = None if F is None else _Restricted(state, F, dev, r)
+    if restricted is not None:  # GLS residuals: dev − F β̂, r = P dev
+        dev, r = restricted.dev, restricted.r
+        logdet += restricted.logdet
     quad = np.einsum("ij,ij->j", dev, r)
-    values = -0.5 * (n * _LOG_2PI + logdet + quad)
+    values = -0.5 * ((n - (0 if F is None else F.shape[1])) * _LOG_2PI + logdet + quad)
 
     # -- the quadratic and mean terms: u = A⁻¹ r, s = B⁻¹ Xᵀ r -------------------------------
     grad = np.zeros((dev.shape[1], m))
@@ -543,9 +575,11 @@ def log_density_gradient(
             else:
                 trace += inv_o.trace(d_a[k].sandwich(x_factor))
         grad[:, k] -= 0.5 * trace
+    if restricted is not None:  # + ½ tr(G⁻¹ Zᵀ ∂W Z), the same for every point
+        grad += restricted.trace_terms(d_a, d_b)[None, :]
 
     if information:
-        info = _average_information(state, r, u, s, d_a, d_b, d_mu)
+        info = _average_information(state, r, u, s, d_a, d_b, d_mu, restricted)
         if xs.ndim == 1:
             return LogDensityInformation(float(values[0]), grad[0], info[0])
         return LogDensityInformation(values, grad, info)
@@ -562,6 +596,7 @@ def _average_information(
     d_a: list[_Derivative],
     d_b: list[_Derivative],
     d_mu: list[np.ndarray | None],
+    restricted: _Restricted | None = None,
 ) -> np.ndarray:
     """The average information of each point, ``(k, m, m)``.
 
@@ -592,12 +627,80 @@ def _average_information(
         columns.append(np.column_stack([dm for _, dm in mean_columns]))
     stacked = np.hstack(columns)
     solved = np.asarray(state.solve(stacked))
+    if restricted is not None:  # P = W⁻¹ − Z G⁻¹ Zᵀ in place of W⁻¹
+        solved = solved - restricted.project(stacked)
     w = solved[:, : m * k].reshape(n, m, k)
     info = 0.5 * np.einsum("iaj,ibj->jab", v, w)
     if mean_columns:
         g = stacked[:, m * k :].T @ solved[:, m * k :]
         info[np.ix_(np.arange(k), means, means)] += g
     return 0.5 * (info + info.transpose(0, 2, 1))
+
+
+class _Restricted:
+    """The restricted likelihood's pieces: ``F``'s coefficients integrated out (flat prior).
+
+    ``Z = W⁻¹ F``, ``G = Fᵀ W⁻¹ F`` (``c×c``, Cholesky ``L``), the GLS residuals
+    ``dev − F β̂`` (``β̂ = G⁻¹ Zᵀ dev``) and ``r = P dev``, ``P = W⁻¹ − Z G⁻¹ Zᵀ``.
+    """
+
+    def __init__(self, state: Any, F: np.ndarray, dev: np.ndarray, r: np.ndarray) -> None:
+        self.state = state
+        self.Z = np.asarray(state.solve(F)).reshape(F.shape)
+        gram = F.T @ self.Z
+        try:
+            self.L = np.linalg.cholesky(0.5 * (gram + gram.T))
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "`fixed` must have linearly independent columns: Fᵀ W⁻¹ F is singular"
+            ) from None
+        self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
+        beta = self._solve_gram(self.Z.T @ dev)
+        self.dev = dev - F @ beta
+        self.r = r - self.Z @ beta
+
+    def _solve_gram(self, rhs: np.ndarray) -> np.ndarray:
+        return np.linalg.solve(self.L.T, np.linalg.solve(self.L, rhs))
+
+    def project(self, rhs: np.ndarray) -> np.ndarray:
+        """``Z G⁻¹ Zᵀ rhs``: what ``P`` takes off ``W⁻¹ rhs``."""
+        return self.Z @ self._solve_gram(self.Z.T @ rhs)
+
+    def trace_terms(self, d_a: list[_Derivative], d_b: list[_Derivative]) -> np.ndarray:
+        """``½ tr(G⁻¹ Zᵀ ∂ₖW Z)`` for each parameter, the derivative of ``−½ log det G``.
+
+        ``Zᵀ ∂W Z = −(A⁻¹Z)ᵀ ∂A (A⁻¹Z) − (B⁻¹XᵀZ)ᵀ ∂B (B⁻¹XᵀZ)``; with ``Z̃ = Z L⁻ᵀ`` the
+        trace is a sum of quadratic forms, one per column.
+        """
+        parts = self.state.parts
+        white = np.linalg.solve(self.L, self.Z.T).T  # Z L⁻ᵀ, (n, c)
+        out = np.zeros(len(d_a))
+        if any(d.kind != "zero" for d in d_a):
+            ua = np.asarray(parts.A.factor.solve(white)).reshape(white.shape)
+            out -= 0.5 * np.array([d.quadratic(ua).sum() for d in d_a])
+        if self.state.p and any(d.kind != "zero" for d in d_b):
+            sb = np.asarray(parts.B.factor.solve(parts.V.matmul(white)))
+            sb = sb.reshape(self.state.p, -1)
+            out -= 0.5 * np.array([d.quadratic(sb).sum() for d in d_b])
+        return out
+
+
+def _fixed_design(fixed, n: int) -> np.ndarray | None:
+    """``fixed`` as an ``(n, c)`` float array (a vector is one column); None stays None."""
+    if fixed is None:
+        return None
+    F = np.asarray(fixed.toarray() if sparse.issparse(fixed) else fixed)
+    require_real(F.dtype, "fixed")
+    F = F.astype(np.float64)
+    if F.ndim == 1:
+        F = F[:, None]
+    if F.ndim != 2 or F.shape[0] != n or F.shape[1] == 0:
+        raise ValueError(f"`fixed` must have shape ({n}, c) with c ≥ 1, got shape {F.shape}")
+    if F.shape[1] >= n:
+        raise ValueError(f"`fixed` must have fewer columns than rows ({n}), got {F.shape[1]}")
+    if not np.all(np.isfinite(F)):
+        raise ValueError("`fixed` contains NaN or infinite values")
+    return F
 
 
 def _mean_derivatives(dmean, m: int, n: int) -> list[np.ndarray | None]:
