@@ -25,14 +25,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
 
 from ._exceptions import FactorizationError, WoodburyWarning, warn
 from ._operators import SymmetricWoodburyMatrix
 from ._progress import reporter
 from .gradients import LogDensityInformation, log_density_gradient
+from .testing import ar1_precision, ar1_precision_derivative
 
-__all__ = ["AVERAGE_INFORMATION", "TRANSFORMS", "FitResult", "fit"]
+__all__ = [
+    "AR1",
+    "AVERAGE_INFORMATION",
+    "TRANSFORMS",
+    "FitResult",
+    "ModelDescription",
+    "Noise",
+    "Scaled",
+    "fit",
+]
 
 
 def _identity(phi):
@@ -263,11 +273,13 @@ def fit(
 
     Parameters
     ----------
-    model : callable
+    model : callable or ModelDescription
         ``model(θ)`` returns ``(A, B, dA, dB)`` or ``(A, B, dA, dB, mean, dmean)`` at the
         parameter vector ``θ`` (a new array of shape ``(m,)``): the precision blocks of
         ``W = A⁻¹ + X B⁻¹ Xᵀ`` and the lists of their derivatives, one entry per
-        parameter, as :func:`~woodbury_sparse.log_density_gradient` takes them.
+        parameter, as :func:`~woodbury_sparse.log_density_gradient` takes them. A
+        :class:`ModelDescription` (terms such as ``AR1``, ``Noise``, ``Scaled``) is such
+        a callable, and also gives ``names`` and ``transforms`` when they are not given.
     theta0 : (m,) array_like
         The starting point, inside the transforms' domains and the bounds.
     y : (n,) or (k, n) array_like
@@ -385,6 +397,9 @@ def fit(
     >>> bool(np.all(np.abs(res.theta - [0.8, 0.5]) < 3 * res.stderr))
     True
     """
+    if isinstance(model, ModelDescription):  # it knows its parameters and their ranges
+        names = model.names if names is None else names
+        transforms = model.transforms if transforms is None else transforms
     start = np.array(theta0, dtype=np.float64).ravel()
     m = start.size
     kinds = _transforms(transforms, m)
@@ -748,3 +763,168 @@ def _inverse_information(value_and_gradient, phi: np.ndarray) -> np.ndarray:
         return np.full((m, m), np.nan)
     inv = np.linalg.inv(chol)
     return inv.T @ inv
+
+
+# -- a small declarative model description -------------------------------------------------------
+@dataclass(frozen=True)
+class Scaled:
+    """A precision term ``θ · S``: a positive scale (``parameter``) times a fixed structure.
+
+    ``structure`` is an ``(n, n)`` sparse or dense matrix, or an ``(n,)`` vector (a
+    diagonal). Its parameter is optimised on the log scale (``"positive"``).
+    """
+
+    parameter: str
+    structure: object
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.parameter: "positive"}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        s = _as_term_matrix(self.structure)
+        return values[self.parameter] * s, {self.parameter: s}
+
+
+@dataclass(frozen=True)
+class AR1:
+    """``τ Q_ρ``: the tridiagonal precision of a stationary AR(1) over ``n`` steps.
+
+    ``Q_ρ`` has unit innovations (see :func:`woodbury_sparse.testing.ar1_precision`);
+    ``rho`` names the correlation (optimised in ``atanh ρ``), ``scale`` the precision
+    scale ``τ`` (``None``: 1; optimised in ``log τ``).
+    """
+
+    n: int
+    rho: str
+    scale: str | None = None
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.rho: "correlation", **({self.scale: "positive"} if self.scale else {})}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        rho = values[self.rho]
+        tau = 1.0 if self.scale is None else values[self.scale]
+        Q = ar1_precision(self.n, rho)
+        derivatives: dict[str, object] = {self.rho: tau * ar1_precision_derivative(self.n, rho)}
+        if self.scale is not None:
+            derivatives[self.scale] = Q
+        return tau * Q, derivatives
+
+
+@dataclass(frozen=True)
+class Noise:
+    """``I / σ²``: the precision of white noise of variance ``σ²`` (``variance``), over ``n``."""
+
+    n: int
+    variance: str
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.variance: "positive"}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        s2 = values[self.variance]
+        return sparse.eye_array(self.n, format="csc") / s2, {self.variance: -1.0 / s2**2}
+
+
+def _as_term_matrix(structure):
+    if sparse.issparse(structure):
+        return sparse.csc_array(structure)
+    arr = np.asarray(structure, dtype=np.float64)
+    return sparse.diags_array(arr, format="csc") if arr.ndim == 1 else arr
+
+
+_TERMS = (Scaled, AR1, Noise)
+
+
+class ModelDescription:
+    """A model ``θ → (A, B, dA, dB)`` built from terms, for :func:`fit`.
+
+    ``A`` and ``B`` are each a sum of terms (:class:`Scaled`, :class:`AR1`,
+    :class:`Noise`); a parameter named in several terms is one parameter (its
+    derivatives add). The parameters are ordered by first appearance (``A``'s terms
+    first), each with the transform of its role: ``"correlation"`` for an AR(1)'s
+    ``rho``, ``"positive"`` for scales and variances. :func:`fit` reads :attr:`names`
+    and :attr:`transforms` when it is not given them.
+
+    Parameters
+    ----------
+    A, B : term or list of terms
+        The precision blocks of ``W = A⁻¹ + X B⁻¹ Xᵀ``.
+
+    Raises
+    ------
+    TypeError
+        For a term that is none of the above.
+    ValueError
+        For an empty block, or a parameter named in two roles with different transforms.
+
+    Examples
+    --------
+    AR(1) with precision scale ``τ`` plus noise ``σ²``:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.fitting import AR1, ModelDescription, Noise, fit
+    >>> n = 1000
+    >>> model = ModelDescription(A=AR1(n, rho="rho", scale="tau"), B=Noise(n, "sigma2"))
+    >>> model.names, model.transforms
+    (('rho', 'tau', 'sigma2'), ('correlation', 'positive', 'positive'))
+    >>> A, B, dA, dB = model([0.8, 2.0, 0.5])
+    >>> y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=3)
+    >>> res = fit(model, [0.5, 1.0, 1.0], y, method="average-information")
+    >>> bool(np.all(np.abs(res.theta - [0.8, 2.0, 0.5]) < 4 * res.stderr))
+    True
+    """
+
+    def __init__(self, A, B) -> None:
+        self.A = self._terms(A, "A")
+        self.B = self._terms(B, "B")
+        roles: dict[str, str] = {}
+        for term in (*self.A, *self.B):
+            for name, role in term.roles().items():
+                if roles.setdefault(name, role) != role:
+                    raise ValueError(
+                        f"parameter {name!r} is named as {roles[name]!r} and as {role!r}: "
+                        "one parameter has one transform"
+                    )
+        self.names: tuple[str, ...] = tuple(roles)
+        self.transforms: tuple[str, ...] = tuple(roles.values())
+
+    @staticmethod
+    def _terms(block, name: str) -> tuple:
+        terms = tuple(block) if isinstance(block, (list, tuple)) else (block,)
+        if not terms:
+            raise ValueError(f"`{name}` must have at least one term")
+        for term in terms:
+            if not isinstance(term, _TERMS):
+                raise TypeError(
+                    f"`{name}` must be a term (Scaled, AR1, Noise) or a list of them, got "
+                    f"{type(term).__name__}"
+                )
+        return terms
+
+    def __call__(self, theta) -> tuple:
+        """``(A, B, dA, dB)`` at ``θ`` (ordered as :attr:`names`)."""
+        values = dict(zip(self.names, np.asarray(theta, dtype=np.float64).tolist(), strict=True))
+        A, dA = self._block(self.A, values)
+        B, dB = self._block(self.B, values)
+        return A, B, dA, dB
+
+    def _block(self, terms: tuple, values: dict[str, float]) -> tuple[object, list]:
+        matrix = None
+        derivatives: dict[str, object] = {}
+        for term in terms:
+            value, parts = term.evaluate(values)
+            matrix = value if matrix is None else matrix + value
+            for name, d in parts.items():
+                derivatives[name] = d if name not in derivatives else derivatives[name] + d
+        return matrix, [derivatives.get(name) for name in self.names]
+
+    def __repr__(self) -> str:
+        return f"ModelDescription(A={list(self.A)!r}, B={list(self.B)!r})"
