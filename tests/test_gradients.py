@@ -644,3 +644,13 @@ def test_fixed_is_checked():
         ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones((6, 2)))
     with pytest.raises(TypeError, match=r"`fixed` must hold real numbers"):
         ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones(6) * 1j)
+
+
+def test_fixed_numerically_dependent_columns_are_refused():
+    n = 6
+    W = ws.SymmetricWoodburyMatrix(ar1_precision(n, 0.5), sparse.eye_array(n))
+    F = np.column_stack([np.ones(n), np.ones(n) * (1 + 1e-17)])  # equal after rounding
+    F2 = np.column_stack([np.linspace(0, 1, n), 3 * np.linspace(0, 1, n) + 1e-15])
+    for design in (F, F2):
+        with pytest.raises(ValueError, match=r"`fixed` must have linearly independent columns"):
+            ws.log_density_gradient(np.zeros(n), 0.0, W, dA=[1.0], fixed=design)

@@ -648,12 +648,12 @@ class _Restricted:
         self.state = state
         self.Z = np.asarray(state.solve(F)).reshape(F.shape)
         gram = F.T @ self.Z
-        try:
-            self.L = np.linalg.cholesky(0.5 * (gram + gram.T))
-        except np.linalg.LinAlgError:
-            raise ValueError(
-                "`fixed` must have linearly independent columns: Fᵀ W⁻¹ F is singular"
-            ) from None
+        gram = 0.5 * (gram + gram.T)
+        # G is c×c (c small): its condition number is cheap; numerically singular when
+        # c·eps·κ(G) reaches 1
+        if not gram.shape[0] * np.finfo(np.float64).eps * np.linalg.cond(gram) < 1.0:
+            raise ValueError("`fixed` must have linearly independent columns: Fᵀ W⁻¹ F is singular")
+        self.L = np.linalg.cholesky(gram)
         self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
         beta = self._solve_gram(self.Z.T @ dev)
         self.dev = dev - F @ beta
