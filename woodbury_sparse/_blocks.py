@@ -15,6 +15,7 @@ from scipy.sparse import linalg as splinalg
 from . import _blas
 from ._cache import LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
 from ._factor import Factor, factorize, refactorize, sparse_one_norm
+from ._factor._base import dominance_rcond_bound
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
 
@@ -457,6 +458,19 @@ class Block:
             return sparse_one_norm(self.data)
         column_sums = abs(self.data).sum(axis=0)
         return float(np.max(column_sums, initial=0.0))
+
+    @cached_property
+    def rcond_bound(self) -> float:
+        """A proven lower bound on ``1 / (‖M‖₁ ‖M⁻¹‖₁)``, or 0.0 (nothing proven).
+
+        For a sparse block, Varah's bound for a strictly diagonally dominant matrix
+        (:func:`~woodbury_sparse._factor._base.dominance_rcond_bound`, one ``O(nnz)``
+        pass); dense factors' LAPACK estimates cost little beside their factorisation,
+        and diagonal blocks have no condition test, so they are not bounded here.
+        """
+        if self.kind != "sparse":
+            return 0.0
+        return dominance_rcond_bound(self.data)
 
     def densified(self, max_order: int = 256, max_density: float = 0.1) -> Block:
         """A dense copy of a sparse block that is small or not really sparse."""

@@ -38,7 +38,7 @@ import numpy as np
 from .._exceptions import SingularMatrixError
 from . import _sksparse
 from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
-from ._base import Factor
+from ._base import Factor, dominance_rcond_bound
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
 from ._selinv import FactorPattern, InverseEntries, factor_selected_inverse, has_selected_inverse
@@ -270,14 +270,23 @@ def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
     The capacitance ``O`` is tested with the factor's 1-norm estimate (:meth:`Factor.
     rcond`), the given blocks with its screening estimate (CHOLMOD's free pivot ratio;
     the same 1-norm estimate for the other factors), confirmed by the 1-norm estimate
-    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite.
+    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite. A
+    sparse matrix whose diagonal dominance proves a reciprocal condition number of at
+    least ``n·eps`` (:func:`~._base.dominance_rcond_bound`) skips the 1-norm estimate.
     """
 
     # ‖M‖₁ costs a pass over M; CHOLMOD's pivot ratio and the closed forms ignore it.
     def estimate(method, needs_norm: bool) -> float:
         return method(_one_norm(matrix, kind) if needs_norm else np.nan)
 
+    def solves_spared() -> bool:
+        # A sparse factor's 1-norm estimate costs solves; a diagonally dominant matrix is
+        # proven nonsingular by one O(nnz) pass instead (dominance_rcond_bound).
+        return kind == "sparse" and dominance_rcond_bound(matrix) >= n * EPS
+
     if name == "O":
+        if solves_spared():
+            return
         rcond = estimate(factor.rcond, factor.rcond_needs_norm)
     else:
         rcond = estimate(factor.screening_rcond, factor.screening_needs_norm)
@@ -285,6 +294,8 @@ def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
         # factor: below SCREENING_TRUSTED, or for an indefinite one, the 1-norm estimate
         # decides (a singular I − c cᵀ/cᵀc passed with a pivot ratio of 7.3e-14).
         if not (rcond >= SCREENING_TRUSTED and factor.positive_definite):
+            if solves_spared():
+                return
             rcond = min(rcond, estimate(factor.rcond, factor.rcond_needs_norm))
     what = _what(name)
     if not rcond >= n * EPS:  # NaN too
