@@ -61,6 +61,20 @@ def same_sparse_pattern(first: Block, second: Block) -> bool:
     return arrays_equal(a.indptr, b.indptr) and arrays_equal(a.indices, b.indices)
 
 
+def diagonal_positions(m: sparse.csc_array) -> np.ndarray | None:
+    """Where a canonical square CSC array stores its diagonal, or None if not everywhere.
+
+    ``m.data[positions]`` is the diagonal, one position per column, when every column
+    stores its diagonal entry (as the GMRF precisions here do); otherwise None.
+    """
+    n = m.shape[0]
+    if m.shape[1] != n or not m.has_canonical_format or m.nnz < n:
+        return None
+    columns = np.repeat(np.arange(n, dtype=m.indices.dtype), np.diff(m.indptr))
+    positions = np.flatnonzero(m.indices == columns)
+    return positions if positions.size == n else None
+
+
 def all_finite(values: np.ndarray) -> bool:
     """Whether every entry of ``values`` is finite, without an entry-sized temporary.
 
@@ -388,6 +402,21 @@ class Block:
             else:
                 total[np.diag_indices_from(total)] += other.diagonal()
             return Block.from_matrix(total)
+        diagonal_kinds = ("identity", "diagonal")
+        if self.kind in diagonal_kinds or other.kind in diagonal_kinds:
+            matrix, diagonal = (other, self) if self.kind in diagonal_kinds else (self, other)
+            positions = diagonal_positions(matrix.data)
+            if positions is not None:
+                # Every diagonal entry is stored: the sum has the sparse block's pattern.
+                # Its index arrays are shared (read-only, as the block's are), so that an
+                # O = B + A sees A's pattern at once (same_sparse_pattern), and only the
+                # values are new: one copy, no sparse addition and conversions.
+                m = matrix.data
+                values = np.array(m.data)
+                values[positions] += diagonal.diagonal()
+                total = sparse.csc_array((values, m.indices, m.indptr), shape=m.shape)
+                total.has_canonical_format = True
+                return Block("sparse", self.shape, freeze_sparse(total))
         left, right = self.operand, other.operand
         total = left + right
         same_format = left.format == right.format == total.format
