@@ -47,10 +47,20 @@ def arrays_equal(a: np.ndarray, b: np.ndarray) -> bool:
     """
     if a.shape != b.shape:
         return False
+    if a.dtype == b.dtype and _same_memory(a, b):  # one array seen twice (a shared pattern)
+        return True
     for lo in range(0, a.size, _EQUAL_CHUNK):
         if not np.array_equal(a[lo : lo + _EQUAL_CHUNK], b[lo : lo + _EQUAL_CHUNK]):
             return False
     return True
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape and dtype are views of the same entries."""
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+    )
 
 
 def same_sparse_pattern(first: Block, second: Block) -> bool:
@@ -520,11 +530,12 @@ class Block:
         # A donor's matrix has this block's pattern: numeric phase only. Taken once, so
         # that the donor's factor is not kept alive by this block.
         donor = None if self._analysis_donor is None else self._analysis_donor.take()
+        # The singularity check reuses the dominance bound when it was wanted first (O's).
+        args = (self.data, self.kind, self.shape[0], self.symmetric, self.name)
+        bound = peek(self, "rcond_bound")
         if donor is not None:
-            return refactorize(
-                donor, self.data, self.kind, self.shape[0], self.symmetric, self.name
-            )
-        return factorize(self.data, self.kind, self.shape[0], self.symmetric, self.name)
+            return refactorize(donor, *args, rcond_bound=bound)
+        return factorize(*args, rcond_bound=bound)
 
     def __getstate__(self):
         state = dict(self.__dict__)
