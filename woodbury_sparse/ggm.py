@@ -188,8 +188,13 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
     probe only if three independent Gaussian sums all fall below
     ``64·√N·eps / √eps`` (``≈ 10⁻⁵ √N``) times their typical size: odds of
     about ``10⁻¹⁴`` at ``N = 1000``. The result's columns are checked for
-    cancellation and for overflow exactly as :meth:`WoodburyInverse.toarray
-    <woodbury_sparse.WoodburyInverse.toarray>` checks them.
+    cancellation as :meth:`WoodburyInverse.toarray
+    <woodbury_sparse.WoodburyInverse.toarray>` checks them (a column that may have
+    cancelled takes that method, which refines it). The result cannot overflow, so it
+    is not read again: ``|L R|`` is bounded by ``1e300`` (else the method above, which
+    checks), and the probe bounds ``Θ``'s entries — a row holding an entry beyond
+    ``1e110`` gives probe products below ``1e100`` (the largest the probe accepts) with
+    odds below ``10⁻²⁹``.
 
     Examples
     --------
@@ -255,8 +260,9 @@ def _probe_vectors(n: int) -> np.ndarray:
     return z
 
 
-#: Entries of ``Θ`` per row block of the in-place update (2 MiB: in the L2/L3 caches).
-_UPDATE_BLOCK_ENTRIES = 1 << 18
+#: Largest ``Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|`` (a bound on ``|L R|``) that ``Θ − L R`` is formed for
+#: without a finiteness check (see updated_precision_dense).
+_SAFE_PRODUCT = 1e300
 
 
 def _probed_update(theta: Block, X, B) -> np.ndarray | None:
@@ -294,40 +300,28 @@ def _probed_update(theta: Block, X, B) -> np.ndarray | None:
         state = W._state
         _ = state.capacitance_factor  # factorised and checked; warns once if ill-conditioned
         left, right = state.low_rank_inverse()
-        out = None if _may_cancel(theta.data, left, right) else _subtracted(theta.data, left, right)
-    # Cancelled columns are refined, an overflow reported, by the operator's own path.
-    return W.inv().toarray() if out is None else out
-
-
-def _subtracted(theta: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
-    """``Θ − L R`` as a new array, or ``None`` when it overflowed.
-
-    By row blocks: each is copied, updated by one GEMM and checked for finiteness while
-    it is in cache, so that ``Θ`` is read once and the result written once.
-    """
-    n = theta.shape[0]
-    out = np.empty_like(theta)
-    rows = -(-_UPDATE_BLOCK_ENTRIES // n)
-    for r0 in range(0, n, rows):
-        block = out[r0 : r0 + rows]
-        np.copyto(block, theta[r0 : r0 + rows])
-        _blas.subtract_product(block, left[r0 : r0 + rows], right)
-        if not all_finite(block):
-            return None
+        if _may_cancel(theta.data, left, right):
+            # Refined where it cancels, checked for overflow: the operator's own path.
+            return W.inv().toarray()
+        out = np.array(theta.data)  # the one N×N array
+        _blas.subtract_product(out, left, right)
     return out
 
 
 def _may_cancel(theta: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
-    """Whether a column of ``Θ − L R`` may lose digits to cancellation.
+    """Whether ``Θ − L R`` may lose digits to cancellation in a column, or overflow.
 
     The first test of ``WoodburyInverse.toarray``'s, before the subtraction: with
-    ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|``, a column whose diagonal has ``6·|Θⱼⱼ − (L R)ⱼⱼ| ≥ sⱼ``
-    did not cancel; any other column sends the update down the operator's path, which
-    tests and refines it.
+    ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|`` (``≥ |L R|ᵢⱼ``), a column whose diagonal has
+    ``6·|Θⱼⱼ − (L R)ⱼⱼ| ≥ sⱼ`` did not cancel. Any other column, or an ``sⱼ`` above
+    :data:`_SAFE_PRODUCT` (or NaN), sends the update down the operator's path, which
+    refines the column and checks the result for overflow.
     """
-    bound = np.max(np.abs(left), axis=0, initial=0.0) @ np.abs(right)
-    diagonal = theta.diagonal() - np.einsum("ij,ji->i", left, right)
-    return not bool(np.all(6.0 * np.abs(diagonal) >= bound))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN fail the tests below
+        bound = np.max(np.abs(left), axis=0, initial=0.0) @ np.abs(right)
+        diagonal = theta.diagonal() - np.einsum("ij,ji->i", left, right)
+        safe = np.all(6.0 * np.abs(diagonal) >= bound)
+    return not (safe and np.max(bound, initial=0.0) <= _SAFE_PRODUCT)
 
 
 def add_pathways(precision: WoodburyInverse, X, B=None) -> WoodburyInverse:
