@@ -51,7 +51,8 @@ from scipy.sparse.linalg import LinearOperator
 from . import _blas
 from ._blocks import Block, all_finite, dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
-from ._core import InverseReader, Reuse
+from ._core import RCOND_WARNING, InverseReader, Reuse
+from ._factor._dense import DenseCholesky
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._progress import Reporter, reporter
 from ._validation import (
@@ -293,19 +294,41 @@ def _probed_update(theta: Block, X, B) -> np.ndarray | None:
         asymmetry = _probed_asymmetry(probes, product[:, d:])
         if not asymmetry <= _probe_tolerance(n) or not all_finite(product[:, :d]):
             return None
-        # Θ as it is, symmetric to round-off: the operator factorises the capacitance
-        # from Θ X and checks it; it never reads Θ's triangles against each other.
-        a = Block("dense", theta.shape, theta.data, True, "theta")
-        W = _updated(a, x.data, B, Reuse(AU=Block.from_matrix(product[:, :d])))
-        state = W._state
-        _ = state.capacitance_factor  # factorised and checked; warns once if ill-conditioned
-        left, right = state.low_rank_inverse()
-        if _may_cancel(theta.data, left, right):
-            # Refined where it cancels, checked for overflow: the operator's own path.
-            return W.inv().toarray()
+        theta_x = np.ascontiguousarray(product[:, :d])
+        right = _solved_capacitance(x.data, theta_x) if B is None else None
+        if right is None or _may_cancel(theta.data, theta_x, right):
+            # Θ as it is, symmetric to round-off: the operator factorises and checks the
+            # capacitance from Θ X (warning, LU, SingularMatrixError as always), and
+            # refines a column that cancelled; it never reads Θ's triangles against
+            # each other.
+            a = Block("dense", theta.shape, theta.data, True, "theta")
+            W = _updated(a, x.data, B, Reuse(AU=Block.from_matrix(theta_x)))
+            _ = W._state.capacitance_factor  # factorised and checked; warns if it must
+            theta_x, right = W._state.low_rank_inverse()
+            if _may_cancel(theta.data, theta_x, right):
+                return W.inv().toarray()
         out = np.array(theta.data)  # the one N×N array
-        _blas.subtract_product(out, left, right)
+        _blas.subtract_product(out, theta_x, right)
     return out
+
+
+def _solved_capacitance(X: np.ndarray, theta_x: np.ndarray) -> np.ndarray | None:
+    """``C⁻¹ (Θ X)ᵀ`` for the capacitance ``C = I + Xᵀ Θ X`` (symmetrised), or ``None``.
+
+    Only for a ``C`` that is finite, positive definite and well-conditioned (reciprocal
+    condition estimate at least the operator's warning level): what the operator would
+    compute without a word. Anything else is left to the operator, which says what it
+    must.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        cap = X.T @ theta_x
+        cap = 0.5 * (cap + cap.T) + np.eye(cap.shape[0])
+    if not all_finite(cap):
+        return None
+    factor = DenseCholesky.attempt(cap)
+    if factor is None or factor.rcond(float(np.abs(cap).sum(axis=0).max())) < RCOND_WARNING:
+        return None
+    return factor.solve(theta_x.T)
 
 
 def _may_cancel(theta: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
