@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import blas as linalg_blas
 from scipy.sparse.linalg import LinearOperator
 
 from . import _blas
@@ -290,7 +291,9 @@ def _probed_update(theta: Block, X, B) -> np.ndarray | None:
         operand = np.empty((n, d + _SYMMETRY_PROBES))
         operand[:, :d] = x.data
         operand[:, d:] = probes
-        product = _blas.matmul(theta.data, operand)  # Θ [X Z]: Θ read once
+        # Θ [X Z] as ([X Z]ᵀ Θᵀ)ᵀ: both operands in BLAS's plain layout, Θ read once (the
+        # thin-product layout of _blas.matmul measured 1.2–1.3× slower here, Θ cold).
+        product = linalg_blas.dgemm(1.0, operand.T, theta.data.T).T
         asymmetry = _probed_asymmetry(probes, product[:, d:])
         if not asymmetry <= _probe_tolerance(n) or not all_finite(product[:, :d]):
             return None
