@@ -45,7 +45,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.linalg import blas as linalg_blas
 from scipy.sparse.linalg import LinearOperator
 
@@ -53,7 +53,6 @@ from . import _blas
 from ._blocks import Block, all_finite, dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
 from ._core import RCOND_WARNING, InverseReader, Reuse
-from ._factor._dense import DenseCholesky
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._progress import Reporter, reporter
 from ._validation import (
@@ -207,12 +206,26 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
            [-0.33333333,  0.66666667]])
     """
     # Nothing is kept: Θ is read where it lies (no copy), checked once.
-    theta_block = as_block(theta, "theta", square=True, copy=False)
-    if theta_block.kind == "dense":
-        out = _probed_update(theta_block, X, B)
-        if out is not None:
-            return out
-    return _updated(_checked_symmetric(theta_block), X, B).inv().toarray()
+    block = None
+    if not _plain_square(theta):  # converted (a copy) and checked for shape and type
+        block = as_block(theta, "theta", square=True, copy=False)
+    values = theta if block is None else block.data if block.kind == "dense" else None
+    out = None if values is None else _probed_update(values, X, B)
+    if out is not None:
+        return out
+    block = block or as_block(theta, "theta", square=True, copy=False)
+    return _updated(_checked_symmetric(block), X, B).inv().toarray()
+
+
+def _plain_square(value) -> bool:
+    """Whether ``value`` is a non-empty square C-contiguous float64 ndarray (used as is)."""
+    return (
+        type(value) is np.ndarray
+        and value.dtype == np.float64
+        and value.ndim == 2
+        and value.shape[0] == value.shape[1] > 0
+        and value.flags.c_contiguous
+    )
 
 
 #: Random columns that probe a dense ``Θ``'s symmetry (see updated_precision_dense).
@@ -234,23 +247,22 @@ def _probe_tolerance(n: int) -> float:
     return 16.0 * symmetry_roundoff(n)
 
 
-def _probed_asymmetry(probes: np.ndarray, products: np.ndarray) -> float:
-    """An estimate of ``‖Θ − Θᵀ‖_F / ‖Θ‖_F`` from ``products = Θ @ probes``.
+def _probed_asymmetry(gram: np.ndarray, squares: np.ndarray) -> float:
+    """An estimate of ``‖Θ − Θᵀ‖_F / ‖Θ‖_F`` from ``gram = Zᵀ Θ Z`` and ``‖Θ zₚ‖²``.
 
-    For independent standard normal columns ``zₚ``, ``zₚᵀ (Θ − Θᵀ) z_q`` (``p ≠ q``) has
-    mean square ``‖Θ − Θᵀ‖²_F`` and ``‖Θ zₚ‖²`` has mean ``‖Θ‖²_F``: the ratio of their
-    averages estimates the squared relative asymmetry. ``nan`` when ``products`` holds
-    NaN or infinities, or its sum of squares overflowed or underflowed (then nothing is
+    For independent standard normal columns ``zₚ`` of ``Z``, ``zₚᵀ (Θ − Θᵀ) z_q``
+    (``p ≠ q``) has mean square ``‖Θ − Θᵀ‖²_F`` and ``‖Θ zₚ‖²`` has mean ``‖Θ‖²_F``: the
+    ratio of their averages estimates the squared relative asymmetry. ``nan`` when the
+    squares are NaN or infinite (``Θ Z`` holds NaN or infinities, or its squares
+    overflowed) or their mean is below ``1e-200`` or above ``1e200`` (then nothing is
     known).
     """
-    s = probes.shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = float(np.einsum("ij,ij->", products, products)) / s
-        if not _SAFE_SQUARES < scale < 1.0 / _SAFE_SQUARES:
-            return float("nan")
-        g = probes.T @ products
-        skew = g - g.T  # its diagonal is zero; each pair appears twice
-        return float(np.sqrt(np.sum(skew * skew) / (s * (s - 1)) / scale))
+    s = squares.size
+    scale = float(np.sum(squares)) / s
+    if not _SAFE_SQUARES < scale < 1.0 / _SAFE_SQUARES:
+        return float("nan")
+    skew = gram - gram.T  # its diagonal is zero; each pair appears twice
+    return float(np.sqrt(np.sum(skew * skew) / (s * (s - 1)) / scale))
 
 
 @functools.lru_cache(maxsize=4)
@@ -267,15 +279,16 @@ def _probe_vectors(n: int) -> np.ndarray:
 _SAFE_PRODUCT = 1e300
 
 
-def _probed_update(theta: Block, X, B) -> np.ndarray | None:
+def _probed_update(theta: np.ndarray, X, B) -> np.ndarray | None:
     """The dense update of a probed-symmetric dense ``Θ`` (see updated_precision_dense).
 
+    ``theta`` is a square C-contiguous float64 array (the caller's, never written).
     ``None`` when the exact path must decide: ``Θ`` not finite, or not symmetric to
     round-off by the probe; ``X`` not a dense ``N×D`` array of ``D ≥ 1`` real numbers
-    (its errors come after ``Θ``'s own); an empty ``Θ``.
+    (its errors come after ``Θ``'s own).
     """
     n = theta.shape[0]
-    if n == 0 or sparse.issparse(X):
+    if sparse.issparse(X):
         return None
     try:
         x = as_block(X, "X")
@@ -287,66 +300,70 @@ def _probed_update(theta: Block, X, B) -> np.ndarray | None:
     # The thread policy of _blas, taken once for the whole update (not per product).
     small = n * n * (d + _SYMMETRY_PROBES) < _blas.LARGE_PRODUCT
     with _blas.one_thread() if small else contextlib.nullcontext():
-        probes = _probe_vectors(n)
         operand = np.empty((n, d + _SYMMETRY_PROBES))
         operand[:, :d] = x.data
-        operand[:, d:] = probes
+        operand[:, d:] = _probe_vectors(n)
         # Θ [X Z] as ([X Z]ᵀ Θᵀ)ᵀ: both operands in BLAS's plain layout, Θ read once (the
         # thin-product layout of _blas.matmul measured 1.2–1.3× slower here, Θ cold).
-        product = linalg_blas.dgemm(1.0, operand.T, theta.data.T).T
-        asymmetry = _probed_asymmetry(probes, product[:, d:])
-        if not asymmetry <= _probe_tolerance(n) or not all_finite(product[:, :d]):
+        product = linalg_blas.dgemm(1.0, operand.T, theta.T).T
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            gram = _blas.matmul(operand.T, product)  # Xᵀ Θ X, and the probe's Zᵀ Θ Z
+            squares = np.einsum("ij,ij->j", product, product)  # finite iff Θ [X Z] is
+        if not all_finite(squares):
+            return None
+        if not _probed_asymmetry(gram[d:, d:], squares[d:]) <= _probe_tolerance(n):
             return None
         theta_x = np.ascontiguousarray(product[:, :d])
-        right = _solved_capacitance(x.data, theta_x) if B is None else None
-        if right is None or _may_cancel(theta.data, theta_x, right):
-            # Θ as it is, symmetric to round-off: the operator factorises and checks the
-            # capacitance from Θ X (warning, LU, SingularMatrixError as always), and
-            # refines a column that cancelled; it never reads Θ's triangles against
-            # each other.
-            a = Block("dense", theta.shape, theta.data, True, "theta")
-            W = _updated(a, x.data, B, Reuse(AU=Block.from_matrix(theta_x)))
-            _ = W._state.capacitance_factor  # factorised and checked; warns if it must
-            theta_x, right = W._state.low_rank_inverse()
-            if _may_cancel(theta.data, theta_x, right):
-                return W.inv().toarray()
-        out = np.array(theta.data)  # the one N×N array
-        _blas.subtract_product(out, theta_x, right)
-    return out
+        right = _solved_capacitance(gram[:d, :d], theta_x) if B is None else None
+        if right is not None:
+            out = np.array(theta)  # the one N×N array
+            _blas.subtract_product(out, theta_x, right)
+            if not _may_cancel(out, theta_x, right):
+                return out
+        # Θ as it is, symmetric to round-off: the operator factorises and checks the
+        # capacitance from Θ X (warning, LU, SingularMatrixError as always), and refines
+        # a column that cancelled; it never reads Θ's triangles against each other.
+        view = theta.view()
+        view.flags.writeable = False
+        a = Block("dense", theta.shape, view, True, "theta")
+        W = _updated(a, x.data, B, Reuse(AU=Block.from_matrix(theta_x)))
+        return W.inv().toarray()
 
 
-def _solved_capacitance(X: np.ndarray, theta_x: np.ndarray) -> np.ndarray | None:
-    """``C⁻¹ (Θ X)ᵀ`` for the capacitance ``C = I + Xᵀ Θ X`` (symmetrised), or ``None``.
+def _solved_capacitance(core: np.ndarray, theta_x: np.ndarray) -> np.ndarray | None:
+    """``C⁻¹ (Θ X)ᵀ`` for the capacitance ``C = I + Xᵀ Θ X``, or ``None``.
 
-    Only for a ``C`` that is finite, positive definite and well-conditioned (reciprocal
-    condition estimate at least the operator's warning level): what the operator would
-    compute without a word. Anything else is left to the operator, which says what it
-    must.
+    ``core`` is ``Xᵀ Θ X``, symmetrised here. Only for a ``C`` that is finite, positive
+    definite and well-conditioned (LAPACK's reciprocal condition estimate at least the
+    operator's warning level): what the operator computes without a word. Anything else
+    is left to the operator, which says what it must.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        cap = X.T @ theta_x
-        cap = 0.5 * (cap + cap.T) + np.eye(cap.shape[0])
+        cap = 0.5 * (core + core.T) + np.eye(core.shape[0])
     if not all_finite(cap):
         return None
-    factor = DenseCholesky.attempt(cap)
-    if factor is None or factor.rcond(float(np.abs(cap).sum(axis=0).max())) < RCOND_WARNING:
+    potrf, pocon, potrs = linalg.get_lapack_funcs(("potrf", "pocon", "potrs"), (cap,))
+    lower, info = potrf(cap, lower=True, clean=True)
+    if info != 0:
         return None
-    return factor.solve(theta_x.T)
+    rcond, info = pocon(lower, float(np.abs(cap).sum(axis=0).max()), uplo="L")
+    if info != 0 or not rcond >= RCOND_WARNING:
+        return None
+    right, info = potrs(lower, theta_x.T, lower=True)
+    return right if info == 0 else None
 
 
-def _may_cancel(theta: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
-    """Whether ``Θ − L R`` may lose digits to cancellation in a column, or overflow.
+def _may_cancel(out: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
+    """Whether ``out = Θ − L R`` may have lost digits to cancellation in a column.
 
-    The first test of ``WoodburyInverse.toarray``'s, before the subtraction: with
-    ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|`` (``≥ |L R|ᵢⱼ``), a column whose diagonal has
-    ``6·|Θⱼⱼ − (L R)ⱼⱼ| ≥ sⱼ`` did not cancel. Any other column, or an ``sⱼ`` above
-    :data:`_SAFE_PRODUCT` (or NaN), sends the update down the operator's path, which
-    refines the column and checks the result for overflow.
+    The first test of ``WoodburyInverse.toarray``'s: with ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|``
+    (``≥ |L R|ᵢⱼ``), a column whose diagonal has ``6·|outⱼⱼ| ≥ sⱼ`` did not cancel.
+    Any other column, or an ``sⱼ`` above :data:`_SAFE_PRODUCT` (or NaN), sends the update
+    down the operator's path, which refines the column and checks for overflow.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN fail the tests below
         bound = np.max(np.abs(left), axis=0, initial=0.0) @ np.abs(right)
-        diagonal = theta.diagonal() - np.einsum("ij,ji->i", left, right)
-        safe = np.all(6.0 * np.abs(diagonal) >= bound)
+        safe = np.all(6.0 * np.abs(np.diagonal(out)) >= bound)
     return not (safe and np.max(bound, initial=0.0) <= _SAFE_PRODUCT)
 
 
