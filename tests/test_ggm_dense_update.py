@@ -19,7 +19,11 @@ from scipy import sparse
 from conftest import rel_err, tol
 from woodbury_sparse import ggm
 from woodbury_sparse._blocks import dense_asymmetry
-from woodbury_sparse._exceptions import AsymmetryWarning, SingularMatrixError
+from woodbury_sparse._exceptions import (
+    AsymmetryWarning,
+    IllConditionedWarning,
+    SingularMatrixError,
+)
 from woodbury_sparse._validation import SYMMETRY_RTOL, symmetry_roundoff
 
 
@@ -224,3 +228,13 @@ def test_a_product_that_could_overflow_is_left_to_the_operator():
     assert ggm._may_cancel(theta, np.full((3, 1), 1e150), right)  # |L R| up to 1e310
     assert ggm._may_cancel(theta, np.full((3, 1), np.nan), right)
     assert not ggm._may_cancel(theta, np.full((3, 1), 1e-170), right)  # |L R| ≈ 1e-10
+
+
+def test_an_ill_conditioned_capacitance_warns_as_before():
+    sigma, theta, X = notebook_problem(100, 1)
+    x = 1e5 * X[:, 0]
+    twins = np.column_stack([x, x + 1e-6 * X[::-1, 0]])  # C = I + Xᵀ Θ X: condition ~1e11
+    with pytest.warns(IllConditionedWarning, match="capacitance O = B \\+ V A U is ill-cond"):
+        got = ggm.updated_precision_dense(theta, twins)
+    reference = np.linalg.inv(sigma + twins @ twins.T)
+    assert rel_err(got, reference) <= tol(sigma, 10.0, sigma + twins @ twins.T)

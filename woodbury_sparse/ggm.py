@@ -178,10 +178,13 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
     ``_SYMMETRY_PROBES`` (3) fixed random columns. The product is finite exactly when
     ``Θ`` is (every entry of ``Θ`` meets a nonzero entry of ``Z``), and the
     antisymmetric part of ``Zᵀ Θ Z`` estimates ``‖Θ − Θᵀ‖_F / ‖Θ‖_F`` (see
-    ``_probed_asymmetry``). Below a tolerance (``64·√N·eps``: the
-    round-off of a computed inverse of condition up to about ``10⁴``) ``Θ`` is used as
-    it is, and the result is ``Θ − (Θ X) (B + Xᵀ Θ X)⁻¹ (Θ X)ᵀ``, formed by one GEMM
-    into the one ``N×N`` array made (a copy of ``Θ``). Any other ``Θ`` takes the exact
+    ``_probed_asymmetry``). Below a tolerance of ``64·√N·eps`` (the notebook's
+    ``numpy.linalg.inv(Σ)``, condition about ``10³``, reads ``1–7 √N·eps``) ``Θ`` is used
+    as it is, and the result is ``Θ − (Θ X) (I + Xᵀ Θ X)⁻¹ (Θ X)ᵀ``, formed by one GEMM
+    into the one ``N×N`` array made (a copy of ``Θ``); the capacitance is factorised
+    directly when it is positive definite and well-conditioned, by the operator
+    otherwise (and always when ``B`` is given), with its warnings and errors. Any other
+    ``Θ`` takes the exact
     checks of :func:`updated_precision`, with their errors and warnings: a ``Θ`` that
     is not symmetric (``‖Θ − Θᵀ‖_F > √eps ‖Θ‖_F``) is refused, one symmetric only to
     more than round-off is used as ``(Θ + Θᵀ)/2`` with an
@@ -192,10 +195,10 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
     cancellation as :meth:`WoodburyInverse.toarray
     <woodbury_sparse.WoodburyInverse.toarray>` checks them (a column that may have
     cancelled takes that method, which refines it). The result cannot overflow, so it
-    is not read again: ``|L R|`` is bounded by ``1e300`` (else the method above, which
-    checks), and the probe bounds ``Θ``'s entries — a row holding an entry beyond
-    ``1e110`` gives probe products below ``1e100`` (the largest the probe accepts) with
-    odds below ``10⁻²⁹``.
+    is not read again: ``|(Θ X) C⁻¹ (Θ X)ᵀ|`` is bounded by ``1e300`` (else the method
+    above, which checks), and the probe bounds ``Θ``'s entries — a ``Θ`` holding an
+    entry beyond ``1e110`` passes the probe's range test (``‖Θ zₚ‖²`` averaging below
+    ``1e200``) with odds below ``10⁻²⁹``.
 
     Examples
     --------
@@ -240,9 +243,9 @@ def _probe_tolerance(n: int) -> float:
     """The largest probed asymmetry a dense update takes as round-off: ``64·√n·eps``.
 
     Sixteen times :func:`~woodbury_sparse._validation.symmetry_roundoff`: the probe of a
-    symmetric matrix reads ``0.1–0.2 √n·eps`` (its own rounding), a computed inverse of
-    condition ``κ`` about ``κ·eps`` (measured for ``κ ≈ 10³``, ``n`` up to 4000:
-    ``1–7 √n·eps``).
+    symmetric matrix reads ``0.1–0.2 √n·eps`` (its own rounding), ``numpy.linalg.inv``
+    of the notebook's covariances (condition about ``10³``, ``n`` up to 4000)
+    ``1–7 √n·eps``: taken as they are, with a margin of about ten.
     """
     return 16.0 * symmetry_roundoff(n)
 
