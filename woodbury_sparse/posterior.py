@@ -42,7 +42,7 @@ from ._arguments import check_covariance, mean_vector
 from ._blocks import Block
 from ._cache import cached_property
 from ._exceptions import NotPositiveDefiniteError, SingularMatrixError
-from ._factor import InverseEntries
+from ._factor import SelectedInverse
 from ._gaussian import LOG_2PI, Gaussian, as_indices, as_mean
 from ._validation import as_block, as_vectors, require_symmetric
 from .constraints import ConstrainedNormal
@@ -188,9 +188,9 @@ class PrecisionNormal(Gaussian):
         return self._factor.solve(np.asarray(b, dtype=np.float64))
 
     @cached_property
-    def _inverse(self) -> InverseEntries:
+    def _inverse(self) -> SelectedInverse:
         """``Q⁻¹`` on the pattern of ``L + Lᵀ``, read in the factor's ordering (made once)."""
-        return InverseEntries(self._factor, self._block.name)
+        return SelectedInverse(self._factor, self._block.name)
 
     def var(self) -> np.ndarray:
         """Marginal variances ``diag(Q⁻¹)``, shape ``(d,)``: exact, from the selected inverse.
