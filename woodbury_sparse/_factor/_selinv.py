@@ -170,8 +170,13 @@ def _symmetric_csc(indptr, indices, lower_values, perm, kernel: str | None = Non
         out_indices = np.empty(size, dtype=index)
         out_data = np.empty(size)
         _c_kernel.symmetric(
-            indptr, indices, np.ascontiguousarray(lower_values), np.ascontiguousarray(perm),
-            out_indptr, out_indices, out_data,
+            indptr,
+            indices,
+            np.ascontiguousarray(lower_values),
+            np.ascontiguousarray(perm),
+            out_indptr,
+            out_indices,
+            out_data,
         )
         out = sparse.csc_array((out_data, out_indices, out_indptr), shape=(n, n))
         out.has_sorted_indices = True

@@ -45,75 +45,155 @@ static int get_buffer(PyObject *obj, Py_buffer *view, char kind, int writable, c
     return 0;
 }
 
-/* 0 on success, 1 for a bad structure (diagonal not first / indices out of order),
- * 2 for a pattern that is not closed under the recursion. */
+/* Columns of a supernode computed together (see takahashi()). */
+#define GROUP 32
+
+/* Σ_t x[t] y[t] with four partial sums (the reduction pipelines; no -ffast-math). */
+static inline double dot(const double *x, const double *y, int64_t m)
+{
+    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+    int64_t t = 0;
+    for (; t + 4 <= m; t += 4) {
+        a0 += x[t] * y[t];
+        a1 += x[t + 1] * y[t + 1];
+        a2 += x[t + 2] * y[t + 2];
+        a3 += x[t + 3] * y[t + 3];
+    }
+    for (; t < m; t++)
+        a0 += x[t] * y[t];
+    return (a0 + a1) + (a2 + a3);
+}
+
+/*
+ * The recursion, a group of columns j0..j1 (at most GROUP) at a time: columns whose
+ * patterns nest as in a supernode, S_c = {c+1, ..., j1} ∪ T for j0 <= c <= j1 with
+ * T = S_{j1}. Then Z[T, c] = -Z[T, T] l_c - Σ_{m = c+1..j1} Z[T, m] L[m, c], and the
+ * product with Z[T, T] (the bulk of the work) is done for all the group's columns in one
+ * pass over Z[T, T] (phase 1): each of its columns is read once per group instead of once
+ * per column, while it is in L1. Phase 2 adds the group's own triangle, column by column.
+ *
+ * 0 on success, 1 for a bad structure (diagonal not first / indices out of order), 2 for a
+ * pattern that is not closed under the recursion, 3 for memory.
+ */
 static int takahashi(Py_ssize_t n, const int64_t *indptr, const int64_t *indices,
                      const double *l, const double *dinv, double *z)
 {
-    for (Py_ssize_t j = n - 1; j >= 0; j--) {
-        const int64_t p0 = indptr[j], p1 = indptr[j + 1];
-        if (p1 <= p0 || indices[p0] != j)
-            return 1;
-        /* L D Lᵀ: L unit (its stored diagonal ignored), s = 1. L Lᵀ (dinv NULL): the unit
-         * factor's column j is L[:, j] s with s = 1/L[j, j], and d_j = 1/s², applied here
-         * rather than in a scaled copy of L. */
-        const double s = dinv ? 1.0 : 1.0 / l[p0];
-        const double dj = dinv ? dinv[j] : s * s;
-        for (int64_t p = p0 + 1; p < p1; p++) {
-            if (indices[p] <= indices[p - 1] || indices[p] >= n)
-                return 1;
-            z[p] = 0.0;
+    int64_t widest = 1;
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (indptr[j + 1] - indptr[j] > widest)
+            widest = indptr[j + 1] - indptr[j];
+    int64_t *where = malloc(sizeof(int64_t) * (size_t)widest); /* Z[i, k]'s positions */
+    if (!where)
+        return 3;
+    int status = 0;
+    for (Py_ssize_t j1 = n - 1; j1 >= 0;) {
+        const int64_t p0 = indptr[j1], p1 = indptr[j1 + 1];
+        if (p1 <= p0 || indices[p0] != j1) {
+            status = 1;
+            break;
         }
-        for (int64_t q = p0 + 1; q < p1; q++) {
-            const int64_t k = indices[q];
-            const double lk = l[q] * s;
-            const int64_t rend = indptr[k + 1];
+        for (int64_t p = p0 + 1; p < p1; p++) {
+            if (indices[p] <= indices[p - 1] || indices[p] >= n) {
+                status = 1;
+                goto done;
+            }
+        }
+        const int64_t nt = p1 - p0 - 1; /* |T| */
+        const int64_t *rows = indices + p0 + 1;
+        /* The group: column c = j0 - 1 joins when its pattern is {c, c+1} ∪ S_{c+1}. */
+        Py_ssize_t j0 = j1;
+        while (j0 > 0 && j1 - j0 + 1 < GROUP) {
+            const int64_t c = j0 - 1, pc = indptr[c], count = indptr[j0 + 1] - indptr[j0];
+            if (indptr[c + 1] - pc != count + 1 || indices[pc] != c || indices[pc + 1] != j0 ||
+                memcmp(indices + pc + 2, indices + indptr[j0] + 1,
+                       sizeof(int64_t) * (size_t)(count - 1)) != 0)
+                break;
+            j0 = c;
+        }
+        const int width = (int)(j1 - j0 + 1);
+        double *zc[GROUP];
+        const double *lc[GROUP];
+        for (int g = 0; g < width; g++) { /* column j0 + g: its T part */
+            const int64_t at = indptr[j0 + g] + (j1 - j0 - g) + 1;
+            zc[g] = z + at;
+            lc[g] = l + at;
+            memset(z + indptr[j0 + g], 0, sizeof(double) * (size_t)(at - indptr[j0 + g] + nt));
+        }
+        /* Phase 1: zc[g] = Z[T, T] lc[g] (accumulated with L's values as stored). */
+        for (int64_t u = 0; u < nt; u++) {
+            const int64_t k = rows[u], rest = nt - u - 1;
+            const double zkk = z[indptr[k]];
             int64_t r = indptr[k] + 1;
-            double acc = z[q] - z[indptr[k]] * lk; /* Z[k, k] L[k, j] */
-            const int64_t rest = p1 - q - 1;
+            const int64_t rend = indptr[k + 1];
             if (rend - r == rest) {
-                /* Column k below its diagonal holds exactly the rows of S_j after k (it
-                 * holds them all, and as many entries): a contiguous axpy and dot, the
-                 * usual case inside a supernode. Four partial sums let the dot pipeline. */
-                const double *zk = z + r, *lp = l + q + 1;
-                double *zj = z + q + 1, a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-                int64_t t = 0;
-                for (; t + 4 <= rest; t += 4) {
-                    zj[t] -= zk[t] * lk;
-                    zj[t + 1] -= zk[t + 1] * lk;
-                    zj[t + 2] -= zk[t + 2] * lk;
-                    zj[t + 3] -= zk[t + 3] * lk;
-                    a0 += zk[t] * lp[t];
-                    a1 += zk[t + 1] * lp[t + 1];
-                    a2 += zk[t + 2] * lp[t + 2];
-                    a3 += zk[t + 3] * lp[t + 3];
+                /* Column k below its diagonal holds exactly the rows of T after k (it
+                 * holds them all, and as many entries): contiguous, the usual case. */
+                const double *zk = z + r;
+                for (int g = 0; g < width; g++) {
+                    double *y = zc[g] + u + 1;
+                    const double *x = lc[g] + u + 1, lk = lc[g][u];
+                    for (int64_t t = 0; t < rest; t++)
+                        y[t] += zk[t] * lk;
+                    zc[g][u] += zkk * lk + dot(zk, x, rest);
                 }
-                for (; t < rest; t++) {
-                    zj[t] -= zk[t] * lk;
-                    a0 += zk[t] * lp[t];
-                }
-                z[q] = acc - ((a0 + a1) + (a2 + a3)) * s;
                 continue;
             }
-            double dot = 0.0;
-            for (int64_t p = q + 1; p < p1; p++) {
-                const int64_t i = indices[p];
+            for (int64_t t = 0; t < rest; t++) {
+                const int64_t i = rows[u + 1 + t];
                 while (r < rend && indices[r] < i)
                     r++;
-                if (r == rend || indices[r] != i)
-                    return 2;
-                const double zik = z[r]; /* Z[i, k], i > k */
-                z[p] -= zik * lk;
-                dot += zik * l[p];
+                if (r == rend || indices[r] != i) {
+                    status = 2;
+                    goto done;
+                }
+                where[t] = r; /* Z[i, k], i > k */
             }
-            z[q] = acc - dot * s;
+            for (int g = 0; g < width; g++) {
+                double *y = zc[g] + u + 1, acc = zkk * lc[g][u];
+                const double *x = lc[g] + u + 1, lk = lc[g][u];
+                for (int64_t t = 0; t < rest; t++) {
+                    const double zik = z[where[t]];
+                    y[t] += zik * lk;
+                    acc += zik * x[t];
+                }
+                zc[g][u] += acc;
+            }
         }
-        double dot = 0.0;
-        for (int64_t q = p0 + 1; q < p1; q++)
-            dot += l[q] * z[q];
-        z[p0] = dj - dot * s;
+        /* Phase 2, c = j1, ..., j0. L D Lᵀ: L unit (its stored diagonal ignored), s = 1.
+         * L Lᵀ (dinv NULL): the unit factor's column c is L[:, c] s with s = 1/L[c, c],
+         * and d_c = 1/s², applied here rather than in a scaled copy of L. */
+        for (Py_ssize_t c = j1; c >= j0; c--) {
+            const int g = (int)(c - j0);
+            const int64_t pc = indptr[c];
+            const double s = dinv ? 1.0 : 1.0 / l[pc];
+            const double dc = dinv ? dinv[c] : s * s;
+            double *y = zc[g];
+            for (int64_t u = 0; u < nt; u++)
+                y[u] = -s * y[u];
+            for (Py_ssize_t m = c + 1; m <= j1; m++) { /* - Z[T, m] L[m, c] */
+                const double lm = l[pc + (m - c)] * s;
+                const double *zm = zc[m - j0];
+                for (int64_t u = 0; u < nt; u++)
+                    y[u] -= zm[u] * lm;
+            }
+            for (Py_ssize_t m = c + 1; m <= j1; m++) { /* Z[m, c], m in the group */
+                double acc = dot(zc[m - j0], lc[g], nt);
+                for (Py_ssize_t k = c + 1; k <= j1; k++) {
+                    const int64_t lo = k < m ? k : m, hi = k < m ? m : k;
+                    acc += z[indptr[lo] + (hi - lo)] * l[pc + (k - c)];
+                }
+                z[pc + (m - c)] = -acc * s;
+            }
+            double diag = dot(y, lc[g], nt);
+            for (int64_t a = 1; a <= j1 - c; a++)
+                diag += l[pc + a] * z[pc + a];
+            z[pc] = dc - diag * s;
+        }
+        j1 = j0 - 1;
     }
-    return 0;
+done:
+    free(where);
+    return status;
 }
 
 /* A writable contiguous int32 or int64 array. */
@@ -182,6 +262,8 @@ static PyObject *py_takahashi(PyObject *self, PyObject *args)
         if (status == 1)
             PyErr_SetString(PyExc_ValueError,
                             "takahashi: row indices unsorted or diagonal not first");
+        else if (status == 3)
+            PyErr_NoMemory();
         else if (status == 2)
             PyErr_SetString(PyExc_ValueError,
                             "takahashi: the pattern of L is not closed (not a Cholesky "
@@ -211,7 +293,7 @@ fail1:
  * Row r of B is, by symmetry, its column r: the entries of column k = perm⁻¹[r] of L and of
  * row k of L. Walking r = 0, 1, ... and appending r to the columns of those entries leaves
  * every column of B sorted: one counting pass and two scatters, no sort. Row k of L is read
- * from its transpose's pattern (built here: per row, perm[j] and the position in z).
+ * from its transpose (built here: per row, perm[j] and the value).
  *
  * DEFINE_SYMMETRIC(name, T) writes the version whose output indices have type T (SciPy's
  * index dtype: int32 whenever the entries fit).
@@ -219,7 +301,7 @@ fail1:
 #define DEFINE_SYMMETRIC(NAME, T)                                                           \
     static int NAME(Py_ssize_t n, const int64_t *indptr, const int64_t *indices,             \
                     const double *z, const int64_t *perm, const int64_t *pinv,               \
-                    const int64_t *tptr, const int64_t *tcol, const int64_t *tpos,           \
+                    const int64_t *tptr, const int64_t *tcol, const double *tval,             \
                     int64_t *next, T *out_indptr, T *out_indices, double *out_data)          \
     {                                                                                        \
         out_indptr[0] = 0;                                                                   \
@@ -239,7 +321,7 @@ fail1:
             for (int64_t t = tptr[k]; t < tptr[k + 1]; t++) {                                \
                 const int64_t at = next[tcol[t]]++;                                          \
                 out_indices[at] = (T)r;                                                      \
-                out_data[at] = z[tpos[t]];                                                   \
+                out_data[at] = tval[t];                                                      \
             }                                                                                \
         }                                                                                    \
         return 0;                                                                            \
@@ -259,9 +341,9 @@ static int symmetric(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
     int64_t *tptr = calloc((size_t)n + 1, sizeof(int64_t));
     int64_t *next = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     int64_t *tcol = malloc(sizeof(int64_t) * (size_t)(off > 0 ? off : 1));
-    int64_t *tpos = malloc(sizeof(int64_t) * (size_t)(off > 0 ? off : 1));
+    double *tval = malloc(sizeof(double) * (size_t)(off > 0 ? off : 1));
     int status = 0;
-    if (!pinv || !tptr || !next || !tcol || !tpos) {
+    if (!pinv || !tptr || !next || !tcol || !tval) {
         status = 3;
         goto done;
     }
@@ -287,21 +369,21 @@ static int symmetric(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
         for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++) {
             const int64_t at = next[indices[p]]++;
             tcol[at] = perm[j];
-            tpos[at] = p;
+            tval[at] = z[p];
         }
     }
     if (wide)
-        symmetric64(n, indptr, indices, z, perm, pinv, tptr, tcol, tpos, next,
+        symmetric64(n, indptr, indices, z, perm, pinv, tptr, tcol, tval, next,
                     (int64_t *)out_indptr, (int64_t *)out_indices, out_data);
     else
-        symmetric32(n, indptr, indices, z, perm, pinv, tptr, tcol, tpos, next,
+        symmetric32(n, indptr, indices, z, perm, pinv, tptr, tcol, tval, next,
                     (int32_t *)out_indptr, (int32_t *)out_indices, out_data);
 done:
     free(pinv);
     free(tptr);
     free(next);
     free(tcol);
-    free(tpos);
+    free(tval);
     return status;
 }
 
