@@ -15,9 +15,13 @@ estimation — on the pattern of ``L + Lᵀ``, which holds the whole diagonal an
 of ``M``. It costs about what the numeric factorisation costs (the same dense
 column-against-column products, one more time).
 
-The loop runs in a small C extension (``_takahashi.c``, built by setuptools at install);
-when it is missing (no C compiler at install time) a NumPy implementation, one column at a
-time, gives the same numbers, much more slowly (see :data:`KERNEL`). The factors come from
+The loop runs in a small C extension (``_takahashi.c``, built by setuptools at install),
+which takes the columns of a supernode a group at a time (one pass over the part of ``Z``
+they share while it is in cache) and also lays the result out as a symmetric CSC matrix in
+``M``'s ordering; when it is missing (no C compiler at install time) a NumPy
+implementation, one column at a time, and SciPy's sparse routines give the same numbers,
+much more slowly (see :data:`KERNEL`). :class:`SelectedInverse` is the one reader of the
+recursion's output: diagonal, entries at given positions, or the whole matrix. The factors come from
 the factor layer: CHOLMOD's ``L`` (and ``D``) through scikit-sparse 0.4 or 0.5, simplicial
 or supernodal (converted to simplicial on a copy), SuperLU's symmetric ``L D Lᵀ`` on the
 SciPy backend, LAPACK's Cholesky for dense blocks (whose pattern is full: the selected
