@@ -105,3 +105,21 @@ def test_symmetric_layout_errors():
         _selinv._c_kernel.symmetric(indptr, indices, z, perm, out[0], out[1], out[2][:-1])
     with pytest.raises(TypeError, match="out_indices must be a contiguous int32 or int64"):
         _selinv._c_kernel.symmetric(indptr, indices, z, perm, out[0], out[2], out[2])
+
+
+def test_int32_and_int64_indices_read_alike():
+    """SciPy's int32 indices are read in place; int64 ones give the very same numbers."""
+    unit, d = _unit_factor(PROBLEMS["grid-12"])
+    assert unit.indices.dtype == np.int32
+    wide = sparse.csc_array(
+        (unit.data, unit.indices.astype(np.int64), unit.indptr.astype(np.int64)), unit.shape
+    )
+    wide.indices = wide.indices.astype(np.int64)  # SciPy may have narrowed them again
+    narrow_out = _selinv.takahashi(unit, d)
+    wide_out = _selinv.takahashi(wide, d)
+    assert wide_out[1].dtype == np.int64
+    np.testing.assert_array_equal(narrow_out[2], wide_out[2])
+    perm = np.random.default_rng(5).permutation(unit.shape[0])
+    np.testing.assert_array_equal(
+        _selinv._symmetric_csc(*narrow_out, perm).data, _selinv._symmetric_csc(*wide_out, perm).data
+    )

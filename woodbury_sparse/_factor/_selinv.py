@@ -76,8 +76,9 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
 
     Returns
     -------
-    indptr, indices : ndarray of int64
-        ``lower``'s pattern, row indices sorted within each column (diagonal first).
+    indptr, indices : ndarray
+        ``lower``'s pattern, row indices sorted within each column (diagonal first):
+        ``indptr`` as int64, ``indices`` as ``lower`` stores them (int32 or int64).
     values : ndarray of float64
         ``Z[i, j]`` for every stored ``(i, j)`` of that pattern.
 
@@ -92,7 +93,9 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
         lower = lower.sorted_indices()
     n = lower.shape[0]
     indptr = np.ascontiguousarray(lower.indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(lower.indices, dtype=np.int64)
+    indices = lower.indices  # int32 or int64, both read in place by the C kernel
+    if indices.dtype not in (np.int32, np.int64) or not indices.flags.c_contiguous:
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
     counts = np.diff(indptr)
     if lower.shape != (n, n) or (n and (counts.min() < 1)):
         raise ValueError("the factor must be square with every diagonal entry stored")
@@ -154,13 +157,13 @@ def _symmetric_csc(indptr, indices, lower_values, perm, kernel: str | None = Non
     """``Pᵀ (Z + Zᵀ − diag Z) P`` as a CSC array with sorted indices, ``Z`` lower.
 
     The entry ``(i, j)`` of the factor's ordering lands at ``(perm[i], perm[j])``.
-    ``indptr``/``indices`` as :func:`takahashi` returns them (int64, sorted, diagonal
-    first). The C kernel writes the result in one counting pass and two scatters (row
+    ``indptr``/``indices`` as :func:`takahashi` returns them (sorted, diagonal first). The C kernel writes the result in one counting pass and two scatters (row
     ``r`` of the result is its column ``r``: walking the rows in order leaves every
     column sorted); without it, SciPy's compiled routines: the sum of the halves, a column
     gather, a relabelling of rows, and a CSC→CSR counting sort.
     """
     n = indptr.size - 1
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     natural = perm is None
     perm = np.arange(n, dtype=np.int64) if natural else np.asarray(perm, dtype=np.int64)
     if (kernel or KERNEL) == "c":
@@ -305,16 +308,15 @@ class SelectedInverse:
         return self._diagonal is None and self._dense is None
 
     @cached_property
-    def _recursion(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(indptr, indices, z)``: :func:`takahashi` on ``L``, run once."""
-        indptr, indices, z = takahashi(self._lower, self._d)
-        z.flags.writeable = False
-        return indptr, indices, z
-
-    @property
     def values(self) -> np.ndarray:
-        """``M⁻¹`` at every stored position of ``L`` (read-only; see :meth:`positions`)."""
-        return self._recursion[2]
+        """``M⁻¹`` at every stored position of ``L`` (read-only; see :meth:`positions`).
+
+        :func:`takahashi` on ``L``, run once; nothing else of it is kept (the pattern is
+        ``L``'s).
+        """
+        z = takahashi(self._lower, self._d)[2]
+        z.flags.writeable = False
+        return z
 
     def diagonal(self) -> np.ndarray:
         """``diag(M⁻¹)`` in ``M``'s ordering (a new array)."""
@@ -334,8 +336,8 @@ class SelectedInverse:
             return sparse.diags_array(self._diagonal, format="csc")
         if self._dense is not None:
             return sparse.csc_array(self._dense)
-        indptr, indices, z = self._recursion
-        return _symmetric_csc(indptr, indices, z, self._perm)
+        lower = self._lower
+        return _symmetric_csc(lower.indptr, lower.indices, self.values, self._perm)
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(values, found)``: ``(M⁻¹)[rows[k], cols[k]]`` where ``found[k]``.

@@ -5,8 +5,8 @@
  * built by setuptools at install time; woodbury_sparse._factor._selinv falls back to a
  * NumPy implementation when it is missing.
  *
- * Input: the lower triangular L in CSC form (int64 indptr/indices, float64 values, row
- * indices sorted, the diagonal first in every column), the reciprocal pivots 1/d of
+ * Input: the lower triangular L in CSC form (int64 indptr, int32 or int64 indices, float64
+ * values; row indices sorted, the diagonal first in every column), the reciprocal pivots 1/d of
  * M = L D Lᵀ with L unit (its stored diagonal ignored) or None for M = L Lᵀ (L with the
  * Cholesky diagonal), and an output array z of nnz(L) doubles. On return z holds
  * Z[i, j] for every stored (i, j) of L, i >= j:
@@ -25,6 +25,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Row indices as SciPy stores them: int32 (whenever they fit) or int64, read in place. */
+typedef struct {
+    const void *p;
+    int wide;
+} index_array;
+
+static inline int64_t IX(index_array a, int64_t i)
+{
+    return a.wide ? ((const int64_t *)a.p)[i] : (int64_t)((const int32_t *)a.p)[i];
+}
+
+static inline const char *IX_AT(index_array a, int64_t i)
+{
+    return (const char *)a.p + i * (a.wide ? 8 : 4);
+}
 
 static int get_buffer(PyObject *obj, Py_buffer *view, char kind, int writable, const char *what)
 {
@@ -75,7 +91,7 @@ static inline double dot(const double *x, const double *y, int64_t m)
  * 0 on success, 1 for a bad structure (diagonal not first / indices out of order), 2 for a
  * pattern that is not closed under the recursion, 3 for memory.
  */
-static int takahashi(Py_ssize_t n, const int64_t *indptr, const int64_t *indices,
+static int takahashi(Py_ssize_t n, const int64_t *indptr, index_array indices,
                      const double *l, const double *dinv, double *z)
 {
     int64_t widest = 1;
@@ -88,25 +104,25 @@ static int takahashi(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
     int status = 0;
     for (Py_ssize_t j1 = n - 1; j1 >= 0;) {
         const int64_t p0 = indptr[j1], p1 = indptr[j1 + 1];
-        if (p1 <= p0 || indices[p0] != j1) {
+        if (p1 <= p0 || IX(indices, p0) != j1) {
             status = 1;
             break;
         }
         for (int64_t p = p0 + 1; p < p1; p++) {
-            if (indices[p] <= indices[p - 1] || indices[p] >= n) {
+            if (IX(indices, p) <= IX(indices, p - 1) || IX(indices, p) >= n) {
                 status = 1;
                 goto done;
             }
         }
         const int64_t nt = p1 - p0 - 1; /* |T| */
-        const int64_t *rows = indices + p0 + 1;
         /* The group: column c = j0 - 1 joins when its pattern is {c, c+1} ∪ S_{c+1}. */
         Py_ssize_t j0 = j1;
         while (j0 > 0 && j1 - j0 + 1 < GROUP) {
             const int64_t c = j0 - 1, pc = indptr[c], count = indptr[j0 + 1] - indptr[j0];
-            if (indptr[c + 1] - pc != count + 1 || indices[pc] != c || indices[pc + 1] != j0 ||
-                memcmp(indices + pc + 2, indices + indptr[j0] + 1,
-                       sizeof(int64_t) * (size_t)(count - 1)) != 0)
+            if (indptr[c + 1] - pc != count + 1 || IX(indices, pc) != c ||
+                IX(indices, pc + 1) != j0 ||
+                memcmp(IX_AT(indices, pc + 2), IX_AT(indices, indptr[j0] + 1),
+                       (size_t)(IX_AT(indices, count - 1) - IX_AT(indices, 0))) != 0)
                 break;
             j0 = c;
         }
@@ -121,7 +137,7 @@ static int takahashi(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
         }
         /* Phase 1: zc[g] = Z[T, T] lc[g] (accumulated with L's values as stored). */
         for (int64_t u = 0; u < nt; u++) {
-            const int64_t k = rows[u], rest = nt - u - 1;
+            const int64_t k = IX(indices, p0 + 1 + u), rest = nt - u - 1;
             const double zkk = z[indptr[k]];
             int64_t r = indptr[k] + 1;
             const int64_t rend = indptr[k + 1];
@@ -139,10 +155,10 @@ static int takahashi(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
                 continue;
             }
             for (int64_t t = 0; t < rest; t++) {
-                const int64_t i = rows[u + 1 + t];
-                while (r < rend && indices[r] < i)
+                const int64_t i = IX(indices, p0 + 2 + u + t);
+                while (r < rend && IX(indices, r) < i)
                     r++;
-                if (r == rend || indices[r] != i) {
+                if (r == rend || IX(indices, r) != i) {
                     status = 2;
                     goto done;
                 }
@@ -196,10 +212,11 @@ done:
     return status;
 }
 
-/* A writable contiguous int32 or int64 array. */
-static int get_index_buffer(PyObject *obj, Py_buffer *view, const char *what)
+/* A contiguous int32 or int64 array. */
+static int get_index_buffer(PyObject *obj, Py_buffer *view, int writable, const char *what)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) != 0)
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) != 0)
         return -1;
     const char *fmt = view->format ? view->format : "B";
     if (fmt[0] == '<' || fmt[0] == '=' || fmt[0] == '@')
@@ -240,7 +257,7 @@ static PyObject *py_takahashi(PyObject *self, PyObject *args)
     int status = -1; /* set before any jump to the releases below */
     if (get_buffer(o_indptr, &b_indptr, 'q', 0, "indptr") != 0)
         return NULL;
-    if (get_buffer(o_indices, &b_indices, 'q', 0, "indices") != 0)
+    if (get_index_buffer(o_indices, &b_indices, 0, "indices") != 0)
         goto fail1;
     if (get_buffer(o_l, &b_l, 'd', 0, "values") != 0)
         goto fail2;
@@ -250,12 +267,13 @@ static PyObject *py_takahashi(PyObject *self, PyObject *args)
         goto fail4;
 
     Py_ssize_t n = b_indptr.len / 8 - 1;
-    Py_ssize_t nnz = b_indices.len / 8;
+    Py_ssize_t nnz = b_indices.len / b_indices.itemsize;
+    const index_array indices = {b_indices.buf, b_indices.itemsize == 8};
     if (n < 0 || (!llt && b_dinv.len / 8 != n) || b_l.len / 8 != nnz || b_z.len / 8 != nnz) {
         PyErr_SetString(PyExc_ValueError, "takahashi: inconsistent array sizes");
     } else if (check_indptr((const int64_t *)b_indptr.buf, n, nnz, "takahashi") == 0) {
         Py_BEGIN_ALLOW_THREADS
-        status = takahashi(n, (const int64_t *)b_indptr.buf, (const int64_t *)b_indices.buf,
+        status = takahashi(n, (const int64_t *)b_indptr.buf, indices,
                            (const double *)b_l.buf, llt ? NULL : (const double *)b_dinv.buf,
                            (double *)b_z.buf);
         Py_END_ALLOW_THREADS
@@ -299,7 +317,7 @@ fail1:
  * index dtype: int32 whenever the entries fit).
  */
 #define DEFINE_SYMMETRIC(NAME, T)                                                           \
-    static int NAME(Py_ssize_t n, const int64_t *indptr, const int64_t *indices,             \
+    static int NAME(Py_ssize_t n, const int64_t *indptr, index_array indices,                \
                     const double *z, const int64_t *perm, const int64_t *pinv,               \
                     const int64_t *tptr, const int64_t *tcol, const double *tval,             \
                     int64_t *next, T *out_indptr, T *out_indices, double *out_data)          \
@@ -314,7 +332,7 @@ fail1:
         for (Py_ssize_t r = 0; r < n; r++) {                                                 \
             const int64_t k = pinv[r];                                                       \
             for (int64_t p = indptr[k]; p < indptr[k + 1]; p++) {                            \
-                const int64_t at = next[perm[indices[p]]]++;                                 \
+                const int64_t at = next[perm[IX(indices, p)]]++;                             \
                 out_indices[at] = (T)r;                                                      \
                 out_data[at] = z[p];                                                         \
             }                                                                                \
@@ -331,7 +349,7 @@ DEFINE_SYMMETRIC(symmetric32, int32_t)
 DEFINE_SYMMETRIC(symmetric64, int64_t)
 
 /* 0, 1 for a perm that is not a permutation, 3 for memory. */
-static int symmetric(Py_ssize_t n, const int64_t *indptr, const int64_t *indices,
+static int symmetric(Py_ssize_t n, const int64_t *indptr, index_array indices,
                      const double *z, const int64_t *perm, int wide, void *out_indptr,
                      void *out_indices, double *out_data)
 {
@@ -360,14 +378,14 @@ static int symmetric(Py_ssize_t n, const int64_t *indptr, const int64_t *indices
     /* The transpose's pattern: row i of L holds (i, j) for the columns j < i. */
     for (Py_ssize_t j = 0; j < n; j++)
         for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++)
-            tptr[indices[p] + 1]++;
+            tptr[IX(indices, p) + 1]++;
     for (Py_ssize_t i = 0; i < n; i++)
         tptr[i + 1] += tptr[i];
     for (Py_ssize_t i = 0; i < n; i++)
         next[i] = tptr[i];
     for (Py_ssize_t j = 0; j < n; j++) {
         for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++) {
-            const int64_t at = next[indices[p]]++;
+            const int64_t at = next[IX(indices, p)]++;
             tcol[at] = perm[j];
             tval[at] = z[p];
         }
@@ -397,22 +415,23 @@ static PyObject *py_symmetric(PyObject *self, PyObject *args)
     int status = -1;
     if (get_buffer(o_indptr, &b_indptr, 'q', 0, "indptr") != 0)
         return NULL;
-    if (get_buffer(o_indices, &b_indices, 'q', 0, "indices") != 0)
+    if (get_index_buffer(o_indices, &b_indices, 0, "indices") != 0)
         goto fail1;
     if (get_buffer(o_z, &b_z, 'd', 0, "z") != 0)
         goto fail2;
     if (get_buffer(o_perm, &b_perm, 'q', 0, "perm") != 0)
         goto fail3;
     /* The output's indices: int64, or int32 (SciPy's choice whenever they fit). */
-    if (get_index_buffer(o_optr, &b_optr, "out_indptr") != 0)
+    if (get_index_buffer(o_optr, &b_optr, 1, "out_indptr") != 0)
         goto fail4;
-    if (get_index_buffer(o_oidx, &b_oidx, "out_indices") != 0)
+    if (get_index_buffer(o_oidx, &b_oidx, 1, "out_indices") != 0)
         goto fail5;
     if (get_buffer(o_odata, &b_odata, 'd', 1, "out_data") != 0)
         goto fail6;
 
     Py_ssize_t n = b_indptr.len / 8 - 1;
-    Py_ssize_t nnz = b_indices.len / 8;
+    Py_ssize_t nnz = b_indices.len / b_indices.itemsize;
+    const index_array indices = {b_indices.buf, b_indices.itemsize == 8};
     Py_ssize_t width = b_optr.itemsize;
     if (n < 0 || b_z.len / 8 != nnz || b_perm.len / 8 != n || nnz < n ||
         b_odata.len / 8 != 2 * nnz - n || (width != 4 && width != 8) ||
@@ -421,7 +440,7 @@ static PyObject *py_symmetric(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "symmetric: inconsistent array sizes");
     } else if (check_indptr((const int64_t *)b_indptr.buf, n, nnz, "symmetric") == 0) {
         Py_BEGIN_ALLOW_THREADS
-        status = symmetric(n, (const int64_t *)b_indptr.buf, (const int64_t *)b_indices.buf,
+        status = symmetric(n, (const int64_t *)b_indptr.buf, indices,
                            (const double *)b_z.buf, (const int64_t *)b_perm.buf, width == 8,
                            b_optr.buf, b_oidx.buf, (double *)b_odata.buf);
         Py_END_ALLOW_THREADS
