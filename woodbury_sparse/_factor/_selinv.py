@@ -88,7 +88,8 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
         When the pattern is not a Cholesky factor's (a diagonal entry missing, an entry
         above the diagonal, or a pattern not closed under the recursion).
     """
-    lower = sparse.csc_array(lower)
+    if not isinstance(lower, sparse.csc_array):  # (a new array would check sorting again)
+        lower = sparse.csc_array(lower)
     if not lower.has_sorted_indices:
         lower = lower.sorted_indices()
     n = lower.shape[0]

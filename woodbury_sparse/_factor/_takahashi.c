@@ -319,9 +319,18 @@ fail1:
 #define DEFINE_SYMMETRIC(NAME, T)                                                           \
     static int NAME(Py_ssize_t n, const int64_t *indptr, index_array indices,                \
                     const double *z, const int64_t *perm, const int64_t *pinv,               \
-                    const int64_t *tptr, const int64_t *tcol, const double *tval,             \
-                    int64_t *next, T *out_indptr, T *out_indices, double *out_data)          \
+                    const int64_t *tptr, T *tcol, double *tval, int64_t *next,               \
+                    T *out_indptr, T *out_indices, double *out_data)                         \
     {                                                                                        \
+        for (Py_ssize_t i = 0; i < n; i++)                                                   \
+            next[i] = tptr[i];                                                               \
+        for (Py_ssize_t j = 0; j < n; j++) {                                                 \
+            for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++) {                        \
+                const int64_t at = next[IX(indices, p)]++;                                   \
+                tcol[at] = (T)perm[j];                                                       \
+                tval[at] = z[p];                                                             \
+            }                                                                                \
+        }                                                                                    \
         out_indptr[0] = 0;                                                                   \
         for (Py_ssize_t c = 0; c < n; c++) {                                                 \
             const int64_t k = pinv[c];                                                       \
@@ -358,7 +367,7 @@ static int symmetric(Py_ssize_t n, const int64_t *indptr, index_array indices,
     int64_t *pinv = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
     int64_t *tptr = calloc((size_t)n + 1, sizeof(int64_t));
     int64_t *next = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    int64_t *tcol = malloc(sizeof(int64_t) * (size_t)(off > 0 ? off : 1));
+    void *tcol = malloc((wide ? 8 : 4) * (size_t)(off > 0 ? off : 1)); /* perm[j], as T */
     double *tval = malloc(sizeof(double) * (size_t)(off > 0 ? off : 1));
     int status = 0;
     if (!pinv || !tptr || !next || !tcol || !tval) {
@@ -375,26 +384,18 @@ static int symmetric(Py_ssize_t n, const int64_t *indptr, index_array indices,
         }
         pinv[c] = k;
     }
-    /* The transpose's pattern: row i of L holds (i, j) for the columns j < i. */
+    /* The transpose's pattern: row i of L holds (i, j) for the columns j < i (its entries are
+     * filled by symmetric32/64, with perm[j] in the output's index type). */
     for (Py_ssize_t j = 0; j < n; j++)
         for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++)
             tptr[IX(indices, p) + 1]++;
     for (Py_ssize_t i = 0; i < n; i++)
         tptr[i + 1] += tptr[i];
-    for (Py_ssize_t i = 0; i < n; i++)
-        next[i] = tptr[i];
-    for (Py_ssize_t j = 0; j < n; j++) {
-        for (int64_t p = indptr[j] + 1; p < indptr[j + 1]; p++) {
-            const int64_t at = next[IX(indices, p)]++;
-            tcol[at] = perm[j];
-            tval[at] = z[p];
-        }
-    }
     if (wide)
-        symmetric64(n, indptr, indices, z, perm, pinv, tptr, tcol, tval, next,
+        symmetric64(n, indptr, indices, z, perm, pinv, tptr, (int64_t *)tcol, tval, next,
                     (int64_t *)out_indptr, (int64_t *)out_indices, out_data);
     else
-        symmetric32(n, indptr, indices, z, perm, pinv, tptr, tcol, tval, next,
+        symmetric32(n, indptr, indices, z, perm, pinv, tptr, (int32_t *)tcol, tval, next,
                     (int32_t *)out_indptr, (int32_t *)out_indices, out_data);
 done:
     free(pinv);
