@@ -30,12 +30,12 @@ inverse is the inverse, by ``potri``), and closed forms for diagonal blocks.
 
 from __future__ import annotations
 
-from functools import cached_property
 from types import ModuleType
 
 import numpy as np
 from scipy import linalg, sparse
 
+from .._cache import cached_property
 from .._exceptions import NotPositiveDefiniteError
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
@@ -158,9 +158,10 @@ def _symmetric_csc(indptr, indices, lower_values, perm, kernel: str | None = Non
     """``Pᵀ (Z + Zᵀ − diag Z) P`` as a CSC array with sorted indices, ``Z`` lower.
 
     The entry ``(i, j)`` of the factor's ordering lands at ``(perm[i], perm[j])``.
-    ``indptr``/``indices`` as :func:`takahashi` returns them (sorted, diagonal first). The C kernel writes the result in one counting pass and two scatters (row
-    ``r`` of the result is its column ``r``: walking the rows in order leaves every
-    column sorted); without it, SciPy's compiled routines: the sum of the halves, a column
+    ``indptr``/``indices`` as :func:`takahashi` returns them (sorted, diagonal first).
+    The C kernel writes the result in one counting pass and two scatters (row ``r`` of
+    the result is its column ``r``: walking the rows in order leaves every column
+    sorted); without it, SciPy's compiled routines: the sum of the halves, a column
     gather, a relabelling of rows, and a CSC→CSR counting sort.
     """
     n = indptr.size - 1
