@@ -16,7 +16,9 @@
  *
  * for j = n-1, ..., 0. Every Z[i, k] needed (i, k in S_j) lies on the pattern of L when
  * that pattern is a Cholesky factor's (S_j minus k is inside S_k for k in S_j): the kernel
- * checks this and reports a pattern that is not closed instead of reading a wrong entry.
+ * checks this where it searches column k, and reports a pattern that is not closed instead
+ * of reading a wrong entry. (Where column k holds exactly as many entries below k as S_j
+ * does, they are taken to be those rows without a search: true of every closed pattern.)
  *
  * symmetric() then lays Z out as the symmetric CSC matrix in M's own ordering (below).
  */
