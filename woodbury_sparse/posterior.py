@@ -45,7 +45,7 @@ from ._exceptions import NotPositiveDefiniteError, SingularMatrixError
 from ._factor import SelectedInverse
 from ._gaussian import LOG_2PI, Gaussian, as_indices, as_mean
 from ._validation import as_block, as_vectors, require_symmetric
-from .constraints import ConstrainedNormal, _constraint_matrix
+from .constraints import ConstrainedNormal, constraint_matrix, constraint_rhs
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -524,9 +524,9 @@ class NoisePosterior(Gaussian):
         >>> float(abs(held.rvs(size=3, random_state=0).sum(axis=1)).max()) < 1e-12
         True
         """
-        mat = _constraint_matrix(C, self.dim)
+        mat = constraint_matrix(C, self.dim)
         k = mat.shape[0]
-        rhs = ConstrainedNormal._rhs(e, k, self.batch)
+        rhs = constraint_rhs(e, k, self.batch)
         dependent = (
             "`C X` must have linearly independent rows: C X O⁻¹ Xᵀ Cᵀ, the covariance of "
             "C e given y, is singular to working precision (a constraint on a direction in "
