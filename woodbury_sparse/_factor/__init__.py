@@ -41,15 +41,14 @@ from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
 from ._base import Factor, dominance_rcond_bound
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import FactorPattern, InverseEntries, factor_selected_inverse, has_selected_inverse
+from ._selinv import SelectedInverse, factor_selected_inverse, has_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
     "BACKEND",
     "EPS",
     "Factor",
-    "FactorPattern",
-    "InverseEntries",
+    "SelectedInverse",
     "backend_info",
     "checked",
     "factor_selected_inverse",
