@@ -188,6 +188,119 @@ def bandwidth(m) -> int:
     return widest
 
 
+#: How a positive definite, non-banded matrix is factorised (``LLᵀ``); read once, from the
+#: environment variable ``WOODBURY_SPARSE_CHOLMOD_MODE``, at import:
+#: ``"choose"`` (the default): simplicial or supernodal by :func:`choose_mode`;
+#: ``"cholmod"``: CHOLMOD's own ``auto`` rule (supernodal when flops/nnz(L) ≥ 40);
+#: ``"simplicial"``, ``"supernodal"``: that mode for every ``LLᵀ`` factorisation (banded
+#: matrices included; an ``LDLᵀ`` is always simplicial: CHOLMOD has no supernodal one).
+CHOLMOD_MODE: str = os.environ.get("WOODBURY_SPARSE_CHOLMOD_MODE", "").strip().lower() or "choose"
+_MODES = ("choose", "cholmod", "simplicial", "supernodal")
+if CHOLMOD_MODE not in _MODES:
+    raise ImportError(
+        "WOODBURY_SPARSE_CHOLMOD_MODE must be one of 'choose', 'cholmod', 'simplicial' or "
+        f"'supernodal', got {CHOLMOD_MODE!r}"
+    )
+
+#: :func:`choose_mode` picks supernodal from this many flops per entry of ``L``
+#: (``Σ cⱼ² / Σ cⱼ`` over the column counts ``cⱼ`` of ``L``) up; CHOLMOD's ``auto`` rule
+#: uses 40. Measured with scikit-sparse 0.4.16 (SuiteSparse 5.12, OpenBLAS) and 0.5
+#: (SuiteSparse 7), one BLAS thread, CPU time (benchmarks/results/cholmod_mode.md): on 2-D
+#: grid GMRFs simplicial wins up to 300×300 (159 flops per entry: 0.73× the supernodal
+#: time), the two tie at 400×400 and 500×500 (201 and 225), supernodal wins from 700×700
+#: (about 270) up, by 1.6×; with two BLAS threads supernodal gains a little. 3-D grids and
+#: random sparse matrices follow the same statistic.
+SUPERNODAL_MIN_FLOPS_PER_ENTRY: float = 200.0
+
+
+def _amd_library() -> ctypes.CDLL | None:
+    """The AMD library CHOLMOD orders with (the copy this process mapped), or None."""
+    candidates = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith("libamd."):
+                    candidates.append(path)
+    except OSError:  # not Linux
+        pass
+    found = ctypes.util.find_library("amd")
+    if found:
+        candidates.append(found)
+    for path in dict.fromkeys(candidates):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.amd_order.restype = ctypes.c_int
+            lib.amd_l_order.restype = ctypes.c_int64
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+_AMD = _amd_library() if AVAILABLE else None
+_AMD_INFO, _AMD_STATUS, _AMD_NDENSE, _AMD_LNZ, _AMD_NDIV, _AMD_NMULTSUBS_LDL = 20, 0, 6, 9, 10, 11
+
+
+def factor_statistics(m) -> tuple[float, float] | None:
+    """``(flops, nnz(L))`` of the Cholesky factor of ``m`` in AMD's ordering, or None.
+
+    CHOLMOD's own symbolic analysis is not exposed by scikit-sparse (0.4 or 0.5), so the
+    statistic comes from AMD, the ordering CHOLMOD itself uses by default, which counts
+    the column counts ``cⱼ`` of ``L`` while it orders: ``nnz(L) = Σ cⱼ`` and ``flops =
+    Σ cⱼ²`` (CHOLMOD's count). About 0.7 of a CHOLMOD symbolic analysis; through the
+    library CHOLMOD loaded (AMD's interface is the same in SuiteSparse 5 and 7). None
+    when AMD cannot be loaded or reports an error, or when it set dense rows aside
+    (its counts then miss them).
+    """
+    if _AMD is None:
+        return None
+    n = m.shape[0]
+    info = np.zeros(_AMD_INFO)
+    narrow = m.indices.dtype == np.int32 and m.indptr.dtype == np.int32
+    order = _AMD.amd_order if narrow else _AMD.amd_l_order
+    index = np.int32 if narrow else np.int64
+    size = ctypes.c_int(n) if narrow else ctypes.c_int64(n)
+    indptr = np.ascontiguousarray(m.indptr, dtype=index)
+    indices = np.ascontiguousarray(m.indices, dtype=index)
+    perm = np.empty(n, dtype=index)
+    status = order(
+        size,
+        indptr.ctypes.data_as(ctypes.c_void_p),
+        indices.ctypes.data_as(ctypes.c_void_p),
+        perm.ctypes.data_as(ctypes.c_void_p),
+        None,
+        info.ctypes.data_as(ctypes.c_void_p),
+    )
+    if status < 0 or info[_AMD_NDENSE] > 0:  # AMD_OK = 0, AMD_OK_BUT_JUMBLED = 1
+        return None
+    # AMD counts L's strictly lower entries and the LDLᵀ multiply-subtracts Σ cⱼ(cⱼ+1)/2
+    # over them; CHOLMOD's flops Σ (cⱼ + 1)² = n + 2·lnz + 2·Σ cⱼ(cⱼ+1)/2 − lnz.
+    lnz = info[_AMD_LNZ]
+    return n + lnz + 2.0 * info[_AMD_NMULTSUBS_LDL], n + lnz
+
+
+def choose_mode(m) -> str:
+    """``"simplicial"`` or ``"supernodal"`` for the ``LLᵀ`` of ``m``; ``"auto"`` when unsure.
+
+    Supernodal when the flops per entry of ``L`` (:func:`factor_statistics`) reach
+    :data:`SUPERNODAL_MIN_FLOPS_PER_ENTRY`: dense BLAS kernels on supernodes pay only for
+    factors with enough work per entry; CHOLMOD's own ``auto`` threshold (40) picks
+    supernodal on 2-D grids where, on this hardware, simplicial is 1.4× faster. Decided
+    from the pattern only, so a pattern always gets the same mode; ``"auto"`` (CHOLMOD's
+    rule) when the statistic is not available. :data:`CHOLMOD_MODE` overrides it.
+    """
+    if CHOLMOD_MODE == "cholmod":
+        return "auto"
+    if CHOLMOD_MODE in ("simplicial", "supernodal"):
+        return CHOLMOD_MODE
+    stats = factor_statistics(m)
+    if stats is None:
+        return "auto"
+    flops, lnz = stats
+    return "supernodal" if flops >= SUPERNODAL_MIN_FLOPS_PER_ENTRY * lnz else "simplicial"
+
+
 class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
@@ -199,8 +312,17 @@ class CholmodHandle:
         self.simplicial = simplicial
 
     @classmethod
-    def factorize(cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False):
+    def factorize(
+        cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False, mode: str | None = None
+    ):
         """Factorise the symmetric ``m`` (both triangles stored).
+
+        The mode: simplicial for ``LDLᵀ`` (CHOLMOD has no supernodal one) and, with
+        ``simplicial``, for ``LLᵀ``; else ``mode`` when given (``"simplicial"``,
+        ``"supernodal"`` or CHOLMOD's ``"auto"``), else simplicial in natural order for a
+        band (:data:`NATURAL_ORDER_BANDWIDTH`) and :func:`choose_mode` for the rest. A
+        :meth:`refactorize` keeps the mode and the ordering: they are chosen once per
+        pattern.
 
         Raises
         ------
@@ -210,17 +332,19 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(m)
         banded = bandwidth(mat) <= NATURAL_ORDER_BANDWIDTH
-        simplicial = simplicial or ldl or banded
-        mode = "simplicial" if simplicial else "auto"
+        if ldl or simplicial:
+            mode = "simplicial"
+        elif mode is None:
+            forced = CHOLMOD_MODE in ("simplicial", "supernodal")
+            mode = CHOLMOD_MODE if forced else "simplicial" if banded else choose_mode(mat)
+        order = "natural" if banded else "default"
         with _calling_cholmod():
             if API_05:
                 make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
-                order = "natural" if banded else "default"
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
-                order = "natural" if banded else "default"
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle = cls(factor, ldl, simplicial=simplicial)
+        handle = cls(factor, ldl, simplicial=mode == "simplicial")
         return handle
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
