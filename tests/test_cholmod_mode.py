@@ -194,14 +194,19 @@ def test_catalogue_agrees_in_both_modes(monkeypatch, name):
     n = dense.shape[0]
     b = np.cos(np.arange(n))
     results = {}
-    for setting in ("simplicial", "supernodal"):
+    for setting in ("simplicial", "supernodal", "choose"):
         monkeypatch.setattr(_sksparse, "CHOLMOD_MODE", setting)
         results[setting], _ = _results(problem, b)
     tol = 10 * n * EPS * np.linalg.cond(dense)
-    simplicial, supernodal = results["simplicial"], results["supernodal"]
-    for key, value in simplicial.items():
-        err = np.linalg.norm(value - supernodal[key]) / max(np.linalg.norm(value), 1.0)
-        assert err <= tol, (key, err, tol)
+    simplicial = results["simplicial"]
+    for other in ("supernodal", "choose"):
+        for key, value in simplicial.items():
+            if key == "draw" and other == "choose":
+                # Another ordering (AMD's, not CHOLMOD's postordered one): another square
+                # root R of the same M, so other draws of the same distribution.
+                continue
+            err = np.linalg.norm(value - results[other][key]) / max(np.linalg.norm(value), 1.0)
+            assert err <= tol, (other, key, err, tol)
     assert np.linalg.norm(dense @ simplicial["solve"] - b) <= tol * np.linalg.norm(b)
 
 
@@ -219,3 +224,33 @@ def test_selected_inverse_in_both_modes(mode, ldl):
     tol = 10 * q.shape[0] * EPS * np.linalg.cond(q.toarray())
     err = np.abs(s.toarray()[rows, cols] - dense_inverse[rows, cols]).max()
     assert err <= tol * np.abs(dense_inverse).max()
+
+
+# -- the ordering AMD computed for the choice is the one CHOLMOD factorises with -----------------
+@needs_cholmod
+@needs_amd
+@pytest.mark.parametrize("m", [sorted_csc(testing.grid_precision(15, 0.5)), sorted_csc(grid3(7))])
+def test_factor_in_amds_ordering(m):
+    """``M[q][:, q]`` in natural order: solves, the square root, ``L``, updates, refactors."""
+    n = m.shape[0]
+    handle = _sksparse.CholmodHandle.factorize(m, ldl=False)
+    assert handle.outer is not None
+    assert handle.simplicial == (_sksparse.choose_mode(m) == "simplicial")
+    full = m.toarray()
+    tol = 10 * n * EPS * np.linalg.cond(full)
+    b = np.stack([np.cos(np.arange(n)), np.sin(np.arange(n))], axis=1)
+    assert np.linalg.norm(full @ handle.solve(b) - b) <= tol * np.linalg.norm(b)
+    # M = R Rᵀ with Rᵀ = sqrt_t_matmul(I), and solve_sqrt_t inverts it.
+    r_t = handle.sqrt_t_matmul(np.eye(n))
+    assert np.linalg.norm(r_t.T @ r_t - full) <= tol * np.linalg.norm(full)
+    assert np.linalg.norm(handle.solve_sqrt_t(r_t) - np.eye(n)) <= tol * np.sqrt(n)
+    lower, d, perm = handle.ldl_parts()
+    lower = lower.toarray()
+    product = lower @ (lower.T if d is None else d[:, None] * lower.T)
+    assert np.linalg.norm(product - full[np.ix_(perm, perm)]) <= tol * np.linalg.norm(full)
+    c = sparse.csc_array(np.eye(n)[:, :2] + np.eye(n)[:, [n - 1, n // 2]])
+    updated = handle.updown(c, subtract=False)
+    assert np.linalg.norm((full + c @ c.T) @ updated.solve(b) - b) <= tol * np.linalg.norm(b)
+    again = handle.refactorize(sorted_csc(2.0 * m))
+    assert again.outer is handle.outer
+    assert np.linalg.norm(2.0 * full @ again.solve(b) - b) <= tol * np.linalg.norm(b)

@@ -242,16 +242,16 @@ _AMD = _amd_library() if AVAILABLE else None
 _AMD_INFO, _AMD_STATUS, _AMD_NDENSE, _AMD_LNZ, _AMD_NDIV, _AMD_NMULTSUBS_LDL = 20, 0, 6, 9, 10, 11
 
 
-def factor_statistics(m) -> tuple[float, float] | None:
-    """``(flops, nnz(L))`` of the Cholesky factor of ``m`` in AMD's ordering, or None.
+def amd_ordering(m) -> tuple[np.ndarray, float, float] | None:
+    """AMD's ordering of ``m`` and ``(flops, nnz(L))`` of the Cholesky factor in it, or None.
 
     CHOLMOD's own symbolic analysis is not exposed by scikit-sparse (0.4 or 0.5), so the
     statistic comes from AMD, the ordering CHOLMOD itself uses by default, which counts
     the column counts ``cⱼ`` of ``L`` while it orders: ``nnz(L) = Σ cⱼ`` and ``flops =
-    Σ cⱼ²`` (CHOLMOD's count). About 0.7 of a CHOLMOD symbolic analysis; through the
-    library CHOLMOD loaded (AMD's interface is the same in SuiteSparse 5 and 7). None
-    when AMD cannot be loaded or reports an error, or when it set dense rows aside
-    (its counts then miss them).
+    Σ cⱼ²`` (CHOLMOD's count). Called through the AMD library CHOLMOD loaded (AMD's
+    interface is the same in SuiteSparse 5 and 7). Returns ``(perm, flops, lnz)``, with
+    ``m[perm][:, perm]`` the reordered matrix; None when AMD cannot be loaded or reports
+    an error, or when it set dense rows aside (its counts then miss them).
     """
     if _AMD is None:
         return None
@@ -277,7 +277,32 @@ def factor_statistics(m) -> tuple[float, float] | None:
     # AMD counts L's strictly lower entries and the LDLᵀ multiply-subtracts Σ cⱼ(cⱼ+1)/2
     # over them; CHOLMOD's flops Σ (cⱼ + 1)² = n + 2·lnz + 2·Σ cⱼ(cⱼ+1)/2 − lnz.
     lnz = info[_AMD_LNZ]
-    return n + lnz + 2.0 * info[_AMD_NMULTSUBS_LDL], n + lnz
+    return perm, n + lnz + 2.0 * info[_AMD_NMULTSUBS_LDL], n + lnz
+
+
+def factor_statistics(m) -> tuple[float, float] | None:
+    """``(flops, nnz(L))`` of the Cholesky factor of ``m`` in AMD's ordering, or None.
+
+    See :func:`amd_ordering`.
+    """
+    found = amd_ordering(m)
+    return None if found is None else found[1:]
+
+
+def _mode_of(flops: float, lnz: float) -> str:
+    return "supernodal" if flops >= SUPERNODAL_MIN_FLOPS_PER_ENTRY * lnz else "simplicial"
+
+
+def _permuted(mat, perm: np.ndarray, inverse: np.ndarray):
+    """``mat[perm][:, perm]`` of a symmetric CSC ``mat``, sorted, in ``mat``'s container.
+
+    The columns gathered, their rows relabelled, each column sorted: no general SciPy
+    indexing (which would build the row selection as a sparse product).
+    """
+    cols = mat[:, perm]
+    out = type(mat)((cols.data, inverse[cols.indices], cols.indptr), shape=mat.shape)
+    out.sort_indices()
+    return out
 
 
 def choose_mode(m) -> str:
@@ -295,21 +320,41 @@ def choose_mode(m) -> str:
     if CHOLMOD_MODE in ("simplicial", "supernodal"):
         return CHOLMOD_MODE
     stats = factor_statistics(m)
-    if stats is None:
-        return "auto"
-    flops, lnz = stats
-    return "supernodal" if flops >= SUPERNODAL_MIN_FLOPS_PER_ENTRY * lnz else "simplicial"
+    return "auto" if stats is None else _mode_of(*stats)
 
 
 class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
-    def __init__(self, factor, ldl: bool, simplicial: bool = False) -> None:
+    def __init__(
+        self, factor, ldl: bool, simplicial: bool = False, outer: np.ndarray | None = None
+    ) -> None:
         self._factor = factor
         self.ldl = ldl
         #: Factorised in simplicial mode: under scikit-sparse 0.4 an ``LDLᵀ`` factor,
         #: whose ``L`` and ``D`` a draw uses as they are (see :meth:`solve_sqrt_t`).
         self.simplicial = simplicial
+        #: AMD's ordering ``q`` when CHOLMOD factorised ``M[q][:, q]`` in natural order
+        #: (the ordering the mode was chosen with, not computed twice), else None.
+        self.outer = outer
+        if outer is not None:
+            self._inverse = np.empty_like(outer)
+            self._inverse[outer] = np.arange(outer.size, dtype=outer.dtype)
+
+    def _into(self, b: np.ndarray) -> np.ndarray:
+        """``b`` in CHOLMOD's row order: ``b[q]``."""
+        return b if self.outer is None else b[self.outer]
+
+    def _out_of(self, y: np.ndarray) -> np.ndarray:
+        """``y`` (CHOLMOD's row order) back in ``M``'s: ``x`` with ``x[q] = y``."""
+        if self.outer is None:
+            return y
+        return y[self._inverse]
+
+    def _perm(self, inner: np.ndarray) -> np.ndarray:
+        """The whole ordering, ``M[p][:, p] = L D Lᵀ``, from CHOLMOD's ``inner`` one."""
+        inner = np.asarray(inner)
+        return inner if self.outer is None else np.asarray(self.outer, dtype=np.int64)[inner]
 
     @classmethod
     def factorize(
@@ -332,19 +377,32 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(m)
         banded = bandwidth(mat) <= NATURAL_ORDER_BANDWIDTH
+        outer = None
         if ldl or simplicial:
             mode = "simplicial"
+        elif mode is None and CHOLMOD_MODE in ("simplicial", "supernodal"):
+            mode = CHOLMOD_MODE
+        elif mode is None and banded:
+            mode = "simplicial"
+        elif mode is None and CHOLMOD_MODE == "cholmod":
+            mode = "auto"
         elif mode is None:
-            forced = CHOLMOD_MODE in ("simplicial", "supernodal")
-            mode = CHOLMOD_MODE if forced else "simplicial" if banded else choose_mode(mat)
-        order = "natural" if banded else "default"
+            # AMD orders once and counts L: CHOLMOD then factorises the reordered matrix
+            # in natural order (its own AMD would repeat the work: 0.7 of an analysis).
+            found = amd_ordering(mat)
+            mode = "auto" if found is None else _mode_of(*found[1:])
+            outer = None if found is None else found[0]
+        order = "natural" if banded or outer is not None else "default"
+        handle = cls(None, ldl, simplicial=mode == "simplicial", outer=outer)
+        if outer is not None:
+            mat = _permuted(mat, outer, handle._inverse)
         with _calling_cholmod():
             if API_05:
                 make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle = cls(factor, ldl, simplicial=mode == "simplicial")
+        handle._factor = factor
         return handle
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
@@ -360,13 +418,15 @@ class CholmodHandle:
             When the new values are not positive definite (``LLᵀ``) or meet a zero pivot.
         """
         mat = _as_cholmod_input(m)
+        if self.outer is not None:
+            mat = _permuted(mat, self.outer, self._inverse)
         with _calling_cholmod():
             if API_05:
                 factor = self._factor.copy()
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl, simplicial=self.simplicial)
+        return type(self)(factor, self.ldl, simplicial=self.simplicial, outer=self.outer)
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -375,6 +435,8 @@ class CholmodHandle:
         a downdate that destroys positive definiteness: check :meth:`pivots`.
         """
         mat = _as_cholmod_input(c)
+        if self.outer is not None:  # C's rows in CHOLMOD's order
+            mat = _as_cholmod_input(sparse.csc_array(mat)[self.outer])
         with _calling_cholmod():
             factor = self._factor.copy()
             if API_05:
@@ -383,7 +445,7 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl, simplicial=True)
+        return type(self)(factor, ldl, simplicial=True, outer=self.outer)
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
@@ -436,14 +498,21 @@ class CholmodHandle:
         scikit-sparse 0.5 warns (``CholmodWarning``) when CHOLMOD's ``rcond`` estimate is
         tiny; 0.4 and the other backends do not, and backend warnings must not leak.
         """
-        b = np.asfortranarray(b)
+        b = np.asfortranarray(self._into(b))
         with _QUIET, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
-            return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+            y = self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+        return self._out_of(y)
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
-        """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``."""
-        z = np.asfortranarray(z)
+        """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``.
+
+        With an outer ordering ``q`` (``M[q][:, q]`` factorised), ``M = R Rᵀ`` for
+        ``R = Q̃ᵀ R̃``, so the result is CHOLMOD's, its rows put back: ``x[q] = y``.
+        """
+        return self._out_of(self._solve_sqrt_t(np.asfortranarray(z)))
+
+    def _solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         f = self._factor
         if API_05:
             with _QUIET, warnings.catch_warnings():  # see solve()
@@ -487,8 +556,8 @@ class CholmodHandle:
         f = self._factor
         if API_05:
             with _QUIET:
-                return sparse.csc_array(f.L), np.asarray(f.perm)
-        return sparse.csc_array(f.copy().L()), np.asarray(f.P())
+                return sparse.csc_array(f.L), self._perm(f.perm)
+        return sparse.csc_array(f.copy().L()), self._perm(f.P())
 
     def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
         """``Rᵀ x = Lᵀ P x`` for an ``LLᵀ`` factor, where ``M = R Rᵀ`` with ``R = Pᵀ L``.
@@ -510,11 +579,11 @@ class CholmodHandle:
         if API_05:
             with _QUIET:
                 d = np.asarray(f.D.diagonal()) if self.ldl else None
-                return sparse.csc_array(f.L), d, np.asarray(f.perm)
+                return sparse.csc_array(f.L), d, self._perm(f.perm)
         # 0.4 factorises simplicially as LDLᵀ whatever was asked: indefinite pivots mean
         # an LDLᵀ factor, which L() would try (and fail) to convert to LLᵀ.
         pivots = self.pivots()  # never None here: 0.4 reads D for every factor
         if self.ldl or pivots is None or not np.all(pivots > 0):
             lower, diag = f.copy().L_D()
-            return sparse.csc_array(lower), np.asarray(diag.diagonal()), np.asarray(f.P())
-        return sparse.csc_array(f.copy().L()), None, np.asarray(f.P())
+            return sparse.csc_array(lower), np.asarray(diag.diagonal()), self._perm(f.P())
+        return sparse.csc_array(f.copy().L()), None, self._perm(f.P())
