@@ -293,16 +293,44 @@ def _mode_of(flops: float, lnz: float) -> str:
     return "supernodal" if flops >= SUPERNODAL_MIN_FLOPS_PER_ENTRY * lnz else "simplicial"
 
 
-def _permuted(mat, perm: np.ndarray, inverse: np.ndarray):
-    """``mat[perm][:, perm]`` of a symmetric CSC ``mat``, sorted, in ``mat``'s container.
+class _Reordering:
+    """AMD's ordering ``q`` of one sparsity pattern, and ``M[q][:, q]`` for any ``M`` on it.
 
-    The columns gathered, their rows relabelled, each column sorted: no general SciPy
-    indexing (which would build the row selection as a sparse product).
+    The reordered pattern is built once, carrying each entry's position in ``M`` (its
+    columns gathered, rows relabelled, each column sorted); a matrix on the same pattern
+    (a refactorisation's) is then reordered by one gather of its values. Immutable, shared
+    by every handle of the pattern.
     """
-    cols = mat[:, perm]
-    out = type(mat)((cols.data, inverse[cols.indices], cols.indptr), shape=mat.shape)
-    out.sort_indices()
-    return out
+
+    def __init__(self, mat, perm: np.ndarray) -> None:
+        self.perm = perm
+        self.inverse = np.empty_like(perm)
+        self.inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
+        positions = sparse.csc_array(
+            (np.arange(mat.nnz, dtype=np.int64), mat.indices, mat.indptr), shape=mat.shape
+        )
+        cols = positions[:, perm]
+        out = sparse.csc_array((cols.data, self.inverse[cols.indices], cols.indptr), mat.shape)
+        out.sort_indices()
+        self.take, self.indices, self.indptr = out.data, out.indices, out.indptr
+
+    def apply(self, mat):
+        """``mat[q][:, q]`` (``mat`` on this pattern, sorted), in ``mat``'s container.
+
+        scikit-sparse 0.4 only reads the arrays, so they are shared; 0.5 gets copies (see
+        :func:`_as_cholmod_input`).
+        """
+        indices, indptr = (
+            (self.indices.copy(), self.indptr.copy())
+            if API_05
+            else (
+                self.indices,
+                self.indptr,
+            )
+        )
+        out = type(mat)((mat.data[self.take], indices, indptr), shape=mat.shape)
+        out.has_sorted_indices = True
+        return out
 
 
 def choose_mode(m) -> str:
@@ -327,19 +355,17 @@ class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
     def __init__(
-        self, factor, ldl: bool, simplicial: bool = False, outer: np.ndarray | None = None
+        self, factor, ldl: bool, simplicial: bool = False, reordering: _Reordering | None = None
     ) -> None:
         self._factor = factor
         self.ldl = ldl
         #: Factorised in simplicial mode: under scikit-sparse 0.4 an ``LDLᵀ`` factor,
         #: whose ``L`` and ``D`` a draw uses as they are (see :meth:`solve_sqrt_t`).
         self.simplicial = simplicial
-        #: AMD's ordering ``q`` when CHOLMOD factorised ``M[q][:, q]`` in natural order
-        #: (the ordering the mode was chosen with, not computed twice), else None.
-        self.outer = outer
-        if outer is not None:
-            self._inverse = np.empty_like(outer)
-            self._inverse[outer] = np.arange(outer.size, dtype=outer.dtype)
+        #: AMD's ordering when CHOLMOD factorised ``M[q][:, q]`` in natural order (the
+        #: ordering the mode was chosen with, not computed twice), else None.
+        self.reordering = reordering
+        self.outer = None if reordering is None else reordering.perm
 
     def _into(self, b: np.ndarray) -> np.ndarray:
         """``b`` in CHOLMOD's row order: ``b[q]``."""
@@ -347,9 +373,9 @@ class CholmodHandle:
 
     def _out_of(self, y: np.ndarray) -> np.ndarray:
         """``y`` (CHOLMOD's row order) back in ``M``'s: ``x`` with ``x[q] = y``."""
-        if self.outer is None:
+        if self.reordering is None:
             return y
-        return y[self._inverse]
+        return y[self.reordering.inverse]
 
     def _perm(self, inner: np.ndarray) -> np.ndarray:
         """The whole ordering, ``M[p][:, p] = L D Lᵀ``, from CHOLMOD's ``inner`` one."""
@@ -377,7 +403,7 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(m)
         banded = bandwidth(mat) <= NATURAL_ORDER_BANDWIDTH
-        outer = None
+        reordering = None
         if ldl or simplicial:
             mode = "simplicial"
         elif mode is None and CHOLMOD_MODE in ("simplicial", "supernodal"):
@@ -391,19 +417,17 @@ class CholmodHandle:
             # in natural order (its own AMD would repeat the work: 0.7 of an analysis).
             found = amd_ordering(mat)
             mode = "auto" if found is None else _mode_of(*found[1:])
-            outer = None if found is None else found[0]
-        order = "natural" if banded or outer is not None else "default"
-        handle = cls(None, ldl, simplicial=mode == "simplicial", outer=outer)
-        if outer is not None:
-            mat = _permuted(mat, outer, handle._inverse)
+            reordering = None if found is None else _Reordering(mat, found[0])
+        order = "natural" if banded or reordering is not None else "default"
+        if reordering is not None:
+            mat = reordering.apply(mat)
         with _calling_cholmod():
             if API_05:
                 make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle._factor = factor
-        return handle
+        return cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
         """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
@@ -418,15 +442,15 @@ class CholmodHandle:
             When the new values are not positive definite (``LLᵀ``) or meet a zero pivot.
         """
         mat = _as_cholmod_input(m)
-        if self.outer is not None:
-            mat = _permuted(mat, self.outer, self._inverse)
+        if self.reordering is not None:
+            mat = self.reordering.apply(mat)
         with _calling_cholmod():
             if API_05:
                 factor = self._factor.copy()
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl, simplicial=self.simplicial, outer=self.outer)
+        return type(self)(factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering)
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -445,7 +469,7 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl, simplicial=True, outer=self.outer)
+        return type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
