@@ -28,9 +28,9 @@ TIMES = (
     "Median wall times. *first*: a fresh operator each round (construction and "
     "factorisations included); *repeated*: the same warm operator (cached factors). Floors: "
     "bare scikit-sparse calls on the same matrices with the library's CHOLMOD settings "
-    "(natural ordering and simplicial mode for banded matrices, otherwise mode auto and the "
-    "default ordering; other choices are compared in the CHOLMOD case). Ratios: ours / "
-    "floor, round by round."
+    "(natural ordering and simplicial mode for banded matrices, otherwise the layer's mode "
+    "choice and the default ordering; other choices are compared in the CHOLMOD case). "
+    "Ratios: ours / floor, round by round."
 )
 MEMORY = (
     "Peak memory of one first call, traced by tracemalloc (NumPy and SciPy allocations). "
@@ -41,9 +41,10 @@ MEMORY = (
 
 def library_settings(m) -> tuple[str, str]:
     """The (mode, ordering) our factorisation layer asks CHOLMOD for: simplicial in natural
-    order for banded matrices (a band factor has no fill), else auto with the default."""
+    order for banded matrices (a band factor has no fill), else the mode the layer chooses
+    (``choose_mode``) with the default ordering (the layer hands CHOLMOD AMD's ordering)."""
     band = bandwidth(m) <= NATURAL_ORDER_BANDWIDTH
-    return ("simplicial", "natural") if band else ("auto", "default")
+    return ("simplicial", "natural") if band else (choose_mode(m), "default")
 
 
 def library_cholesky(m):
