@@ -204,12 +204,14 @@ if CHOLMOD_MODE not in _MODES:
 
 #: :func:`choose_mode` picks supernodal from this many flops per entry of ``L``
 #: (``Σ cⱼ² / Σ cⱼ`` over the column counts ``cⱼ`` of ``L``) up; CHOLMOD's ``auto`` rule
-#: uses 40. Measured with scikit-sparse 0.4.16 (SuiteSparse 5.12, OpenBLAS) and 0.5
-#: (SuiteSparse 7), one BLAS thread, CPU time (benchmarks/results/cholmod_mode.md): on 2-D
-#: grid GMRFs simplicial wins up to 300×300 (159 flops per entry: 0.73× the supernodal
-#: time), the two tie at 400×400 and 500×500 (201 and 225), supernodal wins from 700×700
-#: (about 270) up, by 1.6×; with two BLAS threads supernodal gains a little. 3-D grids and
-#: random sparse matrices follow the same statistic.
+#: uses 40. Measured on a 2-core machine, one BLAS thread, CPU time, factorisation
+#: (analysis and numeric) simplicial / supernodal, scikit-sparse 0.4.16 (SuiteSparse 5.12)
+#: then 0.5 (SuiteSparse 7): 2-D grid GMRFs (5-point) 100² (59 flops per entry) 0.53,
+#: 0.49; 200² (104) 0.71, 0.72; 300² (159) 0.72, 0.95; 400² (201) 1.01, 1.06; 500² (225)
+#: 0.99, 1.08; 700² (320) 2.03, 2.00; 9-point 300² (160) 0.98, 1.18; a 150×2000 grid (143)
+#: 0.74, 0.67; 3-D grids 15³ (187) 0.83, 0.88 and 20³ (366) 1.25, 2.24; 30³ (901) 2.40.
+#: Below about 150 simplicial wins, above about 230 supernodal, by up to 2× either way;
+#: between, the two modes are within 20 % of each other and 200 splits the band.
 SUPERNODAL_MIN_FLOPS_PER_ENTRY: float = 200.0
 
 
