@@ -64,10 +64,10 @@ def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
     """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
     # ``dev`` is validated (float64, finite, n columns): solved without W.solve's checks.
     if dev.ndim == 1:
-        return float(_blas.dot(dev, W._solve(dev)))  # one thread: see _blas.UNTHREADED
+        return float(_blas.dot(dev, W._state.solve(dev)))  # one thread: see _blas.UNTHREADED
     if dev.shape[0] == 0:
         return np.zeros(0)
-    sol = W._solve(dev.T)
+    sol = W._state.solve(dev.T)
     return np.einsum("ij,ij->j", dev.T, sol)
 
 
