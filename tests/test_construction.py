@@ -540,3 +540,44 @@ def test_block_properties(rng):
     np.testing.assert_array_equal(dense(D.B), 2 * np.eye(3))
     assert "SymmetricWoodburyMatrix" in repr(D)
     assert repr(G).startswith(f"<{n}×{n} WoodburyMatrix with p={p}")
+
+
+# -- the sparse copy that settles symmetry (_validation._transposed_copy) ---------------------
+def _symmetric_sparse(n: int = 12, seed: int = 5) -> sparse.csc_array:
+    rng = np.random.default_rng(seed)
+    m = sparse.random_array((n, n), density=0.3, rng=rng, format="csc")
+    return sparse.csc_array(m + m.T + n * sparse.eye_array(n))
+
+
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+def test_symmetric_sparse_input_is_copied_and_proved_symmetric(fmt):
+    """The transposed copy serves as the block: equal to A, and not the caller's arrays."""
+    from woodbury_sparse._validation import as_block
+
+    a = _symmetric_sparse().asformat(fmt)
+    expected = a.toarray()
+    block = as_block(a, "A", square=True)
+    assert block.asymmetry() == 0.0
+    a.data[:] = 7.0  # the caller writes into their matrix afterwards
+    a.indices[:] = 0
+    np.testing.assert_array_equal(block.data.toarray(), expected)
+    assert not block.data.data.flags.writeable
+
+
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+def test_nonsymmetric_or_unsorted_sparse_input_is_copied_exactly(fmt):
+    from woodbury_sparse._validation import as_block
+
+    a = _symmetric_sparse().tolil()
+    a[0, 3] = a[3, 0] + 1.0  # one asymmetric entry
+    a = a.asformat(fmt)
+    expected = a.toarray()
+    block = as_block(a, "A", square=True)
+    np.testing.assert_array_equal(block.data.toarray(), expected)
+    diff = expected - expected.T
+    assert block.asymmetry() == pytest.approx(np.linalg.norm(diff) / np.linalg.norm(expected))
+    # a matrix stored with unsorted indices (the entries reversed in place)
+    s = _symmetric_sparse().asformat(fmt)
+    s = type(s)((s.data[::-1].copy(), s.indices[::-1].copy(), s.indptr.copy()), shape=s.shape)
+    assert not s.has_sorted_indices
+    np.testing.assert_array_equal(as_block(s, "A").data.toarray(), s.toarray())

@@ -418,3 +418,19 @@ def test_pdf_overflow_warns():
 def test_repr():
     W = _sampling_problem()
     assert repr(ws.WoodburyNormal(cov=W)).startswith("WoodburyNormal(dim=6, cov=<6×6")
+
+
+def test_log_density_reads_a_read_only_point_without_a_mean():
+    """Without a mean the point itself is solved with (no copy): it must stay unwritten."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 3))
+    W = ws.SymmetricWoodburyMatrix(np.diag(rng.uniform(1, 2, 30)), np.eye(3), X=X)
+    x = rng.standard_normal(30)
+    x.flags.writeable = False
+    dense = W.toarray()
+    expected = -0.5 * (
+        30 * np.log(2 * np.pi) + np.linalg.slogdet(dense)[1] + x @ np.linalg.solve(dense, x)
+    )
+    # κ(W) ≈ 10 and n = 30: n·eps·κ ≈ 1e-13 leaves room under 1e-12
+    assert ws.dwnorm(x, covariance=W, log=True) == pytest.approx(expected, rel=1e-12)
+    assert ws.mahalanobis(x[None, :], cov=W)[0] == pytest.approx(x @ np.linalg.solve(dense, x))

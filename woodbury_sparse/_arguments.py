@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
-from ._validation import as_count, require_real, short_repr
+from ._validation import as_count, check_finite, require_real, short_repr
 
 __all__ = ["check_covariance", "mean_vector", "points", "size_shape"]
 
@@ -65,8 +65,7 @@ def points(x, n: int) -> np.ndarray:
             f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
             f"row), got shape {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("`x` contains NaN or infinite values")
+    check_finite(arr, "x")  # a finite sum settles it without an n-sized temporary
     return arr
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import Block, freeze, freeze_sparse
+from ._blocks import Block, arrays_equal, freeze, freeze_sparse
+from ._cache import seed
 from ._exceptions import AsymmetryWarning, warn
 
 #: A block counts as symmetric when ``‖M − Mᵀ‖_F ≤ SYMMETRY_RTOL · ‖M‖_F``. Round-off in
@@ -132,9 +133,15 @@ def as_block(value, name: str, *, square: bool = False, copy: bool = True) -> Bl
             if np.all(d == 1.0):
                 return Block.identity(d.size, name)
             return Block("diagonal", value.shape, freeze(d), True, name)
-        m = sparse.csc_array(value, dtype=np.float64, copy=True)
+        m, symmetric = _transposed_copy(value)
+        if m is None:
+            m = sparse.csc_array(value, dtype=np.float64, copy=True)
         m.sum_duplicates()
         check_finite(m.data, name)
+        if symmetric and not _is_diagonal(m):
+            block = Block("sparse", m.shape, freeze_sparse(m), False, name)
+            seed(block, "_asymmetry", 0.0)  # proved exactly symmetric: no second check
+            return block
     else:
         try:
             arr = np.asarray(value)
@@ -161,6 +168,33 @@ def as_block(value, name: str, *, square: bool = False, copy: bool = True) -> Bl
     if sparse.issparse(m):
         return Block("sparse", shape, freeze_sparse(m), False, name)
     return Block("dense", shape, freeze(m), False, name)
+
+
+def _transposed_copy(value) -> tuple[sparse.csc_array | None, bool]:
+    """The copy of a square float64 CSC or CSR matrix, found symmetric on the way, or None.
+
+    The transpose's CSC arrays (one counting sort, row indices sorted) are new arrays; a
+    square matrix whose own arrays equal them exactly is symmetric, and then the
+    transpose *is* the matrix: it serves as the copy, and the symmetry check, which
+    would build the same transpose again, is settled (``(copy, True)``). For a CSR input
+    the arrays compared are its own CSR ones (the CSC arrays of ``Mᵀ``) against its
+    conversion to CSC, which the copy needs anyway (``(copy, False)`` when they differ).
+    Otherwise ``(None, False)``: a CSC copy is made as before. A matrix with NaN entries
+    never compares equal, so its error comes from the usual checks.
+    """
+    if value.format not in ("csc", "csr") or value.dtype != np.float64:
+        return None, False
+    if value.shape[0] != value.shape[1] or value.nnz == 0:
+        return None, False
+    t = sparse.csc_array(value.T.tocsc() if value.format == "csc" else value.tocsc())
+    same = (
+        arrays_equal(value.indptr, t.indptr)
+        and arrays_equal(value.indices, t.indices)
+        and arrays_equal(value.data, t.data)
+    )
+    if value.format == "csr":
+        return t, same
+    return (t, True) if same else (None, False)
 
 
 def _is_diagonal(m) -> bool:

@@ -53,13 +53,21 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 
 # -- argument handling ---------------------------------------------------------------------
 # -- the numerical kernels -----------------------------------------------------------------
+def _deviations(x, mean, n: int, name: str) -> np.ndarray:
+    """``x − mean``, validated; ``x`` itself (read only) when ``mean`` is ``None``."""
+    if mean is None:  # no zero vector and no subtraction: x is only read from here on
+        return points(x, n)
+    return points(x, n) - mean_vector(mean, n, name)
+
+
 def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
     """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
+    # ``dev`` is validated (float64, finite, n columns): solved without W.solve's checks.
     if dev.ndim == 1:
-        return float(_blas.dot(dev, W.solve(dev)))  # one thread: see _blas.UNTHREADED
+        return float(_blas.dot(dev, W._state.solve(dev)))  # one thread: see _blas.UNTHREADED
     if dev.shape[0] == 0:
         return np.zeros(0)
-    sol = W.solve(dev.T)
+    sol = W._state.solve(dev.T)
     return np.einsum("ij,ij->j", dev.T, sol)
 
 
@@ -154,7 +162,7 @@ def mahalanobis(x: ArrayLike, center: ArrayLike | None = None, cov=None) -> floa
     array([1., 2.])
     """
     W = check_covariance(cov, "cov")
-    dev = points(x, W.n) - mean_vector(center, W.n, "center")
+    dev = _deviations(x, center, W.n, "center")
     return _maha(W, dev)
 
 
@@ -205,7 +213,7 @@ def dwnorm(
     -3.031024
     """
     W = check_covariance(covariance, "covariance")
-    dev = points(x, W.n) - mean_vector(mean, W.n, "mean")
+    dev = _deviations(x, mean, W.n, "mean")
     logp = _logpdf(W, dev)
     return logp if log else _pdf_from_log(logp)
 
