@@ -19,6 +19,7 @@ found: thread pools and BLAS come from threadpoolctl, and variables such as
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -36,9 +37,10 @@ from . import (
     case_selinv,
     case_sweep,
 )
-from ._harness import REGIMES, machine_info, progress, run_case, set_regime
+from ._harness import REGIMES, Case, key, machine_info, progress, run_case, set_regime
 from .case_gmrf import AR1, GRID
 from .report import Pass, Run, case_section, load, readme_block, sync_readme, write_report
+from .targets import TARGETS
 
 CASES = {
     c.name: c
@@ -67,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smallest sizes, three rounds")
     parser.add_argument(
         "--only", nargs="+", choices=list(CASES), metavar="NAME", help=f"of {', '.join(CASES)}"
+    )
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="only the cases and sizes that benchmarks/targets.py evaluates (full runs)",
     )
     parser.add_argument("--out", type=Path, default=None, help="output directory")
     parser.add_argument(
@@ -107,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(
         ["python -m benchmarks.run"]
         + (["--quick"] if args.quick else [])
+        + (["--targets"] if args.targets else [])
         + (["--only", *args.only] if args.only else [])
         + ["--regime", *regimes]
     )
@@ -120,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"thread pools: {info['thread pools']}; CHOLMOD's BLAS: {blas}")
         t0 = time.perf_counter()
         results = []
-        for name in args.only or CASES:
-            progress(f"case {name} ({regime}): {CASES[name].title}")
-            results.append(run_case(CASES[name], args.quick))
+        names = args.only or [n for n in CASES if not args.targets or n in TARGETED]
+        for name in names:
+            case = for_targets(CASES[name], regime) if args.targets else CASES[name]
+            progress(f"case {name} ({regime}): {case.title}")
+            results.append(run_case(case, args.quick))
             print("\n".join(case_section(results[-1], "", regime)), flush=True)
         info["total seconds"] = time.perf_counter() - t0
         info["load average after"] = os.getloadavg()
@@ -136,6 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed cases: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+#: The cases some target reads.
+TARGETED = {t.case for t in TARGETS}
+
+
+def for_targets(case: Case, regime: str) -> Case:
+    """``case`` with only the parameter values some target admits in ``regime`` (all of
+    them in a quick run): a full ``--targets`` run times every figure the targets need and
+    nothing else."""
+    mine = [t for t in TARGETS if t.case == case.name]
+
+    def params(quick: bool) -> list:
+        values = list(case.params(quick))
+        if quick:
+            return values
+        return [p for p in values if any(t.sizes(key(p), regime) for t in mine)]
+
+    return dataclasses.replace(case, params=params)
 
 
 def _failed(res) -> bool:
