@@ -73,7 +73,10 @@ def load(saved: dict) -> Run:
         return Run(passes, saved.get("quick", False), saved.get("command", Run.command))
     machine = saved.get("machine", {})
     regime = str(machine.get("regime", "unrecorded")).split(":")[0]
-    return Run([Pass(regime, machine, [_result(c) for c in saved.get("cases", [])])])
+    command = Run.command + (f" --regime {regime}" if "regime" in machine else "")
+    return Run(
+        [Pass(regime, machine, [_result(c) for c in saved.get("cases", [])])], False, command
+    )
 
 
 def md_table(columns: list[str], rows: list[dict]) -> str:
@@ -208,7 +211,8 @@ def readme_block(run: Run) -> str:
 def case_section(res: Result, doc: str, regime: str = "") -> list[str]:
     """Markdown lines of one case: title, description, tables and notes."""
     where = f", {regime}" if regime else ""
-    lines = [f"## {res.title} (`{res.name}`{where}, {res.seconds:.0f} s)", ""]
+    cpu = f", {res.cpu_seconds:.0f} s CPU" if res.cpu_seconds else ""
+    lines = [f"## {res.title} (`{res.name}`{where}, {res.seconds:.0f} s{cpu})", ""]
     lines += [doc.strip(), ""] if doc.strip() else []
     for tab in res.tables:
         lines += [tab["caption"], "", md_table(tab["columns"], tab["rows"]), ""]
