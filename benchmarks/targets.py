@@ -310,6 +310,8 @@ def measure(target: Target, regime: str, cases: dict, quick: bool = False) -> Me
         elif failed:
             last = [line for line in failed[0].splitlines() if line.strip("`").strip()][-1]
             out.missing = f"case `{target.case}` failed: {last.strip()[:160]}"
+        elif not any(isinstance(d, dict) and "samples" in d for d in res.data.values()):
+            out.missing = f"case `{target.case}` kept no round-by-round samples (older run)"
         else:
             out.missing = f"case `{target.case}` timed none of the target's sizes"
         return out

@@ -169,3 +169,16 @@ def test_a_quick_run_is_not_synced_into_the_readme(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_module.main(["--sync-readme", "--out", str(tmp_path)])
     assert "is a quick run: not for the README" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("regime", ["one-thread", "busy"])
+def test_a_targets_run_times_exactly_the_sizes_some_target_reads(regime):
+    harness = pytest.importorskip("benchmarks._harness")
+    for name in sorted(run_module.TARGETED):
+        case = run_module.CASES[name]
+        mine = [t for t in targets.TARGETS if t.case == name]
+        kept = run_module.for_targets(case, regime).params(False)
+        for p in case.params(False):
+            read = any(t.sizes(harness.key(p), regime) for t in mine)
+            assert (p in kept) == read, (name, p)
+        assert run_module.for_targets(case, regime).params(True) == list(case.params(True))
