@@ -129,10 +129,10 @@ def count_factorisations(monkeypatch) -> list[str]:
     lock = threading.Lock()
     original = _blocks.factorize
 
-    def counting(matrix, kind, n, symmetric, name):
+    def counting(matrix, kind, n, symmetric, name, **keywords):
         with lock:
             calls.append(name)
-        return original(matrix, kind, n, symmetric, name)
+        return original(matrix, kind, n, symmetric, name, **keywords)
 
     monkeypatch.setattr(_blocks, "factorize", counting)
     return calls

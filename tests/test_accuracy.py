@@ -143,11 +143,14 @@ def test_refinement_against_the_exact_matrix():
     """``cond(W) = 2``, ``cond(O) = 5e9``, ``cond(A) = 1e10`` (``X = I``, ``n = 20``).
 
     Measured (``python tools/accuracy.py --refinement``): forward error 8.7e-8 unrefined,
-    9.9e-9 after one step and every later one; backward error against the exact ``W``
-    4.4e-8, then 9.5e-9. Against the library's own ``toarray()`` the backward error
-    reads 1e-16 after two steps: products with ``W`` go through a factorisation of ``A``
-    and share its error, which no refinement removes. What refinement reaches is the
-    bound with ``κ(A)`` (``2·n·eps·κ(A) = 8.9e-5``; measured ``0.0045·eps·κ(A)``).
+    9.9e-9 after one step and every later one on one machine, 3.9e-8 and 1.3e-8 on another
+    (an AMD EPYC): both sit near ``eps·κ`` and how much refinement gains against the exact
+    ``W`` is a matter of rounding, so it is not asserted. What refinement guarantees is
+    measured against the library's own ``toarray()``: the backward error falls from 3e-8
+    to 1e-16 after two steps. Products with ``W`` go through a factorisation of ``A`` and
+    share its error, which no refinement removes; what refinement reaches against the exact
+    ``W`` is the bound with ``κ(A)`` (``2·n·eps·κ(A) = 8.9e-5``; measured
+    ``0.0045·eps·κ(A)``).
     """
     W, exact = _probe("ill_conditioned_o")
     assert exact.kappa_w < 3 and exact.kappa_o > 1e9 and exact.kappa_wab > 1e9
@@ -159,13 +162,19 @@ def test_refinement_against_the_exact_matrix():
     error2 = testing.relative_error(x2, exact.x)
     assert error2 <= bound
     assert exact.backward_error(x2) <= bound
-    assert error2 <= error0 / 4  # measured: 8.8 times smaller
+    assert error0 <= bound
     # The library's own W hides what is left:
     Wd = W.toarray()
-    own = np.linalg.norm(exact.b - Wd @ x2) / (np.linalg.norm(Wd, 2) * np.linalg.norm(x2))
+
+    def own(x: np.ndarray) -> float:
+        return float(np.linalg.norm(exact.b - Wd @ x) / (np.linalg.norm(Wd, 2) * np.linalg.norm(x)))
+
     # ... by four orders of magnitude at least. (Measured: 9.5e-9 against the exact W with
     # NumPy 2.4/SciPy 1.17, 2.3e-9 with NumPy 2.5/SciPy 1.18 on Python 3.13; 1e-6 was too tight.)
-    assert own <= 2 * W.n * EPS < 1e-4 * exact.backward_error(x2)
+    assert own(x2) <= 2 * W.n * EPS < 1e-4 * exact.backward_error(x2)
+    # Refinement converges on the system the library multiplies with: the unrefined
+    # backward error is of the order eps·κ(O) = 5e-7 (measured 3.2e-8), the refined one of eps.
+    assert own(x0) >= 1e3 * own(x2)
 
 
 @pytest.mark.xfail(

@@ -104,9 +104,9 @@ def start_counting_factorisations():
     if not hasattr(_blocks.factorize, "calls"):
         original = _blocks.factorize
 
-        def counting(matrix, kind, n, symmetric, name):
+        def counting(matrix, kind, n, symmetric, name, **keywords):
             counting.calls.append(name)
-            return original(matrix, kind, n, symmetric, name)
+            return original(matrix, kind, n, symmetric, name, **keywords)
 
         counting.calls = []
         _blocks.factorize = counting

@@ -95,6 +95,14 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         assert result["n_obs"] < result["n_weeks"]
         assert 0 < result["rho"] < 1 and result["tau"] > 0 and result["sigma2"] > 0
         assert all(0 < se < float("inf") for se in result["stderr"])
+        assert all(0 < se < float("inf") for se in result["stderr_ai"])
+        # the issue's target: the same optimum to 1e-6 in the log likelihood as the
+        # derivative-free fit (L-BFGS-B with finite differences), in ≥ 5× fewer evaluations
+        # (measured 10 against 100 in quick mode, 11 against 60 on the whole series)
+        assert abs(result["loglik"] - result["derivative_free_loglik"]) <= 1e-6
+        assert abs(result["loglik"] - result["lbfgsb_loglik"]) <= 1e-6
+        assert 5 * result["evaluations"] <= result["derivative_free_evaluations"]
+        assert result["evaluations"] <= result["lbfgsb_evaluations"]
     elif name == "pbmc_pathways":
         assert result["n_genes"] > result["n_cells"]  # p > n: S alone is singular
         assert 0 < result["a"] < 1
@@ -133,6 +141,22 @@ def test_example_runs_and_writes_figures(name, tmp_path, capsys, no_network):
         low, high = result["draw_sd_ratio"]
         assert 1 - slack < low and high < 1 + slack
         assert result["tau"] > 0 and result["sigma_v"] >= 0
+        check_reml_optimum(result)
+
+
+def check_reml_optimum(result):
+    """fit(fixed=F) found the REML maximum: no grid point is higher, and the KKT conditions
+    hold (∂ℓ/∂log τ = 0; ∂ℓ/∂σ_v² = 0 inside, ≤ 0 on the bound σ_v² = 0)."""
+    assert result["fit_success"]
+    assert result["reml"] >= result["grid_best"] - 1e-9
+    g_tau, g_variance = result["reml_gradient"]
+    # the average-information method stops at a predicted increase ½ gᵀ H⁻¹ g ≤ 1e-9: the
+    # gradient on the log τ scale is then O(√(2e-9 · curvature)): measured 3e-8
+    assert abs(g_tau * result["tau"]) < 1e-3
+    if result["sigma_v2"] == 0.0:
+        assert g_variance <= 0.0
+    else:
+        assert abs(g_variance) < 1e-3
 
 
 def test_pbmc_pathways_without_the_data(tmp_path, capsys, monkeypatch):
@@ -218,3 +242,4 @@ def test_sids_icar_with_two_components(tmp_path, capsys, no_network):
     bound = 10 * (n + 2) * EPS * result["condition_number"]
     assert result["mean_error"] < bound and result["sd_error"] < bound
     assert result["constraint_residual"] < 10 * n * EPS * 5 * result["unconstrained_sd"]
+    check_reml_optimum(result)

@@ -417,3 +417,240 @@ def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
     # a different pattern (a grid) is not the same
     other = InverseEntries(Block.from_matrix(grid_precision(8, 0.4), symmetric=True).factor)
     assert not inv_a.same_pattern(other) and not other.same_pattern(inv_a)
+
+
+# -- the average information --------------------------------------------------------------------
+def dense_information(A, B, X, dev, dA, dB, dmu):
+    """``AIₖₗ = ½ vₖᵀ W⁻¹ vₗ + ∂ₖμᵀ W⁻¹ ∂ₗμ``, ``vₖ = ∂ₖW W⁻¹ dev``, with dense inverses,
+    and the entries' scale ``½ ‖vₖ‖ ‖W⁻¹ vₗ‖ + ‖∂ₖμ‖ ‖W⁻¹ ∂ₗμ‖`` (of the rounding errors)."""
+    Ai = np.linalg.inv(A)
+    Bi = np.linalg.inv(B) if B.size else B
+    Wi = np.linalg.inv(Ai + X @ Bi @ X.T)
+    r = Wi @ dev
+    dW = [-Ai @ a @ Ai - X @ Bi @ b @ Bi @ X.T for a, b in zip(dA, dB, strict=True)]
+    v = np.column_stack([d @ r for d in dW])
+    mu = np.column_stack(dmu)
+    info = 0.5 * v.T @ Wi @ v + mu.T @ Wi @ mu
+    norm = np.linalg.norm
+    scale = 0.5 * np.outer(norm(v, axis=0), norm(Wi @ v, axis=0)) + np.outer(
+        norm(mu, axis=0), norm(Wi @ mu, axis=0)
+    )
+    return info, scale
+
+
+@pytest.mark.parametrize("name", PD)
+def test_information_matches_the_dense_formula_across_the_catalogue(name):
+    rng = np.random.default_rng(sum(map(ord, name)) + 1)
+    c = case(name)
+    W = c.build()
+    n, p = W.n, W.p
+    Ad, Bd = dense(W.A), dense(W.B) if p else np.zeros((0, 0))
+    Xd = dense(W.U) if p else np.zeros((n, 0))
+    dA = [on_pattern(W.A, rng), 0.7, None, None]
+    dB = [None, None, (on_pattern(W.B, rng) if p else None), (-1.3 if p else None)]
+    dmean = [None, rng.standard_normal(n), None, rng.standard_normal(n)]
+    x = rng.standard_normal((2, n))
+    mu = rng.standard_normal(n)
+    out = ws.log_density_gradient(x, mu, W, dA=dA, dB=dB, dmean=dmean, information=True)
+    assert isinstance(out, ws.gradients.LogDensityInformation)
+    assert out.information.shape == (2, 4, 4)
+    plain = ws.log_density_gradient(x, mu, W, dA=dA, dB=dB, dmean=dmean)
+    np.testing.assert_array_equal(out.value, plain.value)  # the same work, shared
+    np.testing.assert_array_equal(out.gradient, plain.gradient)
+    dAd = [as_dense_derivative(d, n) for d in dA]
+    dBd = [as_dense_derivative(d, p) for d in dB]
+    dmd = [np.zeros(n) if d is None else d for d in dmean]
+    for row in range(2):
+        info = out.information[row]
+        ref, scale = dense_information(Ad, Bd, Xd, x[row] - mu, dAd, dBd, dmd)
+        # r = W⁻¹ dev, then solves with A or B, then with W: κ three times; c = 100.
+        bound = 100 * max(n, p, 1) * EPS * c.kappa**3 * scale
+        assert np.all(np.abs(info - ref) <= bound), (info, ref, bound)
+        np.testing.assert_array_equal(info, info.T)  # symmetric, exactly
+        # positive semidefinite: a Gram matrix; eigenvalues ≥ −(the entries' error)
+        assert np.linalg.eigvalsh(info).min() >= -np.abs(bound).sum()
+        one = ws.log_density_gradient(x[row], mu, W, dA=dA, dB=dB, dmean=dmean, information=True)
+        np.testing.assert_allclose(one.information, info, rtol=1e-13, atol=1e-13 * scale.max())
+
+
+def linear_models():
+    """``W`` linear in θ (variances, not precisions): ``W = θ₀ A₀⁻¹ + θ₁ X B₀⁻¹ Xᵀ`` and a
+    linear mean ``θ₂ f``: the catalogue's four families, as (name, build(θ), θ)."""
+    rng = np.random.default_rng(21)
+    n = 150
+    f = rng.standard_normal(n)
+
+    def variances(A0, B0, X=None):
+        fa = f[: A0.shape[0]]
+
+        def build(theta):
+            s, t, c = theta
+            W = ws.SymmetricWoodburyMatrix(A0 / s, B0 / t, X=X)
+            return W, c * fa, [-A0 / s**2, None, None], [None, -B0 / t**2, None], [None, None, fa]
+
+        return build
+
+    eye = sparse.eye_array(n, format="csc")
+    X = rng.standard_normal((n, 6))
+    g = 10
+    Z = sparse.csc_array((np.ones(n), (np.arange(n), rng.integers(0, g, n))), shape=(n, g))
+    several = sparse.hstack([eye, Z], format="csc")
+    return [
+        ("ar1_plus_noise", variances(eye, ar1_precision(n, 0.8))),
+        ("regression", variances(eye, np.eye(6) + 0.3, X)),
+        ("grid_plus_noise", variances(grid_precision(12, 0.5), eye[:144, :144])),
+        (
+            "several_terms",
+            variances(eye, sparse.block_diag([ar1_precision(n, 0.6), eye[:g, :g]], "csc"), several),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("name, build", linear_models(), ids=[m[0] for m in linear_models()])
+def test_information_is_the_average_of_observed_and_expected(name, build):
+    """For ``W`` and ``μ`` linear in θ: ``AI = ½ (observed + expected information)`` on the
+    covariance parameters, ``= Fisher`` on the mean's, and 0 between them (the observed
+    information's cross terms ``∂ₗμᵀ W⁻¹ ∂ₖW r`` have expectation zero and are left out).
+    The observed information is the central difference of the exact gradient (checked
+    against dwnorm above); the expected one is ``½ tr(W⁻¹ ∂ₖW W⁻¹ ∂ₗW)``, densely."""
+    theta = np.array([0.7, 1.6, 0.4])
+    W, mean, dA, dB, dmean = build(theta)
+    x = ws.rwnorm(1, mean, W, random_state=22)
+    out = ws.log_density_gradient(x, mean, W, dA=dA, dB=dB, dmean=dmean, information=True)
+    h = 1e-4 * theta
+    observed = np.empty((3, 3))
+    for k in range(3):
+        up, down = theta.copy(), theta.copy()
+        up[k] += h[k]
+        down[k] -= h[k]
+        grads = []
+        for point in (up, down):
+            Wp, mp, a, b, m = build(point)
+            grads.append(ws.log_density_gradient(x, mp, Wp, dA=a, dB=b, dmean=m).gradient)
+        observed[:, k] = -(grads[0] - grads[1]) / (2 * h[k])
+    observed = 0.5 * (observed + observed.T)
+    Wd = W.toarray()
+    Wi = np.linalg.inv(Wd)
+    # W = θ₀ A₀⁻¹ + θ₁ X B₀⁻¹ Xᵀ: each derivative is its term divided by its θ
+    noise = np.linalg.inv(dense(W.A))
+    dW = [noise / theta[0], (Wd - noise) / theta[1]]
+    f = dmean[2]
+    expected = np.zeros((3, 3))
+    for k in range(2):
+        for j in range(2):
+            expected[k, j] = 0.5 * np.trace(Wi @ dW[k] @ Wi @ dW[j])
+    expected[2, 2] = f @ Wi @ f
+    r = Wi @ (x - mean)
+    cross = np.array([f @ Wi @ dW[k] @ r for k in range(2)])  # the observed cross terms
+    average = 0.5 * (observed + expected)
+    average[:2, 2] -= 0.5 * cross
+    average[2, :2] -= 0.5 * cross
+    # central differences with h = 1e-4 θ: truncation h²·ℓ''' ~ 1e-8 relative
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)))
+    np.testing.assert_allclose(out.information, average, rtol=0, atol=1e-6 * scale.max())
+    assert np.all(np.abs(out.information - average) <= 1e-6 * scale + 1e-10 * scale.max())
+    np.testing.assert_array_equal(out.information[:2, 2], 0.0)
+
+
+# -- the restricted (REML) likelihood: fixed effects integrated out -----------------------------
+def dense_restricted(W, F, x):
+    """``log N(x − F β̂; 0, W) + (c/2) log 2π − ½ log det(Fᵀ W⁻¹ F)``, densely."""
+    n, c = F.shape
+    Wi = np.linalg.inv(W)
+    G = F.T @ Wi @ F
+    dev = x - F @ np.linalg.solve(G, F.T @ Wi @ x)
+    return float(
+        -0.5 * ((n - c) * np.log(2 * np.pi) + np.linalg.slogdet(W)[1] + dev @ Wi @ dev)
+        - 0.5 * np.linalg.slogdet(G)[1]
+    )
+
+
+@pytest.mark.parametrize("name", ["ar1_noise", "regression", "several_terms"])
+def test_restricted_likelihood_value_gradient_and_information(name):
+    rng = np.random.default_rng(31)
+    n = 120
+    F = np.column_stack([np.ones(n), np.linspace(-1, 1, n)])
+    if name == "ar1_noise":
+        build, theta = (lambda t: ar1_noise(t, n)), (0.8, 2.0, 0.5)
+    elif name == "regression":
+        X = rng.standard_normal((n, 4))
+        build, theta = (lambda t: regression(t, X)), (0.7, 0.3, 1.5)
+    else:
+        Z = sparse.csc_array((np.ones(n), (np.arange(n), rng.integers(0, 6, n))), shape=(n, 6))
+        build, theta = (lambda t: several_terms(t, Z)), (0.8, 3.0, 0.5, 0.2)
+    W, mean, dA, dB, dmean = build(theta)
+    x = ws.rwnorm(2, 0.0, W, random_state=rng) + F @ [3.0, -1.0]
+    out = ws.log_density_gradient(x, mean, W, dA=dA, dB=dB, dmean=dmean, fixed=F, information=True)
+    mu = np.broadcast_to(mean, (n,))
+    for row in range(2):
+        ref = dense_restricted(W.toarray(), F, x[row] - mu)
+        assert out.value[row] == pytest.approx(ref, rel=1e-11)
+
+    def restricted(t):
+        Wt, mt, *_ = build(t)
+        return sum(
+            dense_restricted(Wt.toarray(), F, x[j] - np.broadcast_to(mt, (n,))) for j in (0, 1)
+        )
+
+    for k, t in enumerate(theta):  # Richardson-extrapolated central differences, O(h⁴)
+        h = 1e-3 * abs(t)
+
+        def central(step, k=k):
+            up, down = np.array(theta, dtype=float), np.array(theta, dtype=float)
+            up[k] += step
+            down[k] -= step
+            return (restricted(up) - restricted(down)) / (2 * step)
+
+        fd = (4 * central(h / 2) - central(h)) / 3
+        total = out.gradient[:, k].sum()
+        # 1e-6 relative as above; + 1e-9 for a mean parameter in F's span (the regression's
+        # intercept), whose restricted derivative is zero: computed 2e-13
+        assert abs(total - fd) <= 1e-6 * abs(total) + 1e-9, (k, total, fd)
+    # AI with P = W⁻¹ − W⁻¹F (Fᵀ W⁻¹ F)⁻¹ FᵀW⁻¹ in place of W⁻¹ (dense reference)
+    Wd = W.toarray()
+    Wi = np.linalg.inv(Wd)
+    P = Wi - Wi @ F @ np.linalg.solve(F.T @ Wi @ F, F.T @ Wi)
+    Ai = np.linalg.inv(dense(W.A))
+    Bi = np.linalg.inv(dense(W.B))
+    Xd = dense(W.U)
+    m = len(theta)
+    dW = [
+        -Ai @ as_dense_derivative(a, n) @ Ai - Xd @ Bi @ as_dense_derivative(b, W.p) @ Bi @ Xd.T
+        for a, b in zip(dA or [None] * m, dB or [None] * m, strict=True)
+    ]
+    dmu = np.column_stack(
+        [np.zeros(n) if d is None else np.broadcast_to(d, (n,)) for d in (dmean or [None] * m)]
+    )
+    for row in range(2):
+        r = P @ (x[row] - mu)
+        v = np.column_stack([d @ r for d in dW])
+        ref = 0.5 * v.T @ P @ v + dmu.T @ P @ dmu
+        np.testing.assert_allclose(
+            out.information[row], ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max()
+        )
+
+
+def test_fixed_is_checked():
+    n = 6
+    W = ws.SymmetricWoodburyMatrix(ar1_precision(n, 0.5), sparse.eye_array(n))
+    x = np.zeros(n)
+    with pytest.raises(ValueError, match=r"`fixed` must have shape \(6, c\) with c ≥ 1, got"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones((5, 1)))
+    with pytest.raises(ValueError, match=r"`fixed` must have fewer columns than rows \(6\)"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.eye(6))
+    with pytest.raises(ValueError, match=r"`fixed` contains NaN or infinite values"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.full(6, np.nan))
+    with pytest.raises(ValueError, match=r"`fixed` must have linearly independent columns"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones((6, 2)))
+    with pytest.raises(TypeError, match=r"`fixed` must hold real numbers"):
+        ws.log_density_gradient(x, 0.0, W, dA=[1.0], fixed=np.ones(6) * 1j)
+
+
+def test_fixed_numerically_dependent_columns_are_refused():
+    n = 6
+    W = ws.SymmetricWoodburyMatrix(ar1_precision(n, 0.5), sparse.eye_array(n))
+    F = np.column_stack([np.ones(n), np.ones(n) * (1 + 1e-17)])  # equal after rounding
+    F2 = np.column_stack([np.linspace(0, 1, n), 3 * np.linspace(0, 1, n) + 1e-15])
+    for design in (F, F2):
+        with pytest.raises(ValueError, match=r"`fixed` must have linearly independent columns"):
+            ws.log_density_gradient(np.zeros(n), 0.0, W, dA=[1.0], fixed=design)

@@ -70,8 +70,9 @@ else
   constraints=$dir/venv/woodbury_sparse-constraints.txt
   "$py" -m pip freeze | grep -iE '^(numpy|scipy|scikit[-_.]sparse)==' >"$constraints"
   sed 's/^/    keeping /' "$constraints" >&2
-  mapfile -t test_reqs < <("$py" "$root/tools/requirements.py" --no-base --group test \
-    --exclude ruff)
+  # The package goes in with --no-deps; its run-time dependencies come from this list (the
+  # base ones, numpy and scipy held by the constraints) with the test tools.
+  mapfile -t test_reqs < <("$py" "$root/tools/requirements.py" --group test --exclude ruff)
   "$py" -m pip install -c "$constraints" --no-deps -e "$root" >&2
   "$py" -m pip install -c "$constraints" "${test_reqs[@]}" >&2
   echo "$root" >"$stamp"

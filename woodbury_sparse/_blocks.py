@@ -15,6 +15,7 @@ from scipy.sparse import linalg as splinalg
 from . import _blas
 from ._cache import LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
 from ._factor import Factor, factorize, refactorize, sparse_one_norm
+from ._factor._base import dominance_rcond_bound
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
 
@@ -46,10 +47,20 @@ def arrays_equal(a: np.ndarray, b: np.ndarray) -> bool:
     """
     if a.shape != b.shape:
         return False
+    if a.dtype == b.dtype and _same_memory(a, b):  # one array seen twice (a shared pattern)
+        return True
     for lo in range(0, a.size, _EQUAL_CHUNK):
         if not np.array_equal(a[lo : lo + _EQUAL_CHUNK], b[lo : lo + _EQUAL_CHUNK]):
             return False
     return True
+
+
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one shape and dtype are views of the same entries."""
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+    )
 
 
 def same_sparse_pattern(first: Block, second: Block) -> bool:
@@ -58,6 +69,20 @@ def same_sparse_pattern(first: Block, second: Block) -> bool:
         return False
     a, b = first.data, second.data
     return arrays_equal(a.indptr, b.indptr) and arrays_equal(a.indices, b.indices)
+
+
+def diagonal_positions(m: sparse.csc_array) -> np.ndarray | None:
+    """Where a canonical square CSC array stores its diagonal, or None if not everywhere.
+
+    ``m.data[positions]`` is the diagonal, one position per column, when every column
+    stores its diagonal entry (as the GMRF precisions here do); otherwise None.
+    """
+    n = m.shape[0]
+    if m.shape[1] != n or not m.has_canonical_format or m.nnz < n:
+        return None
+    columns = np.repeat(np.arange(n, dtype=m.indices.dtype), np.diff(m.indptr))
+    positions = np.flatnonzero(m.indices == columns)
+    return positions if positions.size == n else None
 
 
 def all_finite(values: np.ndarray) -> bool:
@@ -387,6 +412,21 @@ class Block:
             else:
                 total[np.diag_indices_from(total)] += other.diagonal()
             return Block.from_matrix(total)
+        diagonal_kinds = ("identity", "diagonal")
+        if self.kind in diagonal_kinds or other.kind in diagonal_kinds:
+            matrix, diagonal = (other, self) if self.kind in diagonal_kinds else (self, other)
+            positions = diagonal_positions(matrix.data)
+            if positions is not None:
+                # Every diagonal entry is stored: the sum has the sparse block's pattern.
+                # Its index arrays are shared (read-only, as the block's are), so that an
+                # O = B + A sees A's pattern at once (same_sparse_pattern), and only the
+                # values are new: one copy, no sparse addition and conversions.
+                m = matrix.data
+                values = np.array(m.data)
+                values[positions] += diagonal.diagonal()
+                total = sparse.csc_array((values, m.indices, m.indptr), shape=m.shape)
+                total.has_canonical_format = True
+                return Block("sparse", self.shape, freeze_sparse(total))
         left, right = self.operand, other.operand
         total = left + right
         same_format = left.format == right.format == total.format
@@ -458,6 +498,19 @@ class Block:
         column_sums = abs(self.data).sum(axis=0)
         return float(np.max(column_sums, initial=0.0))
 
+    @cached_property
+    def rcond_bound(self) -> float:
+        """A proven lower bound on ``1 / (‖M‖₁ ‖M⁻¹‖₁)``, or 0.0 (nothing proven).
+
+        For a sparse block, Varah's bound for a strictly diagonally dominant matrix
+        (:func:`~woodbury_sparse._factor._base.dominance_rcond_bound`, one ``O(nnz)``
+        pass); dense factors' LAPACK estimates cost little beside their factorisation,
+        and diagonal blocks have no condition test, so they are not bounded here.
+        """
+        if self.kind != "sparse":
+            return 0.0
+        return dominance_rcond_bound(self.data)
+
     def densified(self, max_order: int = 256, max_density: float = 0.1) -> Block:
         """A dense copy of a sparse block that is small or not really sparse."""
         if self.kind != "sparse":
@@ -477,11 +530,12 @@ class Block:
         # A donor's matrix has this block's pattern: numeric phase only. Taken once, so
         # that the donor's factor is not kept alive by this block.
         donor = None if self._analysis_donor is None else self._analysis_donor.take()
+        # The singularity check reuses the dominance bound when it was wanted first (O's).
+        args = (self.data, self.kind, self.shape[0], self.symmetric, self.name)
+        bound = peek(self, "rcond_bound")
         if donor is not None:
-            return refactorize(
-                donor, self.data, self.kind, self.shape[0], self.symmetric, self.name
-            )
-        return factorize(self.data, self.kind, self.shape[0], self.symmetric, self.name)
+            return refactorize(donor, *args, rcond_bound=bound)
+        return factorize(*args, rcond_bound=bound)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -17,7 +17,6 @@ from typing import Any, Generic, NoReturn, TypeVar, overload
 _T = TypeVar("_T")
 
 LOCK_KEY = "_cache_lock"
-_LOCK_CREATION = threading.Lock()
 
 
 class _CacheLock:
@@ -42,8 +41,9 @@ def _object_lock(obj: Any) -> _CacheLock:
     state = obj.__dict__
     lock = state.get(LOCK_KEY)
     if lock is None:
-        with _LOCK_CREATION:
-            lock = state.setdefault(LOCK_KEY, _CacheLock())
+        # dict.setdefault is atomic: of two threads that both missed, one lock is kept and
+        # both use it; no process-wide lock is taken once per object.
+        lock = state.setdefault(LOCK_KEY, _CacheLock())
     return lock
 
 

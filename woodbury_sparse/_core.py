@@ -204,6 +204,7 @@ class State:
             a_factor = peek(parts.A, "factor")
             if a_factor is not None and same_sparse_pattern(parts.A, o):
                 o = o.with_factor(analysis_donor=a_factor)
+        _ = o.rcond_bound  # wanted by the warning test; the singularity check reuses it
         return o
 
     @cached_property
@@ -214,13 +215,26 @@ class State:
         # ‖O‖₁ costs a pass over O; CHOLMOD's and the closed-form estimates ignore it.
         return factor.rcond(self.O.one_norm() if factor.rcond_needs_norm else np.nan)
 
+    def capacitance_rcond_below(self, threshold: float) -> bool:
+        """Whether ``O``'s reciprocal condition number may be below ``threshold``.
+
+        False without solves when ``O``'s diagonal dominance proves it at least
+        ``threshold`` (:attr:`Block.rcond_bound`, one ``O(nnz)`` pass over a sparse ``O``:
+        the usual capacitance ``B + A`` of a GMRF plus noise); otherwise the estimate
+        :attr:`capacitance_rcond` (four to six solves with ``O``) decides. The bound only
+        errs low, so both answer alike wherever the bound proves anything.
+        """
+        if self.p == 0 or self.O.rcond_bound >= threshold:
+            return False
+        return self.capacitance_rcond < threshold
+
     @cached_property
     def capacitance_factor(self):
         """``O``'s factorisation; warns (once per value) when ``O`` is ill-conditioned."""
         # Cached once checked: the warning is part of building the value, hence given once.
         factor = self.O.factor
-        rcond = self.capacitance_rcond
-        if rcond < RCOND_WARNING:
+        if self.capacitance_rcond_below(RCOND_WARNING):
+            rcond = self.capacitance_rcond
             warn(
                 f"the capacitance O = B + V A U is ill-conditioned (estimated reciprocal "
                 f"condition number {rcond:.1e} < {RCOND_WARNING:.1e}): solves and "
@@ -357,11 +371,12 @@ class State:
         parts = self.parts
         sign_a, log_a = parts.A.factor.slogdet
         try:
-            rcond_o = self.capacitance_rcond  # factorises O
+            _ = self.O.factor  # factorised and checked here: a singular O has no logdet
+            ill = self.capacitance_rcond_below(N_SIDE_RCOND)  # the n-side route's test
         except SingularMatrixError:
             return 0.0, -np.inf
-        n_side = self.n_side if rcond_o < N_SIDE_RCOND else None
-        if n_side is not None and n_side[1] > 10 * rcond_o:
+        n_side = self.n_side if ill else None
+        if n_side is not None and n_side[1] > 10 * self.capacitance_rcond:
             factor_m, rcond_m = n_side
             if rcond_m < RCOND_WARNING:
                 _ = self.capacitance_factor  # O is worse still: its warning applies

@@ -472,7 +472,10 @@ class WoodburyMatrix(_RealOperator):
         ``‖O⁻¹‖₁`` from a few solves with the cached factor otherwise (never below the
         exact value, almost always within a factor 3 of it). A value below ``√eps`` triggers an
         :class:`~woodbury_sparse.IllConditionedWarning` from the operations that use
-        ``O``. Factorises ``O`` if it is not factorised yet.
+        ``O``; they skip the estimate when ``O`` is sparse and diagonally dominant enough
+        to prove its value above ``√eps`` (Varah's bound, one pass over ``O``: a GMRF
+        plus noise), where it could not warn. Factorises ``O`` if it is not factorised
+        yet.
 
         Examples
         --------

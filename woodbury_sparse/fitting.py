@@ -11,7 +11,9 @@ patterns stay the same.
 
 Parameters with a range are optimised on an unconstrained scale (``"positive"``:
 ``θ = exp φ``; ``"correlation"``: ``θ = tanh φ``; ``"unit"``: ``θ = 1/(1 + e^{−φ})``),
-the chain rule applied to the gradient. Standard errors come from the observed
+the chain rule applied to the gradient. ``method="average-information"`` takes Newton
+steps with the *average information* matrix of REML software (a Hessian approximation
+from first derivatives only) instead. Standard errors come from the observed
 information, the Hessian of the log likelihood by central differences of the exact
 gradient at the optimum (``2m`` more evaluations), mapped to ``θ`` by the delta method.
 """
@@ -23,14 +25,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
 
 from ._exceptions import FactorizationError, WoodburyWarning, warn
 from ._operators import SymmetricWoodburyMatrix
 from ._progress import reporter
-from .gradients import log_density_gradient
+from .gradients import LogDensityInformation, log_density_gradient
+from .testing import ar1_precision, ar1_precision_derivative
 
-__all__ = ["TRANSFORMS", "FitResult", "fit"]
+__all__ = [
+    "AR1",
+    "AVERAGE_INFORMATION",
+    "TRANSFORMS",
+    "FitResult",
+    "ModelDescription",
+    "Noise",
+    "Scaled",
+    "fit",
+]
 
 
 def _identity(phi):
@@ -104,6 +116,15 @@ class FitResult:
         Evaluations (among ``nfev`` and ``nhev``) at parameters where the covariance
         could not be factorised (a block not positive definite or singular) or the log
         likelihood was not finite: the optimiser backed off from them.
+    information : ndarray of shape (m, m)
+        The average information matrix in ``θ`` at the estimate (see
+        :func:`~woodbury_sparse.log_density_gradient`), for the methods that use it
+        (``"average-information"`` and SciPy's Hessian-based methods); NaN otherwise.
+    stderr_ai : ndarray of shape (m,)
+        Standard errors from the inverse average information, an approximation of the
+        expected (Fisher) information's, for the same methods (NaN otherwise, or when
+        the average information is singular). ``stderr`` (observed information) is the
+        one the summary prints.
     """
 
     theta: np.ndarray
@@ -120,6 +141,8 @@ class FitResult:
     W: SymmetricWoodburyMatrix = field(repr=False)
     seconds: float = 0.0
     nfailed: int = 0
+    information: np.ndarray = field(default_factory=lambda: np.full((0, 0), np.nan))
+    stderr_ai: np.ndarray = field(default_factory=lambda: np.full(0, np.nan))
 
     def summary(self) -> str:
         """A table of the estimates with their standard errors, and the optimiser's verdict."""
@@ -140,10 +163,11 @@ class FitResult:
 class _Model:
     """The user's model evaluated at ``θ``, reusing the previous operator's analyses."""
 
-    def __init__(self, model: Callable, y: np.ndarray, X, m: int) -> None:
+    def __init__(self, model: Callable, y: np.ndarray, X, m: int, fixed=None) -> None:
         self.model = model
         self.y = y
         self.X = X
+        self.fixed = fixed
         self.m = m
         self.W: SymmetricWoodburyMatrix | None = None
         self.evaluations = 0
@@ -156,8 +180,10 @@ class _Model:
             raise RuntimeError("no evaluation of the model has succeeded yet")
         return self.W
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """``(ℓ(θ), ∇ℓ(θ))``, or None where the model's covariance cannot be factorised."""
+    def __call__(
+        self, theta: np.ndarray, information: bool = False
+    ) -> tuple[float, np.ndarray, np.ndarray | None] | None:
+        """``(ℓ(θ), ∇ℓ(θ), AI(θ) or None)``, or None where the covariance cannot be factorised."""
         out = self.model(theta.copy())
         if not isinstance(out, tuple) or len(out) not in (4, 6):
             raise TypeError(
@@ -173,24 +199,40 @@ class _Model:
                 W = SymmetricWoodburyMatrix(A, B, X=self.X)
             else:  # the same patterns: CHOLMOD's symbolic analyses are reused
                 W = self.W.with_blocks(A=A, B=B)
-            value, grad = log_density_gradient(self.y, mean, W, dA=dA, dB=dB, dmean=dmean)
+            out = log_density_gradient(
+                self.y,
+                mean,
+                W,
+                dA=dA,
+                dB=dB,
+                dmean=dmean,
+                fixed=self.fixed,
+                information=information,
+            )
         except (FactorizationError, FloatingPointError):
             # θ outside the region where the model is a covariance (A or B indefinite or
             # singular there): a point the optimiser must back off from, not an error.
             self.failures += 1
             return None
-        if np.ndim(value):
+        value, grad = out.value, out.gradient
+        info = out.information if isinstance(out, LogDensityInformation) else None
+        if np.ndim(value):  # independent replicates: log likelihoods (and AI) add
             value, grad = float(np.sum(value)), grad.sum(axis=0)
+            info = None if info is None else info.sum(axis=0)
         if grad.shape != (self.m,):
             raise ValueError(
                 f"`model` must give one derivative per parameter: expected {self.m}, "
                 f"got {grad.shape[-1]}"
             )
-        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
+        if not (
+            np.isfinite(value)
+            and np.all(np.isfinite(grad))
+            and (info is None or np.all(np.isfinite(info)))
+        ):
             self.failures += 1
             return None
         self.W = W
-        return float(value), grad
+        return float(value), grad, info
 
 
 def _transforms(transforms, m: int) -> list[str]:
@@ -217,6 +259,7 @@ def fit(
     y,
     *,
     X=None,
+    fixed=None,
     transforms: str | Sequence[str | None] | None = None,
     bounds: Sequence[tuple[float | None, float | None]] | None = None,
     names: Sequence[str] | None = None,
@@ -230,17 +273,23 @@ def fit(
 
     Parameters
     ----------
-    model : callable
+    model : callable or ModelDescription
         ``model(θ)`` returns ``(A, B, dA, dB)`` or ``(A, B, dA, dB, mean, dmean)`` at the
         parameter vector ``θ`` (a new array of shape ``(m,)``): the precision blocks of
         ``W = A⁻¹ + X B⁻¹ Xᵀ`` and the lists of their derivatives, one entry per
-        parameter, as :func:`~woodbury_sparse.log_density_gradient` takes them.
+        parameter, as :func:`~woodbury_sparse.log_density_gradient` takes them. A
+        :class:`ModelDescription` (terms such as ``AR1``, ``Noise``, ``Scaled``) is such
+        a callable, and also gives ``names`` and ``transforms`` when they are not given.
     theta0 : (m,) array_like
         The starting point, inside the transforms' domains and the bounds.
     y : (n,) or (k, n) array_like
         The observations; ``k`` rows are independent replicates (log likelihoods add).
     X : (n, p) array_like or sparse matrix, optional
         The fixed factor of ``W`` (default: the identity, ``p = n``).
+    fixed : (n, c) array_like, optional
+        A design of fixed effects with a flat prior: maximise the restricted (REML) log
+        likelihood, with their coefficients integrated out (see
+        :func:`~woodbury_sparse.log_density_gradient`), instead of the likelihood.
     transforms : str or list of str or None, optional
         Per parameter (or one for all): ``None``/``"none"``, ``"positive"`` (``θ > 0``,
         optimised in ``log θ``), ``"correlation"`` (``−1 < θ < 1``, in ``atanh θ``),
@@ -251,17 +300,25 @@ def fit(
     names : list of str, optional
         The parameters' names for :meth:`FitResult.summary` (default ``θ0``, ``θ1``, …).
     method : str
-        A gradient-based method of :func:`scipy.optimize.minimize` (default
-        ``"L-BFGS-B"``).
+        ``"L-BFGS-B"`` (default) or another gradient-based method of
+        :func:`scipy.optimize.minimize`; for SciPy's methods that take a Hessian
+        (``"trust-exact"``, ``"trust-constr"``, ``"Newton-CG"``, ...) the average
+        information is given as the Hessian. ``"average-information"``: the
+        second-order method of REML/ML software, Newton steps with the average
+        information matrix (see Notes); usually the fewest evaluations.
     options : dict, optional
-        Passed to :func:`scipy.optimize.minimize`.
+        Passed to :func:`scipy.optimize.minimize`; for ``"average-information"``:
+        ``maxiter`` (default 100), ``maxfev`` (evaluations, default 200) and ``tol``
+        (the predicted increase of the log likelihood at which it stops, default
+        ``1e-9``).
     standard_errors : bool
         Compute standard errors (``2m`` more evaluations).
     progress : None, bool or callable, optional
         Report the evaluations as they happen: ``None``/``False`` (default) silent,
         ``True`` a bar on a terminal, or a callable ``progress(done, total)``. ``total``
         is the evaluation budget (``options["maxfun"]`` or ``options["maxiter"]``, else
-        L-BFGS-B's default of 15 000, plus ``2m`` for the standard errors), an upper
+        L-BFGS-B's default of 15 000; ``options["maxfev"]`` or 200 for
+        ``"average-information"``; plus ``2m + 1`` for the standard errors), an upper
         bound: a fit that ends sooner reports ``(total, total)`` last. Use ``callback``
         for the log likelihood itself.
     callback : callable, optional
@@ -298,6 +355,28 @@ def fit(
     squared times the third derivative, far below the standard errors' own sampling
     variability.
 
+    ``method="average-information"`` is the AI algorithm of REML software (Gilmour,
+    Thompson & Cullis 1995): each evaluation also returns the average information
+    ``AI`` (:func:`~woodbury_sparse.log_density_gradient` with ``information=True``:
+    one more solve each with ``A``, ``B`` and ``W`` on ``m`` columns, no
+    factorisation), ``Jᵀ AI J`` on the optimiser's scale (``J = dθ/dφ``) serves as
+    the Hessian of Newton steps, halved until the log likelihood rises enough, with
+    parameters at an active bound held there; after a full step the AI is rescaled by
+    the secant ratio ``sᵀ y / sᵀ AI s`` along it (the curvature the exact gradients
+    saw over the AI's), which corrects the AI's bias when the data are more dispersed
+    than the model (the AI is the observed information on average only). It stops when
+    the predicted increase of the log likelihood, ``½ gᵀ H⁻¹ g``, is below ``tol``.
+    Measured (``tests/test_fitting.py``, ``examples/mauna_loa.py``): as many or fewer
+    evaluations than L-BFGS-B on every model tried (7–8 against 13–18 on simulated
+    AR(1), regression and several-term models; 11 against 15 on the Mauna Loa data;
+    60 for L-BFGS-B with finite-difference gradients), each evaluation costing a few
+    solves more. Alternatives measured on Mauna Loa (same start, same optimum): the AI
+    without the rescaling 16 evaluations (linear convergence), SciPy's ``trust-exact``
+    with the AI as Hessian 18, an NL2SOL-style structured secant correction ``AI + S``
+    13, the scalar rescaling 11. L-BFGS-B stays the default, as the package's contract
+    has it.
+    :attr:`FitResult.stderr_ai` gives the standard errors from the inverse AI as well.
+
     Examples
     --------
     AR(1) plus noise, fitted in ``(ρ, σ²)``:
@@ -318,6 +397,9 @@ def fit(
     >>> bool(np.all(np.abs(res.theta - [0.8, 0.5]) < 3 * res.stderr))
     True
     """
+    if isinstance(model, ModelDescription):  # it knows its parameters and their ranges
+        names = model.names if names is None else names
+        transforms = model.transforms if transforms is None else transforms
     start = np.array(theta0, dtype=np.float64).ravel()
     m = start.size
     kinds = _transforms(transforms, m)
@@ -342,33 +424,48 @@ def fit(
 
     phi_bounds = None if bounds is None else _phi_bounds(bounds, backward, m)
     y = np.asarray(y, dtype=np.float64)
-    evaluate = _Model(model, y, X, m)
+    evaluate = _Model(model, y, X, m, fixed)
     report = reporter(progress, "log likelihood evaluations", unit="eval")
-    cache: dict[bytes, tuple[float, np.ndarray]] = {}
-    anchor: list[tuple[np.ndarray, float]] = []  # the last point that evaluated: φ, ℓ
+    second_order = method == AVERAGE_INFORMATION or method.lower() in HESSIAN_METHODS
+    cache: dict[bytes, tuple[float, np.ndarray, np.ndarray]] = {}
+    # the last point that evaluated: φ, ℓ and the average information there (in φ)
+    anchor: list[tuple[np.ndarray, float, np.ndarray]] = []
 
-    def value_and_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(−ℓ, −∇ℓ, Jᵀ AI J)`` on the optimiser's scale ``φ`` (AI NaN if not asked for)."""
         key = np.asarray(phi, dtype=np.float64).tobytes()
         if key not in cache:
             theta, jac = to_theta(phi)
-            out = evaluate(theta)
+            out = evaluate(theta, second_order)
             cache.clear()
             if out is None:  # a point the optimiser must back off from
-                cache[key] = _wall(phi, anchor[-1] if anchor else None)
+                value, grad = _wall(phi, anchor[-1][:2] if anchor else None)
+                cache[key] = (value, grad, anchor[-1][2] if anchor else np.eye(m))
             else:
-                cache[key] = (out[0], out[1] * jac)
-                anchor[:] = [(np.array(phi, dtype=np.float64), out[0])]
+                info = np.full((m, m), np.nan) if out[2] is None else out[2] * np.outer(jac, jac)
+                cache[key] = (out[0], out[1] * jac, info)
+                anchor[:] = [(np.array(phi, dtype=np.float64), out[0], info)]
             reported = -np.inf if out is None else out[0]
             report.advance()
             if callback is not None:
                 callback(theta.copy(), reported)
-        value, grad = cache[key]
-        return -value, -grad
+        value, grad, info = cache[key]
+        return -value, -grad, info
+
+    def value_and_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad, _ = objective(phi)
+        return value, grad
+
+    def hessian(phi: np.ndarray) -> np.ndarray:
+        return objective(phi)[2]
 
     phi0 = np.array([b(np.float64(v)) for b, v in zip(backward, start, strict=True)])
     clock = time.perf_counter()
     settings = options or {}
-    budget = int(settings.get("maxfun") or settings.get("maxiter") or 15000)
+    if method == AVERAGE_INFORMATION:
+        budget = int(settings.get("maxfev") or _AI_DEFAULTS["maxfev"])
+    else:
+        budget = int(settings.get("maxfun") or settings.get("maxiter") or 15000)
     report.start(budget + (2 * m + 1 if standard_errors else 1))
     try:
         if not np.isfinite(value_and_gradient(phi0)[0]):
@@ -377,9 +474,18 @@ def fit(
                 "covariance cannot be factorised there (a block not positive definite or "
                 "singular) or its log likelihood is not finite"
             )
-        res = optimize.minimize(
-            value_and_gradient, phi0, jac=True, method=method, bounds=phi_bounds, options=options
-        )
+        if method == AVERAGE_INFORMATION:
+            res = _average_information_ascent(objective, phi0, phi_bounds, settings)
+        else:
+            res = optimize.minimize(
+                value_and_gradient,
+                phi0,
+                jac=True,
+                method=method,
+                bounds=phi_bounds,
+                options=options,
+                **({"hess": hessian} if second_order else {}),
+            )
         nfev = evaluate.evaluations
         seconds = time.perf_counter() - clock
         phi = np.asarray(res.x, dtype=np.float64)
@@ -395,6 +501,7 @@ def fit(
                 "point that could is returned)"
             )
         loglik = -value
+        info_phi = objective(phi)[2]
         W = evaluate.current
         theta, jac = to_theta(phi)
         gradient = -grad_phi / jac
@@ -415,8 +522,10 @@ def fit(
     finally:
         report.close()
     covariance = cov_phi * np.outer(jac, jac)
+    information = info_phi / np.outer(jac, jac)
     with np.errstate(invalid="ignore"):
         stderr = np.sqrt(np.diag(covariance))
+        stderr_ai = np.sqrt(np.diag(_inverse(information)))
     return FitResult(
         theta=theta,
         loglik=float(loglik),
@@ -432,7 +541,157 @@ def fit(
         W=W,
         seconds=seconds,
         nfailed=evaluate.failures,
+        information=information,
+        stderr_ai=stderr_ai,
     )
+
+
+#: The second-order method built on the average information (see :func:`fit`).
+AVERAGE_INFORMATION = "average-information"
+
+#: SciPy methods that take a Hessian: :func:`fit` gives them the average information.
+HESSIAN_METHODS = frozenset(
+    {"newton-cg", "dogleg", "trust-ncg", "trust-krylov", "trust-exact", "trust-constr"}
+)
+
+#: Options of the ``"average-information"`` method and their defaults.
+_AI_DEFAULTS: dict[str, float] = {"maxiter": 100, "maxfev": 200, "tol": 1e-9}
+
+#: Sufficient decrease (Armijo) constant of the step halving.
+_ARMIJO = 1e-4
+
+#: The range of the secant rescaling of the average information (a safeguard: one step
+#: far from the optimum must not make the next one ten times longer or shorter).
+_SCALE_RANGE = (0.1, 10.0)
+
+
+def _average_information_ascent(
+    objective: Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]],
+    phi0: np.ndarray,
+    bounds: list[tuple[float | None, float | None]] | None,
+    options: dict,
+) -> optimize.OptimizeResult:
+    """Minimise ``−ℓ`` by average-information (Fisher-scoring-like) steps with halving.
+
+    At ``φ`` with gradient ``g`` of ``−ℓ`` and average information ``AI`` (both on the
+    optimiser's scale), the curvature is ``H = γ AI`` and the step ``δ = −H⁻¹ g`` on the
+    parameters not held at a bound (a parameter at a bound whose gradient points
+    outwards stays there), projected onto the bounds and halved until ``−ℓ`` decreases
+    by at least ``10⁻⁴ |gᵀ δ|``. ``γ`` is 1 except after a full, unprojected step
+    ``s``, where it is the secant ratio ``sᵀ y / sᵀ AI s`` (``y`` the change of the
+    gradient; clipped to ``[0.1, 10]``): the AI equals the observed information only on
+    average, and data more (or less) dispersed than the model says make it too large
+    (small) by a nearly constant factor, which would otherwise make the convergence
+    linear. It stops when the predicted increase of the log likelihood, ``½ gᵀ H⁻¹ g``,
+    is below ``tol`` (in units of the log likelihood, whatever the size of the data:
+    ``1e-9`` by default), or when a step no longer moves ``φ``.
+    """
+    unknown = sorted(set(options) - set(_AI_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"`options` of method {AVERAGE_INFORMATION!r} are {sorted(_AI_DEFAULTS)}; got {unknown}"
+        )
+    settings = {**_AI_DEFAULTS, **options}
+    maxiter, maxfev, tol = int(settings["maxiter"]), int(settings["maxfev"]), settings["tol"]
+    m = phi0.size
+    lo = np.full(m, -np.inf)
+    hi = np.full(m, np.inf)
+    for k, (low, high) in enumerate(bounds or []):
+        lo[k] = -np.inf if low is None else low
+        hi[k] = np.inf if high is None else high
+    phi = np.clip(phi0, lo, hi)
+    value, grad, info = objective(phi)
+    scale = 1.0
+    nfev, nit = 1, 0
+    success, message = False, f"the maximum number of iterations ({maxiter}) was reached"
+    while nit < maxiter:
+        held = ((phi <= lo) & (grad > 0)) | ((phi >= hi) & (grad < 0))
+        free = np.flatnonzero(~held)
+        step = np.zeros(m)
+        step[free] = _newton_step(scale * info[np.ix_(free, free)], grad[free])
+        predicted = -0.5 * float(grad @ step)  # ½ gᵀ H⁻¹ g on the free parameters
+        if predicted <= tol:
+            success = True
+            message = (
+                f"the predicted increase of the log likelihood, {predicted:.1e}, is below "
+                f"tol = {tol:g}"
+            )
+            break
+        nit += 1
+        length, accepted = 1.0, False
+        while not accepted:
+            trial = np.clip(phi + length * step, lo, hi)
+            if np.array_equal(trial, phi):
+                success = True
+                message = "the step no longer changes the parameters (round-off level)"
+                break
+            if nfev >= maxfev:
+                message = f"the maximum number of evaluations ({maxfev}) was reached"
+                break
+            t_value, t_grad, t_info = objective(trial)
+            nfev += 1
+            accepted = t_value <= value + _ARMIJO * float(grad @ (trial - phi))
+            if accepted:
+                # the secant ratio along a full, unprojected step rescales the AI; any
+                # other step (halved, or cut by a bound) says nothing about it: γ = 1
+                full = length == 1.0 and np.array_equal(trial, phi + step)
+                scale = _secant_scale(trial - phi, t_grad - grad, t_info) if full else 1.0
+                phi, value, grad, info = trial, t_value, t_grad, t_info
+            length *= 0.5
+        if not accepted:  # stopped inside the halving
+            break
+    return optimize.OptimizeResult(
+        x=phi, fun=value, jac=grad, nit=nit, nfev=nfev, success=success, message=message
+    )
+
+
+def _secant_scale(step: np.ndarray, change: np.ndarray, info: np.ndarray) -> float:
+    """``γ = sᵀ y / sᵀ AI s``, the curvature along the step over the AI's, in [0.1, 10].
+
+    ``s`` the step, ``y`` the change of the gradient of ``−ℓ`` along it, ``AI`` the
+    average information at the new point; 1 when the ratio is not positive or finite.
+    """
+    expected = float(step @ info @ step)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = float(step @ change) / expected
+    if not (np.isfinite(ratio) and ratio > 0.0):
+        return 1.0
+    return min(max(ratio, _SCALE_RANGE[0]), _SCALE_RANGE[1])
+
+
+def _newton_step(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """``−H⁻¹ g`` for the positive semidefinite ``H``, regularised where it is singular.
+
+    A Cholesky factorisation of ``H + μ I``, ``μ`` starting at 0 and then growing from
+    ``n·eps·max diag H`` by factors of ten until it succeeds (Levenberg's damping: a
+    direction of zero information gets a short gradient step instead of an infinite one).
+    """
+    if info.size == 0:
+        return np.zeros(0)
+    scale = float(np.max(np.abs(np.diag(info))))
+    if not (np.all(np.isfinite(info)) and scale > 0.0):
+        return -grad
+    shift = 0.0
+    eye = np.eye(info.shape[0])
+    while True:
+        try:
+            chol = np.linalg.cholesky(info + shift * eye)
+        except np.linalg.LinAlgError:
+            shift = max(10.0 * shift, info.shape[0] * np.finfo(np.float64).eps * scale)
+            continue
+        return -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+
+
+def _inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix; NaN when it is not one."""
+    if not np.all(np.isfinite(matrix)):
+        return np.full_like(matrix, np.nan)
+    try:
+        chol = np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return np.full_like(matrix, np.nan)
+    inv = np.linalg.inv(chol)
+    return inv.T @ inv
 
 
 def _wall(phi: np.ndarray, anchor: tuple[np.ndarray, float] | None) -> tuple[float, np.ndarray]:
@@ -504,3 +763,168 @@ def _inverse_information(value_and_gradient, phi: np.ndarray) -> np.ndarray:
         return np.full((m, m), np.nan)
     inv = np.linalg.inv(chol)
     return inv.T @ inv
+
+
+# -- a small declarative model description -------------------------------------------------------
+@dataclass(frozen=True)
+class Scaled:
+    """A precision term ``θ · S``: a positive scale (``parameter``) times a fixed structure.
+
+    ``structure`` is an ``(n, n)`` sparse or dense matrix, or an ``(n,)`` vector (a
+    diagonal). Its parameter is optimised on the log scale (``"positive"``).
+    """
+
+    parameter: str
+    structure: object
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.parameter: "positive"}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        s = _as_term_matrix(self.structure)
+        return values[self.parameter] * s, {self.parameter: s}
+
+
+@dataclass(frozen=True)
+class AR1:
+    """``τ Q_ρ``: the tridiagonal precision of a stationary AR(1) over ``n`` steps.
+
+    ``Q_ρ`` has unit innovations (see :func:`woodbury_sparse.testing.ar1_precision`);
+    ``rho`` names the correlation (optimised in ``atanh ρ``), ``scale`` the precision
+    scale ``τ`` (``None``: 1; optimised in ``log τ``).
+    """
+
+    n: int
+    rho: str
+    scale: str | None = None
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.rho: "correlation", **({self.scale: "positive"} if self.scale else {})}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        rho = values[self.rho]
+        tau = 1.0 if self.scale is None else values[self.scale]
+        Q = ar1_precision(self.n, rho)
+        derivatives: dict[str, object] = {self.rho: tau * ar1_precision_derivative(self.n, rho)}
+        if self.scale is not None:
+            derivatives[self.scale] = Q
+        return tau * Q, derivatives
+
+
+@dataclass(frozen=True)
+class Noise:
+    """``I / σ²``: the precision of white noise of variance ``σ²`` (``variance``), over ``n``."""
+
+    n: int
+    variance: str
+
+    def roles(self) -> dict[str, str]:
+        """``{parameter: transform}`` for this term's parameters."""
+        return {self.variance: "positive"}
+
+    def evaluate(self, values: dict[str, float]) -> tuple[object, dict[str, object]]:
+        """The term's matrix at ``values`` and its derivative in each of its parameters."""
+        s2 = values[self.variance]
+        return sparse.eye_array(self.n, format="csc") / s2, {self.variance: -1.0 / s2**2}
+
+
+def _as_term_matrix(structure):
+    if sparse.issparse(structure):
+        return sparse.csc_array(structure)
+    arr = np.asarray(structure, dtype=np.float64)
+    return sparse.diags_array(arr, format="csc") if arr.ndim == 1 else arr
+
+
+_TERMS = (Scaled, AR1, Noise)
+
+
+class ModelDescription:
+    """A model ``θ → (A, B, dA, dB)`` built from terms, for :func:`fit`.
+
+    ``A`` and ``B`` are each a sum of terms (:class:`Scaled`, :class:`AR1`,
+    :class:`Noise`); a parameter named in several terms is one parameter (its
+    derivatives add). The parameters are ordered by first appearance (``A``'s terms
+    first), each with the transform of its role: ``"correlation"`` for an AR(1)'s
+    ``rho``, ``"positive"`` for scales and variances. :func:`fit` reads :attr:`names`
+    and :attr:`transforms` when it is not given them.
+
+    Parameters
+    ----------
+    A, B : term or list of terms
+        The precision blocks of ``W = A⁻¹ + X B⁻¹ Xᵀ``.
+
+    Raises
+    ------
+    TypeError
+        For a term that is none of the above.
+    ValueError
+        For an empty block, or a parameter named in two roles with different transforms.
+
+    Examples
+    --------
+    AR(1) with precision scale ``τ`` plus noise ``σ²``:
+
+    >>> import numpy as np
+    >>> import woodbury_sparse as ws
+    >>> from woodbury_sparse.fitting import AR1, ModelDescription, Noise, fit
+    >>> n = 1000
+    >>> model = ModelDescription(A=AR1(n, rho="rho", scale="tau"), B=Noise(n, "sigma2"))
+    >>> model.names, model.transforms
+    (('rho', 'tau', 'sigma2'), ('correlation', 'positive', 'positive'))
+    >>> A, B, dA, dB = model([0.8, 2.0, 0.5])
+    >>> y = ws.rwnorm(1, 0.0, ws.SymmetricWoodburyMatrix(A, B), random_state=3)
+    >>> res = fit(model, [0.5, 1.0, 1.0], y, method="average-information")
+    >>> bool(np.all(np.abs(res.theta - [0.8, 2.0, 0.5]) < 4 * res.stderr))
+    True
+    """
+
+    def __init__(self, A, B) -> None:
+        self.A = self._terms(A, "A")
+        self.B = self._terms(B, "B")
+        roles: dict[str, str] = {}
+        for term in (*self.A, *self.B):
+            for name, role in term.roles().items():
+                if roles.setdefault(name, role) != role:
+                    raise ValueError(
+                        f"parameter {name!r} is named as {roles[name]!r} and as {role!r}: "
+                        "one parameter has one transform"
+                    )
+        self.names: tuple[str, ...] = tuple(roles)
+        self.transforms: tuple[str, ...] = tuple(roles.values())
+
+    @staticmethod
+    def _terms(block, name: str) -> tuple:
+        terms = tuple(block) if isinstance(block, (list, tuple)) else (block,)
+        if not terms:
+            raise ValueError(f"`{name}` must have at least one term")
+        for term in terms:
+            if not isinstance(term, _TERMS):
+                raise TypeError(
+                    f"`{name}` must be a term (Scaled, AR1, Noise) or a list of them, got "
+                    f"{type(term).__name__}"
+                )
+        return terms
+
+    def __call__(self, theta) -> tuple:
+        """``(A, B, dA, dB)`` at ``θ`` (ordered as :attr:`names`)."""
+        values = dict(zip(self.names, np.asarray(theta, dtype=np.float64).tolist(), strict=True))
+        A, dA = self._block(self.A, values)
+        B, dB = self._block(self.B, values)
+        return A, B, dA, dB
+
+    def _block(self, terms: tuple, values: dict[str, float]) -> tuple[object, list]:
+        matrix = None
+        derivatives: dict[str, object] = {}
+        for term in terms:
+            value, parts = term.evaluate(values)
+            matrix = value if matrix is None else matrix + value
+            for name, d in parts.items():
+                derivatives[name] = d if name not in derivatives else derivatives[name] + d
+        return matrix, [derivatives.get(name) for name in self.names]
+
+    def __repr__(self) -> str:
+        return f"ModelDescription(A={list(self.A)!r}, B={list(self.B)!r})"

@@ -38,17 +38,21 @@ function                               cost for ``Θ`` sparse (``nnz``) + rank `
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
+from scipy.linalg import blas as linalg_blas
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import Block, dense_asymmetry, sparse_asymmetry
+from . import _blas
+from ._blocks import Block, all_finite, dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
-from ._core import InverseReader
+from ._core import RCOND_WARNING, InverseReader, Reuse
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._progress import Reporter, reporter
 from ._validation import (
@@ -58,6 +62,7 @@ from ._validation import (
     check_finite,
     normalise,
     require_symmetric,
+    symmetry_roundoff,
 )
 from .updates import add_terms
 
@@ -129,18 +134,22 @@ def _check_theta(theta, copy: bool = True) -> Block:
     Real, finite, 2-D, square and symmetric up to round-off; returns it as a block,
     copied unless ``copy`` is false (see ``as_block``).
     """
-    block = as_block(theta, "theta", square=True, copy=copy)
-    require_symmetric([block], "a precision matrix is symmetric")
-    return block
+    return _checked_symmetric(as_block(theta, "theta", square=True, copy=copy))
 
 
-def _updated(theta: Block, X, B) -> SymmetricWoodburyMatrix:
+def _checked_symmetric(theta: Block) -> Block:
+    """``theta``, once its symmetry (and, uncopied, its finiteness) has been checked."""
+    require_symmetric([theta], "a precision matrix is symmetric")
+    return theta
+
+
+def _updated(theta: Block, X, B, reuse: Reuse | None = None) -> SymmetricWoodburyMatrix:
     """The covariance ``Θ⁻¹ + X B⁻¹ Xᵀ`` from a checked ``Θ``, validated and copied once."""
     X = _check_loadings(X, theta.shape[0], "`theta`")
     B = np.eye(X.shape[1]) if B is None else B
     # Symmetrised here, under `theta`'s checks: the operator's own find nothing to say.
     parts = normalise(theta.symmetrized().renamed("A"), B, X=X, symmetric=True)
-    return SymmetricWoodburyMatrix._from_parts(parts)
+    return SymmetricWoodburyMatrix._from_parts(parts, reuse=reuse)
 
 
 def _check_loadings(X, n: int, of: str):
@@ -162,6 +171,35 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
     Costs ``O(N² D)`` flops (plus ``D`` products with ``Θ``), never an ``O(N³)``
     inversion; the memory is the ``N×N`` result.
 
+    Notes
+    -----
+    A dense ``Θ`` is read where it lies and checked within the product ``Θ X`` that the
+    update computes anyway: ``Θ`` is multiplied by ``[X Z]``, ``Z`` holding
+    ``_SYMMETRY_PROBES`` (3) fixed random columns. The product is finite exactly when
+    ``Θ`` is (every entry of ``Θ`` meets a nonzero entry of ``Z``), and the
+    antisymmetric part of ``Zᵀ Θ Z`` estimates ``‖Θ − Θᵀ‖_F / ‖Θ‖_F`` (see
+    ``_probed_asymmetry``). Below a tolerance of ``64·√N·eps`` (the notebook's
+    ``numpy.linalg.inv(Σ)``, condition about ``10³``, reads ``1–7 √N·eps``) ``Θ`` is used
+    as it is, and the result is ``Θ − (Θ X) (I + Xᵀ Θ X)⁻¹ (Θ X)ᵀ``, formed by one GEMM
+    into the one ``N×N`` array made (a copy of ``Θ``); the capacitance is factorised
+    directly when it is positive definite and well-conditioned, by the operator
+    otherwise (and always when ``B`` is given), with its warnings and errors. Any other
+    ``Θ`` takes the exact
+    checks of :func:`updated_precision`, with their errors and warnings: a ``Θ`` that
+    is not symmetric (``‖Θ − Θᵀ‖_F > √eps ‖Θ‖_F``) is refused, one symmetric only to
+    more than round-off is used as ``(Θ + Θᵀ)/2`` with an
+    :class:`~woodbury_sparse.AsymmetryWarning`. A matrix beyond ``√eps`` passes the
+    probe only if three independent Gaussian sums all fall below
+    ``64·√N·eps / √eps`` (``≈ 10⁻⁵ √N``) times their typical size: odds of
+    about ``10⁻¹⁴`` at ``N = 1000``. The result's columns are checked for
+    cancellation as :meth:`WoodburyInverse.toarray
+    <woodbury_sparse.WoodburyInverse.toarray>` checks them (a column that may have
+    cancelled takes that method, which refines it). The result cannot overflow, so it
+    is not read again: ``|(Θ X) C⁻¹ (Θ X)ᵀ|`` is bounded by ``1e300`` (else the method
+    above, which checks), and the probe bounds ``Θ``'s entries — a ``Θ`` holding an
+    entry beyond ``1e110`` passes the probe's range test (``‖Θ zₚ‖²`` averaging below
+    ``1e200``) with odds below ``10⁻²⁹``.
+
     Examples
     --------
     >>> import numpy as np
@@ -171,7 +209,165 @@ def updated_precision_dense(theta, X, B=None) -> np.ndarray:
            [-0.33333333,  0.66666667]])
     """
     # Nothing is kept: Θ is read where it lies (no copy), checked once.
-    return _updated(_check_theta(theta, copy=False), X, B).inv().toarray()
+    block = None
+    if not _plain_square(theta):  # converted (a copy) and checked for shape and type
+        block = as_block(theta, "theta", square=True, copy=False)
+    values = theta if block is None else block.data if block.kind == "dense" else None
+    out = None if values is None else _probed_update(values, X, B)
+    if out is not None:
+        return out
+    block = block or as_block(theta, "theta", square=True, copy=False)
+    return _updated(_checked_symmetric(block), X, B).inv().toarray()
+
+
+def _plain_square(value) -> bool:
+    """Whether ``value`` is a non-empty square C-contiguous float64 ndarray (used as is)."""
+    return (
+        type(value) is np.ndarray
+        and value.dtype == np.float64
+        and value.ndim == 2
+        and value.shape[0] == value.shape[1] > 0
+        and value.flags.c_contiguous
+    )
+
+
+#: Random columns that probe a dense ``Θ``'s symmetry (see updated_precision_dense).
+_SYMMETRY_PROBES: int = 3
+_PROBE_SEED = 0x5EED
+
+#: Sums of squares between this and its reciprocal neither overflowed nor underflowed.
+_SAFE_SQUARES = 1e-200
+
+
+def _probe_tolerance(n: int) -> float:
+    """The largest probed asymmetry a dense update takes as round-off: ``64·√n·eps``.
+
+    Sixteen times :func:`~woodbury_sparse._validation.symmetry_roundoff`: the probe of a
+    symmetric matrix reads ``0.1–0.2 √n·eps`` (its own rounding), ``numpy.linalg.inv``
+    of the notebook's covariances (condition about ``10³``, ``n`` up to 4000)
+    ``1–7 √n·eps``: taken as they are, with a margin of about ten.
+    """
+    return 16.0 * symmetry_roundoff(n)
+
+
+def _probed_asymmetry(gram: np.ndarray, squares: np.ndarray) -> float:
+    """An estimate of ``‖Θ − Θᵀ‖_F / ‖Θ‖_F`` from ``gram = Zᵀ Θ Z`` and ``‖Θ zₚ‖²``.
+
+    For independent standard normal columns ``zₚ`` of ``Z``, ``zₚᵀ (Θ − Θᵀ) z_q``
+    (``p ≠ q``) has mean square ``‖Θ − Θᵀ‖²_F`` and ``‖Θ zₚ‖²`` has mean ``‖Θ‖²_F``: the
+    ratio of their averages estimates the squared relative asymmetry. ``nan`` when the
+    squares are NaN or infinite (``Θ Z`` holds NaN or infinities, or its squares
+    overflowed) or their mean is below ``1e-200`` or above ``1e200`` (then nothing is
+    known).
+    """
+    s = squares.size
+    scale = float(np.sum(squares)) / s
+    if not _SAFE_SQUARES < scale < 1.0 / _SAFE_SQUARES:
+        return float("nan")
+    skew = gram - gram.T  # its diagonal is zero; each pair appears twice
+    return float(np.sqrt(np.sum(skew * skew) / (s * (s - 1)) / scale))
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_vectors(n: int) -> np.ndarray:
+    """The fixed standard normal probe columns (``n×_SYMMETRY_PROBES``, read-only)."""
+    z = np.random.default_rng(_PROBE_SEED).standard_normal((n, _SYMMETRY_PROBES))
+    z[z == 0.0] = 1.0  # every entry of Θ must reach the product (finiteness)
+    z.flags.writeable = False
+    return z
+
+
+#: Largest ``Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|`` (a bound on ``|L R|``) that ``Θ − L R`` is formed for
+#: without a finiteness check (see updated_precision_dense).
+_SAFE_PRODUCT = 1e300
+
+
+def _probed_update(theta: np.ndarray, X, B) -> np.ndarray | None:
+    """The dense update of a probed-symmetric dense ``Θ`` (see updated_precision_dense).
+
+    ``theta`` is a square C-contiguous float64 array (the caller's, never written).
+    ``None`` when the exact path must decide: ``Θ`` not finite, or not symmetric to
+    round-off by the probe; ``X`` not a dense ``N×D`` array of ``D ≥ 1`` real numbers
+    (its errors come after ``Θ``'s own).
+    """
+    n = theta.shape[0]
+    if sparse.issparse(X):
+        return None
+    try:
+        x = as_block(X, "X")
+    except (TypeError, ValueError):
+        return None
+    if x.kind != "dense" or x.shape[0] != n or x.shape[1] == 0:
+        return None
+    d = x.shape[1]
+    # The thread policy of _blas, taken once for the whole update (not per product).
+    small = n * n * (d + _SYMMETRY_PROBES) < _blas.LARGE_PRODUCT
+    with _blas.one_thread() if small else contextlib.nullcontext():
+        operand = np.empty((n, d + _SYMMETRY_PROBES))
+        operand[:, :d] = x.data
+        operand[:, d:] = _probe_vectors(n)
+        # Θ [X Z] as ([X Z]ᵀ Θᵀ)ᵀ: both operands in BLAS's plain layout, Θ read once (the
+        # thin-product layout of _blas.matmul measured 1.2–1.3× slower here, Θ cold).
+        product = linalg_blas.dgemm(1.0, operand.T, theta.T).T
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            gram = _blas.matmul(operand.T, product)  # Xᵀ Θ X, and the probe's Zᵀ Θ Z
+            squares = np.einsum("ij,ij->j", product, product)  # finite iff Θ [X Z] is
+        if not all_finite(squares):
+            return None
+        if not _probed_asymmetry(gram[d:, d:], squares[d:]) <= _probe_tolerance(n):
+            return None
+        theta_x = np.ascontiguousarray(product[:, :d])
+        right = _solved_capacitance(gram[:d, :d], theta_x) if B is None else None
+        if right is not None:
+            out = np.array(theta)  # the one N×N array
+            _blas.subtract_product(out, theta_x, right)
+            if not _may_cancel(out, theta_x, right):
+                return out
+        # Θ as it is, symmetric to round-off: the operator factorises and checks the
+        # capacitance from Θ X (warning, LU, SingularMatrixError as always), and refines
+        # a column that cancelled; it never reads Θ's triangles against each other.
+        view = theta.view()
+        view.flags.writeable = False
+        a = Block("dense", theta.shape, view, True, "theta")
+        W = _updated(a, x.data, B, Reuse(AU=Block.from_matrix(theta_x)))
+        return W.inv().toarray()
+
+
+def _solved_capacitance(core: np.ndarray, theta_x: np.ndarray) -> np.ndarray | None:
+    """``C⁻¹ (Θ X)ᵀ`` for the capacitance ``C = I + Xᵀ Θ X``, or ``None``.
+
+    ``core`` is ``Xᵀ Θ X``, symmetrised here. Only for a ``C`` that is finite, positive
+    definite and well-conditioned (LAPACK's reciprocal condition estimate at least the
+    operator's warning level): what the operator computes without a word. Anything else
+    is left to the operator, which says what it must.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        cap = 0.5 * (core + core.T) + np.eye(core.shape[0])
+    if not all_finite(cap):
+        return None
+    potrf, pocon, potrs = linalg.get_lapack_funcs(("potrf", "pocon", "potrs"), (cap,))
+    lower, info = potrf(cap, lower=True, clean=True)
+    if info != 0:
+        return None
+    rcond, info = pocon(lower, float(np.abs(cap).sum(axis=0).max()), uplo="L")
+    if info != 0 or not rcond >= RCOND_WARNING:
+        return None
+    right, info = potrs(lower, theta_x.T, lower=True)
+    return right if info == 0 else None
+
+
+def _may_cancel(out: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:
+    """Whether ``out = Θ − L R`` may have lost digits to cancellation in a column.
+
+    The first test of ``WoodburyInverse.toarray``'s: with ``sⱼ = Σₖ maxᵢ|Lᵢₖ| |Rₖⱼ|``
+    (``≥ |L R|ᵢⱼ``), a column whose diagonal has ``6·|outⱼⱼ| ≥ sⱼ`` did not cancel.
+    Any other column, or an ``sⱼ`` above :data:`_SAFE_PRODUCT` (or NaN), sends the update
+    down the operator's path, which refines the column and checks for overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN fail the tests below
+        bound = np.max(np.abs(left), axis=0, initial=0.0) @ np.abs(right)
+        safe = np.all(6.0 * np.abs(np.diagonal(out)) >= bound)
+    return not (safe and np.max(bound, initial=0.0) <= _SAFE_PRODUCT)
 
 
 def add_pathways(precision: WoodburyInverse, X, B=None) -> WoodburyInverse:

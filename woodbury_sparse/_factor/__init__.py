@@ -38,7 +38,7 @@ import numpy as np
 from .._exceptions import SingularMatrixError
 from . import _sksparse
 from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
-from ._base import Factor
+from ._base import Factor, dominance_rcond_bound
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
 from ._selinv import FactorPattern, InverseEntries, factor_selected_inverse, has_selected_inverse
@@ -120,7 +120,9 @@ def backend_info() -> dict[str, str | None]:
     }
 
 
-def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
+def factorize(
+    matrix, kind: str, n: int, symmetric: bool, name: str, rcond_bound: float | None = None
+) -> Factor:
     """Factorise one square block.
 
     Parameters
@@ -172,11 +174,19 @@ def factorize(matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
         raise ValueError(f"unknown block kind {kind!r}")
     if factor is None:
         raise SingularMatrixError(name, f"{_what(name)} is singular to working precision")
-    _check_rcond(factor, matrix, kind, n, name)
+    _check_rcond(factor, matrix, kind, n, name, rcond_bound)
     return factor
 
 
-def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name: str) -> Factor:
+def refactorize(
+    donor: Factor,
+    matrix,
+    kind: str,
+    n: int,
+    symmetric: bool,
+    name: str,
+    rcond_bound: float | None = None,
+) -> Factor:
     """Factorise one square block reusing the symbolic analysis of ``donor``'s matrix.
 
     ``matrix`` must have the sparsity pattern of the matrix ``donor`` factorised (the
@@ -197,11 +207,15 @@ def refactorize(donor: Factor, matrix, kind: str, n: int, symmetric: bool, name:
     SingularMatrixError
         As :func:`factorize`.
     """
-    factor = reuse_analysis(donor, matrix, kind, n, name)
-    return factor if factor is not None else factorize(matrix, kind, n, symmetric, name)
+    factor = reuse_analysis(donor, matrix, kind, n, name, rcond_bound)
+    if factor is not None:
+        return factor
+    return factorize(matrix, kind, n, symmetric, name, rcond_bound)
 
 
-def reuse_analysis(donor: Factor | None, matrix, kind: str, n: int, name: str) -> Factor | None:
+def reuse_analysis(
+    donor: Factor | None, matrix, kind: str, n: int, name: str, rcond_bound: float | None = None
+) -> Factor | None:
     """The numeric refactorisation of ``matrix`` on ``donor``'s analysis, or None.
 
     None when ``donor`` has no reusable analysis (only CHOLMOD's is), CHOLMOD fails on
@@ -213,10 +227,12 @@ def reuse_analysis(donor: Factor | None, matrix, kind: str, n: int, name: str) -
     if refactor is None or kind != "sparse":
         return None
     factor = refactor(matrix)
-    return None if factor is None else checked(factor, matrix, kind, n, name)
+    return None if factor is None else checked(factor, matrix, kind, n, name, rcond_bound)
 
 
-def checked(factor: Factor, matrix, kind: str, n: int, name: str) -> Factor | None:
+def checked(
+    factor: Factor, matrix, kind: str, n: int, name: str, rcond_bound: float | None = None
+) -> Factor | None:
     """``factor`` when it passes the checks :func:`factorize` makes, otherwise None.
 
     For factorisations reached by another route than :func:`factorize` — a numeric
@@ -235,7 +251,7 @@ def checked(factor: Factor, matrix, kind: str, n: int, name: str) -> Factor | No
         if kind == "diagonal":
             _check_diagonal(matrix, name)
         else:
-            _check_rcond(factor, matrix, kind, n, name)
+            _check_rcond(factor, matrix, kind, n, name, rcond_bound)
     except SingularMatrixError:
         return None
     return factor
@@ -264,20 +280,35 @@ def _what(name: str) -> str:
 SCREENING_TRUSTED: float = float(np.sqrt(EPS))
 
 
-def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
+def _check_rcond(
+    factor: Factor, matrix, kind: str, n: int, name: str, rcond_bound: float | None = None
+) -> None:
     """Raise ``SingularMatrixError`` when ``factor``'s rcond estimate is below ``n·eps``.
 
     The capacitance ``O`` is tested with the factor's 1-norm estimate (:meth:`Factor.
     rcond`), the given blocks with its screening estimate (CHOLMOD's free pivot ratio;
     the same 1-norm estimate for the other factors), confirmed by the 1-norm estimate
-    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite.
+    when the screen is below :data:`SCREENING_TRUSTED` or the factor indefinite. A
+    sparse matrix whose diagonal dominance proves a reciprocal condition number of at
+    least ``n·eps`` (:func:`~._base.dominance_rcond_bound`; ``rcond_bound``: that bound,
+    when the caller has it already) skips the 1-norm estimate.
     """
 
     # ‖M‖₁ costs a pass over M; CHOLMOD's pivot ratio and the closed forms ignore it.
     def estimate(method, needs_norm: bool) -> float:
         return method(_one_norm(matrix, kind) if needs_norm else np.nan)
 
+    def solves_spared() -> bool:
+        # A sparse factor's 1-norm estimate costs solves; a diagonally dominant matrix is
+        # proven nonsingular by one O(nnz) pass instead (dominance_rcond_bound).
+        if kind != "sparse":
+            return False
+        bound = dominance_rcond_bound(matrix) if rcond_bound is None else rcond_bound
+        return bound >= n * EPS
+
     if name == "O":
+        if solves_spared():
+            return
         rcond = estimate(factor.rcond, factor.rcond_needs_norm)
     else:
         rcond = estimate(factor.screening_rcond, factor.screening_needs_norm)
@@ -285,6 +316,8 @@ def _check_rcond(factor: Factor, matrix, kind: str, n: int, name: str) -> None:
         # factor: below SCREENING_TRUSTED, or for an indefinite one, the 1-norm estimate
         # decides (a singular I − c cᵀ/cᵀc passed with a pivot ratio of 7.3e-14).
         if not (rcond >= SCREENING_TRUSTED and factor.positive_definite):
+            if solves_spared():
+                return
             rcond = min(rcond, estimate(factor.rcond, factor.rcond_needs_norm))
     what = _what(name)
     if not rcond >= n * EPS:  # NaN too

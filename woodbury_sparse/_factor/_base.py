@@ -177,6 +177,53 @@ class _TransposedFactor(Factor):
         return self.parent
 
 
+def dominance_rcond_bound(m: sparse.csc_array) -> float:
+    """A proven lower bound on ``1 / (‖M‖₁ ‖M⁻¹‖₁)`` of a strictly diagonally dominant ``M``.
+
+    Parameters
+    ----------
+    m : scipy.sparse.csc_array
+        A square matrix with finite entries and no duplicate entries.
+
+    Returns
+    -------
+    float
+        ``α / ‖M‖₁`` where ``α = minⱼ (|mⱼⱼ| − Σᵢ≠ⱼ |mᵢⱼ|)``, when every column is
+        strictly dominated by its diagonal entry (``α > 0``); otherwise 0.0, which
+        proves nothing.
+
+    Notes
+    -----
+    Varah's bound (Varah, *Linear Algebra Appl.* 11, 1975), applied to ``Mᵀ``: a matrix
+    strictly diagonally dominant by columns has ``‖M⁻¹‖₁ ≤ 1/α``, whether symmetric or not,
+    definite or not. The GMRF precisions of this package's problems (AR(1), random walks
+    with a shift, grids ``κ² I + L``) and their sums with positive diagonals are dominant,
+    so the capacitance ``O = B + A`` of such a model is proven well-conditioned by one
+    ``O(nnz)`` pass, where the Hager–Higham estimate (:attr:`Factor.inverse_one_norm`)
+    costs four to six solves. The bound errs only low: the column sums are rounded up
+    (each by at most ``(k+2)·eps`` relative for ``k ≤ nnz`` stored entries, allowed for
+    twice over), so a matrix it calls well-conditioned is.
+    """
+    n = m.shape[0]
+    if n == 0 or m.nnz == 0:
+        return 0.0
+    # |M|ᵀ in CSR is |M| in CSC read row-wise: |M|ᵀ·1 gives the column sums of |M| in one
+    # compiled product (3× faster than numpy.add.reduceat over the column stretches).
+    rows_of_transpose = sparse.csr_array((np.abs(m.data), m.indices, m.indptr), shape=m.shape)
+    sums = rows_of_transpose @ np.ones(n)
+    eps = float(np.finfo(np.float64).eps)
+    sums *= 1.0 + 2.0 * eps * (m.nnz + 2)  # rounded up (no column holds more than nnz)
+    gap = m.diagonal()
+    np.abs(gap, out=gap)
+    gap *= 2.0
+    gap -= sums
+    alpha = float(gap.min())
+    norm = float(sums.max())
+    if not (alpha > 0.0 and np.isfinite(norm)):
+        return 0.0
+    return alpha / norm * (1.0 - 4.0 * eps)  # the division's rounding
+
+
 def permutation_sign(perm: np.ndarray) -> float:
     """Sign (+1 or -1) of the permutation ``perm`` of ``0..n-1``, in O(n).
 
