@@ -204,7 +204,13 @@ def readme_block(run: Run) -> str:
             "",
         ]
     else:
-        lines += ["R was not run (`Rscript` with Matrix and WoodburyMatrix not installed).", ""]
+        ran = [r for p in run.passes if (r := p.by_name().get("r")) is not None]
+        failed = [n for r in ran for n in r.notes if n.startswith("failed")]
+        why = "the `r` case was not part of this run"
+        if failed:
+            last = [line for line in failed[0].splitlines() if line.strip("`").strip()][-1]
+            why = f"the `r` case did not run: {last.strip()}"
+        lines += [f"No comparison with R: {why}.", ""]
     return "\n".join(lines).strip() + "\n"
 
 

@@ -182,11 +182,11 @@ TARGETS: tuple[Target, ...] = (
     Target(
         15,
         "dense gene update vs the notebook's four-line function, N = 1000 … 4000",
-        "scaling",
-        (("dense update", "dense", "hand_dense"),),
+        "pathways",
+        (("dense update", "library", "notebook"),),
         1.2,
-        genes(1000, 4000),
-        key_format=GENES,
+        lambda key, regime: key.startswith("dense|") and 1000 <= int(key[6:]) <= 4000,
+        key_format="N = {1:,}",
     ),
     Target(
         15,
