@@ -266,20 +266,24 @@ def render(run: Run, cases: dict, out: Path | None = None) -> str:
     ]
     if ANALYSIS.exists() and not run.quick:
         lines += [ANALYSIS.read_text().strip(), ""]
-    for i, p in enumerate(run.passes):
+    drawn: set[str] = set()  # a case's figure: from the first regime whose results draw it
+    for p in run.passes:
         regime = f"regime `{p.regime}`" if len(run.passes) > 1 else ""
         for res in p.cases:
             case = cases.get(res.name)
             lines += case_section(res, case.doc if case else "", regime)
-            if i or out is None or case is None or case.figure is None:
+            if out is None or case is None or case.figure is None or res.name in drawn:
                 continue
             if any(n.startswith("failed") for n in res.notes):
                 continue
             try:
                 case.figure(res, out / f"{res.name}.png")
-                lines += [f"![{res.title}]({res.name}.png)", ""]
             except Exception as exc:  # a figure never breaks the report
-                lines += [f"(figure failed: {exc!r})", ""]
+                if p is run.passes[-1]:
+                    lines += [f"(no figure: {exc!r})", ""]
+                continue
+            drawn.add(res.name)
+            lines += [f"![{res.title}]({res.name}.png)", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,13 @@
 """Run the benchmark cases; print their tables and write ``REPORT.md``, figures, JSON.
 
-usage: python -m benchmarks.run [--quick] [--only NAME ...] [--out DIR]
+usage: python -m benchmarks.run [--quick] [--targets] [--only NAME ...] [--out DIR]
                                 [--regime {one-thread,default,busy} ...]
                                 [--report-only] [--sync-readme]
 
 Every case runs once per regime given, the regimes one after the other (by default
 ``one-thread``, ``default`` and ``busy``), into one ``results.json`` and one ``REPORT.md``
-whose headline evaluates every target of ``benchmarks/targets.py`` in every regime.
+whose headline evaluates every target of ``benchmarks/targets.py`` in every regime;
+``--targets`` runs only the cases and sizes those targets read.
 ``--quick`` runs every case at its smallest size, three rounds (CI), and writes to
 ``benchmarks/results/quick/`` (git-ignored), never over the committed full report.
 ``--report-only`` re-renders ``REPORT.md`` from the ``results.json`` in ``--out``;
