@@ -33,6 +33,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.woodbury_sparse-installed
 FALLBACK_VENV := .venv-fallback
+# The compiled Takahashi kernel: an edit to it reinstalls (rebuilds) the editable package.
+KERNEL := woodbury_sparse/_factor/_takahashi.c
 FALLBACK_PY := $(FALLBACK_VENV)/bin/python
 FALLBACK_STAMP := $(FALLBACK_VENV)/.woodbury_sparse-installed
 CACHE_ROOT := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/woodbury_sparse
@@ -85,7 +87,7 @@ $(VPY):
 # CHOLMOD comes with the extra [cholmod]. pip would take scikit-sparse 0.5.x, which cannot build
 # against SuiteSparse < 7.4 (Debian 12 has 5.12): tools/sksparse-constraint.sh reads the headers'
 # version and writes the needed constraint.
-$(STAMP): pyproject.toml | $(VPY)
+$(STAMP): pyproject.toml $(KERNEL) | $(VPY)
 	tools/sysdeps.sh --build
 	tools/sksparse-constraint.sh > $(VENV)/pip-constraints.txt
 	reqs=$$($(VPY) tools/requirements.py --no-base --group dev); mapfile -t dev <<< "$$reqs"; \
@@ -155,7 +157,7 @@ $(FALLBACK_PY):
 	$(PYTHON) -m venv $(FALLBACK_VENV)
 
 # What `pip install woodbury-sparse` gives: no scikit-sparse (the extra [cholmod] not asked for).
-$(FALLBACK_STAMP): pyproject.toml | $(FALLBACK_PY)
+$(FALLBACK_STAMP): pyproject.toml $(KERNEL) | $(FALLBACK_PY)
 	reqs=$$($(FALLBACK_PY) tools/requirements.py --no-base --group test); \
 	mapfile -t test <<< "$$reqs"; \
 	$(FALLBACK_PY) -m pip install -e . "$${test[@]}"

@@ -261,7 +261,7 @@ def test_padded_selected_inverse(backend):
     else:
         factor = _factor.factorize(Q, "sparse", n, True, "Q")
     rows, cols = _needed_pairs(n, rng)
-    pattern = _selinv.FactorPattern.of(factor)
+    pattern = _selinv.SelectedInverse(factor, definite=False)
     assert np.any(pattern.locate(rows, cols) < 0)  # the test needs padding
     S = _selinv.padded_selected_inverse(factor, rows, cols)
     assert np.all(pattern.padded(rows, cols).locate(rows, cols) >= 0)

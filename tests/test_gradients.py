@@ -18,7 +18,7 @@ from scipy import sparse
 import woodbury_sparse as ws
 from conftest import CATALOGUE, EPS, case, dense
 from woodbury_sparse._blocks import Block
-from woodbury_sparse._factor import InverseEntries
+from woodbury_sparse._factor import SelectedInverse
 from woodbury_sparse.testing import (
     ar1_precision,
     ar1_precision_derivative,
@@ -379,7 +379,7 @@ def test_inverse_entries_match_the_dense_inverse(matrix):
         else Block.from_matrix(matrix, symmetric=True)
     )
     inverse = np.linalg.inv(M)
-    entries = InverseEntries(block.factor, "M")
+    entries = SelectedInverse(block.factor, "M")
     bound = 100 * n * EPS * np.linalg.cond(M) * np.abs(inverse).max()
     np.testing.assert_allclose(entries.diagonal(), np.diagonal(inverse), rtol=0, atol=bound)
     rows, cols = rng.integers(0, n, 200), rng.integers(0, n, 200)
@@ -402,8 +402,8 @@ def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
     A = ar1_precision(n, rho)
     W = ws.SymmetricWoodburyMatrix(A, 2.0 * sparse.eye_array(n, format="csc"))
     state = W._state
-    inv_a = InverseEntries(state.parts.A.factor, "A")
-    inv_o = InverseEntries(state.O.factor, "O")
+    inv_a = SelectedInverse(state.parts.A.factor, "A")
+    inv_o = SelectedInverse(state.O.factor, "O")
     assert inv_a.is_sparse and inv_o.is_sparse and inv_a.same_pattern(inv_o)
     rows, cols = np.nonzero(dense(A))
     positions = inv_a.positions(rows, cols)
@@ -415,7 +415,7 @@ def test_the_capacitance_shares_the_positions_of_a_with_an_identity_x():
     np.testing.assert_allclose(values, inverse[rows, cols], rtol=0, atol=bound)
     assert np.all(found)
     # a different pattern (a grid) is not the same
-    other = InverseEntries(Block.from_matrix(grid_precision(8, 0.4), symmetric=True).factor)
+    other = SelectedInverse(Block.from_matrix(grid_precision(8, 0.4), symmetric=True).factor)
     assert not inv_a.same_pattern(other) and not other.same_pattern(inv_a)
 
 

@@ -490,3 +490,95 @@ def test_posterior_properties(model):
     # |Σ x| at round-off of the unconstrained draw it corrects (size Σ |x| + Σ sd)
     scale = np.abs(draw).sum(axis=0) + post.latent.std().sum()
     assert np.all(np.abs(draw.sum(axis=0)) <= ref.tol() * scale)
+
+
+# -- the noise posterior under linear constraints ------------------------------------------
+def _constrained_reference(ref, C, c):
+    """``e | y, C e = c`` by the dense formulas: the conditional Gaussian of ``e | y``."""
+    cov = ref.noise_cov
+    s = C @ cov @ C.T
+    gain = np.linalg.solve(s, C @ cov).T  # Σ Cᵀ S⁻¹
+    gap = C @ ref.noise_mean - c
+    return ref.noise_mean - gain @ gap, cov - gain @ C @ cov, np.linalg.cond(s)
+
+
+def test_noise_condition_against_dense(model):
+    """Mean, variances, covariance entries and the colouring of ``e | y, C e = c``.
+
+    Tolerance ``C_POST · d · eps · κ(O) · κ(C Σ Cᵀ)`` relative to the unconstrained
+    covariance (the correction subtracts from it), and to ``|E[e | y]| + |c|`` for means.
+    """
+    W, _, ref, post = model
+    if W.p < 2:
+        return
+    rng = np.random.default_rng(4)
+    C = rng.standard_normal((2, W.n))
+    c = rng.standard_normal(2)
+    held = post.noise.condition(C, c)
+    mean, cov, kappa_s = _constrained_reference(ref, C, c)
+    tol = ref.tol() * kappa_s
+    cov_scale = np.abs(ref.noise_cov).max()
+    mean_scale = np.abs(ref.noise_mean).max() + np.abs(c).max()
+    assert np.abs(held.mean - mean).max() <= tol * mean_scale
+    assert np.abs(C @ held.mean - c).max() <= tol * mean_scale * np.abs(C).sum(axis=1).max()
+    assert np.abs(held.var() - np.diag(cov)).max() <= tol * cov_scale
+    i, j = rng.integers(0, W.n, 20), rng.integers(0, W.n, 20)
+    assert np.abs(held.cov_entries(i, j) - cov[i, j]).max() <= tol * cov_scale
+    g = held.colorize(np.eye(held.white_dim))  # rows: Gᵀ
+    assert np.abs(g.T @ g - cov).max() <= tol * cov_scale
+    draws = held.rvs(size=3, random_state=1)
+    scale = np.abs(C) @ np.abs(draws.T) + np.abs(c)[:, None]
+    assert np.all(np.abs(C @ draws.T - c[:, None]) <= 64 * W.n * EPS * scale)
+
+
+@pytest.mark.parametrize("name", ["ar1_noise_sparse", "mauna_loa_selection"])
+def test_noise_condition_sum_to_zero_sparse_and_batched(name):
+    """A sparse 1-row ``C`` (sum to zero), several ``y`` with their own ``c``, repeated."""
+    W = LARGE[name]
+    rng = np.random.default_rng(6)
+    y = rng.standard_normal((W.n, 2))
+    post = ws.latent_posterior(W, y, 0.1)
+    ref = Reference(W, y, np.full(W.n, 0.1))
+    C = sparse.csr_array(np.ones((1, W.n)))
+    c = np.array([[0.5, -1.0]])
+    held = post.noise.condition(C, c)
+    assert held.mean.shape == (W.n, 2)
+    for col in range(2):
+        one = Reference.__new__(Reference)
+        one.noise_mean, one.noise_cov = ref.noise_mean[:, col], ref.noise_cov
+        mean, cov, kappa_s = _constrained_reference(one, C.toarray(), c[:, col])
+        tol = ref.tol() * kappa_s
+        assert np.abs(held.mean[:, col] - mean).max() <= tol * np.abs(one.noise_mean).max()
+        assert np.abs(held.var() - np.diag(cov)).max() <= tol * np.abs(ref.noise_cov).max()
+    draws = held.rvs(size=2, random_state=np.random.default_rng(3))  # (2, n, 2)
+    np.testing.assert_allclose(draws.sum(axis=1), np.broadcast_to(c, (2, 2)), atol=1e-9)
+    # Twice in a row is once with both constraints (the latent constraints accumulate).
+    D = np.zeros((1, W.n))
+    D[0, :5] = 1.0
+    twice = held.condition(D, 0.0)
+    once = post.noise.condition(np.vstack([C.toarray(), D]), np.vstack([c, [[0.0, 0.0]]]))
+    np.testing.assert_allclose(twice.mean, once.mean, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(twice.var(), once.var(), rtol=0, atol=1e-10)
+    assert "constraints=2" in repr(twice)
+
+
+def test_noise_condition_errors():
+    W = ws.WoodburyMatrix(np.eye(4), np.eye(2), X=np.array([[1.0, 0], [1, 0], [0, 1], [0, 1]]))
+    noise = ws.latent_posterior(W, [1.0, 2.0, 3.0, 4.0]).noise
+    with pytest.raises(ValueError, match=r"`C` must have 4 columns"):
+        noise.condition(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="`C` contains NaN or infinite values"):
+        noise.condition(np.array([[1.0, np.nan, 0, 0]]))
+    with pytest.raises(ValueError, match=r"`e` must be a scalar or have shape \(1,\)"):
+        noise.condition(np.ones(4), [0.0, 1.0])
+    with pytest.raises(ValueError, match="`e` contains NaN or infinite values"):
+        noise.condition(np.ones(4), np.inf)
+    with pytest.raises(TypeError, match="`C`"):
+        noise.condition(np.ones(4) * 1j)
+    # e₀ − e₁ = (y₀ − y₁) − (z₀ − z₀): fixed given y, so C X = 0.
+    with pytest.raises(ValueError, match="`C X` must have linearly independent rows"):
+        noise.condition(np.array([1.0, -1.0, 0, 0]))
+    with pytest.raises(ValueError, match="`C X` must have linearly independent rows"):
+        noise.condition(np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))  # both rows ↦ z₀
+    with pytest.raises(ValueError, match="more constraints than latent dimensions, 2"):
+        noise.condition(np.eye(4)[:3])

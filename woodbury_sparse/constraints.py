@@ -41,8 +41,11 @@ _EPS = float(np.finfo(np.float64).eps)
 ON_SET_RTOL: float = float(np.sqrt(_EPS))
 
 
-def _constraint_matrix(C, n: int) -> np.ndarray | sparse.csr_array:
-    """``C`` as a dense ``(k, n)`` float64 array or a CSR array; a 1-D ``C`` is one row."""
+def constraint_matrix(C, n: int) -> np.ndarray | sparse.csr_array:
+    """``C`` as a dense ``(k, n)`` float64 array or a CSR array; a 1-D ``C`` is one row.
+
+    The validation of constraints shared with :meth:`NoisePosterior.condition`.
+    """
     if sparse.issparse(C):
         if C.ndim != 2:
             raise ValueError(f"`C` must be 2-D, got a {C.ndim}-D sparse array")
@@ -65,6 +68,28 @@ def _constraint_matrix(C, n: int) -> np.ndarray | sparse.csr_array:
     if not np.all(np.isfinite(values)):
         raise ValueError("`C` contains NaN or infinite values")
     return mat
+
+
+def constraint_rhs(e, k: int, batch: int | None) -> np.ndarray:
+    """``e`` as a read-only ``(k,)`` or ``(k, batch)`` float64 array (a scalar everywhere).
+
+    The validation of right-hand sides shared with :meth:`NoisePosterior.condition`.
+    """
+    arr = np.asarray(e)
+    require_real(arr.dtype, "e")
+    arr = np.array(arr, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(k, float(arr))
+    allowed = [(k,)] if batch is None else [(k,), (k, batch)]
+    if arr.shape not in allowed:
+        wanted = " or ".join(str(a) for a in allowed)
+        raise ValueError(f"`e` must be a scalar or have shape {wanted}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("`e` contains NaN or infinite values")
+    if batch is not None and arr.ndim == 1:
+        arr = np.repeat(arr[:, None], batch, axis=1)
+    arr.flags.writeable = False
+    return arr
 
 
 class ConstrainedNormal(Gaussian):
@@ -141,15 +166,15 @@ class ConstrainedNormal(Gaussian):
                 f"`base` must be a PrecisionNormal or ConstrainedNormal, got {type(base).__name__}"
             )
         n = base.dim
-        mat = _constraint_matrix(C, n)
-        rhs = self._rhs(e, mat.shape[0], base.batch)
+        mat = constraint_matrix(C, n)
+        rhs = constraint_rhs(e, mat.shape[0], base.batch)
         if isinstance(base, ConstrainedNormal):  # constraints accumulate on the first base
             stack = (
                 sparse.vstack
                 if sparse.issparse(mat) or sparse.issparse(base.constraints)
                 else np.vstack
             )
-            mat = _constraint_matrix(stack([base.constraints, mat]), n)
+            mat = constraint_matrix(stack([base.constraints, mat]), n)
             rhs = np.concatenate([base.rhs, rhs])
             base = base.base
         k = mat.shape[0]
@@ -170,24 +195,6 @@ class ConstrainedNormal(Gaussian):
         mean.flags.writeable = False
         self._mean = mean
         self.white_dim = base.white_dim
-
-    @staticmethod
-    def _rhs(e, k: int, batch: int | None) -> np.ndarray:
-        arr = np.asarray(e)
-        require_real(arr.dtype, "e")
-        arr = np.array(arr, dtype=np.float64)
-        if arr.ndim == 0:
-            arr = np.full(k, float(arr))
-        allowed = [(k,)] if batch is None else [(k,), (k, batch)]
-        if arr.shape not in allowed:
-            wanted = " or ".join(str(a) for a in allowed)
-            raise ValueError(f"`e` must be a scalar or have shape {wanted}, got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("`e` contains NaN or infinite values")
-        if batch is not None and arr.ndim == 1:
-            arr = np.repeat(arr[:, None], batch, axis=1)
-        arr.flags.writeable = False
-        return arr
 
     @staticmethod
     def _cholesky(s: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ from scipy import sparse
 from ._arguments import check_covariance, mean_vector, points
 from ._blocks import arrays_equal
 from ._exceptions import NotPositiveDefiniteError
-from ._factor import InverseEntries
+from ._factor import SelectedInverse
 from ._validation import require_real, short_repr
 
 __all__ = ["LogDensityGradient", "LogDensityInformation", "log_density_gradient"]
@@ -234,10 +234,10 @@ class _SharedPositions:
     """
 
     def __init__(self) -> None:
-        self._seen: list[tuple[InverseEntries, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._seen: list[tuple[SelectedInverse, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def positions(self, inverse: InverseEntries, m: Any) -> np.ndarray:
-        """:meth:`InverseEntries.positions` of the stored entries of the CSC array ``m``."""
+    def positions(self, inverse: SelectedInverse, m: Any) -> np.ndarray:
+        """:meth:`SelectedInverse.positions` of the stored entries of the CSC array ``m``."""
         for other, indptr, indices, found in self._seen:
             if (
                 arrays_equal(indptr, m.indptr)
@@ -255,7 +255,7 @@ class _Traces:
     """``tr(M⁻¹ D)`` for a positive definite ``M`` held by a cached factorisation.
 
     The entries of ``M⁻¹`` on ``D``'s pattern come from the selected inverse (the factor
-    layer's :class:`InverseEntries`); entries off the factor's pattern from solves with
+    layer's :class:`SelectedInverse`); entries off the factor's pattern from solves with
     the same factorisation, a few columns at a time.
     """
 
@@ -266,8 +266,8 @@ class _Traces:
         self.shared = shared
 
     @cached_property
-    def inverse(self) -> InverseEntries:
-        return InverseEntries(self.block.factor, self.name)
+    def inverse(self) -> SelectedInverse:
+        return SelectedInverse(self.block.factor, self.name)
 
     @cached_property
     def diagonal(self) -> np.ndarray:

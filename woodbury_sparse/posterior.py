@@ -42,10 +42,10 @@ from ._arguments import check_covariance, mean_vector
 from ._blocks import Block
 from ._cache import cached_property
 from ._exceptions import NotPositiveDefiniteError, SingularMatrixError
-from ._factor import InverseEntries
+from ._factor import SelectedInverse
 from ._gaussian import LOG_2PI, Gaussian, as_indices, as_mean
 from ._validation import as_block, as_vectors, require_symmetric
-from .constraints import ConstrainedNormal
+from .constraints import ConstrainedNormal, constraint_matrix, constraint_rhs
 
 if TYPE_CHECKING:  # pragma: no cover
     from numpy.typing import ArrayLike
@@ -188,9 +188,9 @@ class PrecisionNormal(Gaussian):
         return self._factor.solve(np.asarray(b, dtype=np.float64))
 
     @cached_property
-    def _inverse(self) -> InverseEntries:
+    def _inverse(self) -> SelectedInverse:
         """``Q⁻¹`` on the pattern of ``L + Lᵀ``, read in the factor's ordering (made once)."""
-        return InverseEntries(self._factor, self._block.name)
+        return SelectedInverse(self._factor, self._block.name)
 
     def var(self) -> np.ndarray:
         """Marginal variances ``diag(Q⁻¹)``, shape ``(d,)``: exact, from the selected inverse.
@@ -327,8 +327,8 @@ class NoisePosterior(Gaussian):
     ----------
     mean : (n,) or (n, k) ndarray
         ``y − μ − X E[z | y]``, read-only.
-    latent : PrecisionNormal
-        ``z | y``.
+    latent : PrecisionNormal or ConstrainedNormal
+        ``z | y`` (conditioned on ``(C X) z = C (y − μ) − c`` after :meth:`condition`).
     cov : scipy.sparse.linalg.LinearOperator
         ``X O⁻¹ Xᵀ``.
     white_dim : int
@@ -358,10 +358,15 @@ class NoisePosterior(Gaussian):
     """
 
     def __init__(
-        self, latent: PrecisionNormal, X: Block, residual: np.ndarray, sparse_latent: bool
+        self,
+        latent: PrecisionNormal | ConstrainedNormal,
+        X: Block,
+        residual: np.ndarray,
+        sparse_latent: bool,
     ) -> None:
         self.latent = latent
         self._X = X
+        self._residual = residual  # y − μ
         self._sparse_latent = sparse_latent
         mean = residual - np.asarray(X.matmul(np.asarray(latent.mean)))
         mean.flags.writeable = False
@@ -472,9 +477,82 @@ class NoisePosterior(Gaussian):
         latent = np.atleast_2d(self.latent.colorize(z.T))  # rows (m, p)
         return -np.asarray(self._X.matmul(np.ascontiguousarray(latent.T)))
 
+    def condition(self, C, e: ArrayLike = 0.0) -> NoisePosterior:
+        """The noise posterior conditioned on the linear constraints ``C e = c``.
+
+        ``e | y`` is degenerate (its covariance ``X O⁻¹ Xᵀ`` has rank at most ``p``), but
+        ``C e = c`` says ``(C X) z = C (y − μ) − c``: the latent posterior is conditioned
+        on that (:class:`ConstrainedNormal`, ``k`` solves with ``O``'s factor) and mapped
+        back, ``e = y − μ − X z``. The result is a :class:`NoisePosterior` again, whose
+        :attr:`latent` is the constrained ``z``: its mean satisfies ``C e = c``, its
+        :meth:`var` is the corrected ``diag(X Σ Xᵀ)`` (no ``n×n`` array), and its draws
+        satisfy the constraints to round-off.
+
+        Parameters
+        ----------
+        C : array_like or scipy.sparse matrix/array, shape (k, n) or (n,)
+            The constraints on the noise (a 1-D ``C`` is one). ``C X`` must have linearly
+            independent rows: a constraint on a direction in which ``e | y`` does not vary
+            (``C X`` rank-deficient) is refused, whether or not ``y`` satisfies it.
+        e : scalar, (k,) or (k, b) array_like, optional
+            The right-hand sides ``c``; default zero. ``(k, b)``: one column per member
+            of a batch (several ``y``).
+
+        Returns
+        -------
+        NoisePosterior
+            ``e | y, C e = c``.
+
+        Raises
+        ------
+        ValueError
+            When ``C`` has the wrong shape or NaN/inf values, ``e`` the wrong shape or
+            NaN/inf values, or ``C X`` linearly dependent rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import woodbury_sparse as ws
+        >>> X = np.ones((4, 1))  # y = e + z·1: a common level observed with unit noise
+        >>> W = ws.WoodburyMatrix(np.eye(4), np.eye(1), X=X)
+        >>> noise = ws.latent_posterior(W, [1.0, 2.0, 3.0, 4.0]).noise
+        >>> held = noise.condition(np.ones(4), 0.0)  # the noise sums to zero
+        >>> held.mean  # y − ȳ: the level takes the mean of y
+        array([-1.5, -0.5,  0.5,  1.5])
+        >>> held.var()  # nothing left to vary: one latent direction, one constraint
+        array([0., 0., 0., 0.])
+        >>> float(abs(held.rvs(size=3, random_state=0).sum(axis=1)).max()) < 1e-12
+        True
+        """
+        mat = constraint_matrix(C, self.dim)
+        k = mat.shape[0]
+        rhs = constraint_rhs(e, k, self.batch)
+        dependent = (
+            "`C X` must have linearly independent rows: C X O⁻¹ Xᵀ Cᵀ, the covariance of "
+            "C e given y, is singular to working precision (a constraint on a direction in "
+            "which e | y does not vary, or more constraints than latent dimensions, "
+            f"{self.latent.dim})"
+        )
+        if k > self.latent.dim:
+            raise ValueError(dependent)
+        dense_ct = mat.T.toarray() if sparse.issparse(mat) else np.ascontiguousarray(mat.T)
+        cx = np.asarray(self._X.T.matmul(dense_ct)).reshape(self.latent.dim, k).T  # C X
+        residual = np.asarray(self._residual)
+        target = np.asarray(mat @ residual).reshape(rhs.shape) - rhs  # C (y − μ) − c
+        try:
+            latent = self.latent.condition(cx, target)
+        except ValueError as exc:
+            if "linearly independent" not in str(exc):  # pragma: no cover - checked above
+                raise
+            raise ValueError(dependent) from None
+        return NoisePosterior(latent, self._X, residual, self._sparse_latent)
+
     def __repr__(self) -> str:
         batch = "" if self.batch is None else f", batch={self.batch}"
-        return f"NoisePosterior(dim={self.dim}{batch}, latent_dim={self.latent.dim})"
+        held = ""
+        if isinstance(self.latent, ConstrainedNormal):
+            held = f", constraints={self.latent.constraints.shape[0]}"
+        return f"NoisePosterior(dim={self.dim}{batch}, latent_dim={self.latent.dim}{held})"
 
 
 def _symmetric_operator(d: int, matmul) -> LinearOperator:

@@ -17,6 +17,16 @@ The backend is CHOLMOD through scikit-sparse (0.4 or 0.5) when it imports, SciPy
 otherwise; setting the environment variable ``WOODBURY_SPARSE_BACKEND=scipy`` before the
 first import selects the SciPy fallback even where scikit-sparse is installed.
 
+CHOLMOD factorises a positive definite sparse block in simplicial mode (column by
+column) or supernodal mode (dense BLAS kernels on blocks of columns). The mode is chosen
+once per sparsity pattern, from the flops per entry of the factor ``L`` that AMD counts
+while it orders (supernodal from :data:`_sksparse.SUPERNODAL_MIN_FLOPS_PER_ENTRY` = 200;
+CHOLMOD's own ``auto`` rule switches at 40, which on 2-D grids of up to about 400×400
+picks the slower mode), and kept by every refactorisation on that pattern. The
+environment variable ``WOODBURY_SPARSE_CHOLMOD_MODE`` (``choose``, the default;
+``cholmod`` for CHOLMOD's rule; ``simplicial``; ``supernodal``), read at the first import,
+overrides it.
+
 When scikit-sparse is *not* installed (the fallback was not asked for), the first sparse
 symmetric factorisation of order at least :data:`FALLBACK_NOTE_ORDER` logs one message
 (level WARNING, logger ``woodbury_sparse._factor``) saying so, once per process: never
@@ -41,15 +51,14 @@ from ._banded import BANDED_MAX_BANDWIDTH, BandedCholesky
 from ._base import Factor, dominance_rcond_bound
 from ._closed_form import DiagonalFactor, IdentityFactor
 from ._dense import DenseCholesky, DenseLU
-from ._selinv import FactorPattern, InverseEntries, factor_selected_inverse, has_selected_inverse
+from ._selinv import SelectedInverse, factor_selected_inverse, has_selected_inverse
 from ._sparse import CholmodFactor, SuperLUFactor
 
 __all__ = [
     "BACKEND",
     "EPS",
     "Factor",
-    "FactorPattern",
-    "InverseEntries",
+    "SelectedInverse",
     "backend_info",
     "checked",
     "factor_selected_inverse",

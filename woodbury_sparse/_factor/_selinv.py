@@ -15,9 +15,13 @@ estimation — on the pattern of ``L + Lᵀ``, which holds the whole diagonal an
 of ``M``. It costs about what the numeric factorisation costs (the same dense
 column-against-column products, one more time).
 
-The loop runs in a small C extension (``_takahashi.c``, built by setuptools at install);
-when it is missing (no C compiler at install time) a NumPy implementation, one column at a
-time, gives the same numbers, much more slowly (see :data:`KERNEL`). The factors come from
+The loop runs in a small C extension (``_takahashi.c``, built by setuptools at install),
+which takes the columns of a supernode a group at a time (one pass over the part of ``Z``
+they share while it is in cache) and also lays the result out as a symmetric CSC matrix in
+``M``'s ordering; when it is missing (no C compiler at install time) a NumPy
+implementation, one column at a time, and SciPy's sparse routines give the same numbers,
+much more slowly (see :data:`KERNEL`). :class:`SelectedInverse` is the one reader of the
+recursion's output: diagonal, entries at given positions, or the whole matrix. The factors come from
 the factor layer: CHOLMOD's ``L`` (and ``D``) through scikit-sparse 0.4 or 0.5, simplicial
 or supernodal (converted to simplicial on a copy), SuperLU's symmetric ``L D Lᵀ`` on the
 SciPy backend, LAPACK's Cholesky for dense blocks (whose pattern is full: the selected
@@ -26,12 +30,12 @@ inverse is the inverse, by ``potri``), and closed forms for diagonal blocks.
 
 from __future__ import annotations
 
-from functools import cached_property
 from types import ModuleType
 
 import numpy as np
 from scipy import linalg, sparse
 
+from .._cache import cached_property
 from .._exceptions import NotPositiveDefiniteError
 from ._base import Factor
 from ._closed_form import DiagonalFactor, IdentityFactor
@@ -48,8 +52,7 @@ KERNEL: str = "c" if _c_kernel is not None else "numpy"
 
 __all__ = [
     "KERNEL",
-    "FactorPattern",
-    "InverseEntries",
+    "SelectedInverse",
     "factor_selected_inverse",
     "has_selected_inverse",
     "padded_selected_inverse",
@@ -73,8 +76,9 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
 
     Returns
     -------
-    indptr, indices : ndarray of int64
-        ``lower``'s pattern, row indices sorted within each column (diagonal first).
+    indptr, indices : ndarray
+        ``lower``'s pattern, row indices sorted within each column (diagonal first):
+        ``indptr`` as int64, ``indices`` as ``lower`` stores them (int32 or int64).
     values : ndarray of float64
         ``Z[i, j]`` for every stored ``(i, j)`` of that pattern.
 
@@ -84,34 +88,37 @@ def takahashi(lower: sparse.csc_array, d: np.ndarray | None, kernel: str | None 
         When the pattern is not a Cholesky factor's (a diagonal entry missing, an entry
         above the diagonal, or a pattern not closed under the recursion).
     """
-    lower = sparse.csc_array(lower)
+    if not isinstance(lower, sparse.csc_array):  # (a new array would check sorting again)
+        lower = sparse.csc_array(lower)
     if not lower.has_sorted_indices:
         lower = lower.sorted_indices()
     n = lower.shape[0]
     indptr = np.ascontiguousarray(lower.indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(lower.indices, dtype=np.int64)
+    indices = lower.indices  # int32 or int64, both read in place by the C kernel
+    if indices.dtype not in (np.int32, np.int64) or not indices.flags.c_contiguous:
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
     counts = np.diff(indptr)
     if lower.shape != (n, n) or (n and (counts.min() < 1)):
         raise ValueError("the factor must be square with every diagonal entry stored")
     first = indptr[:-1]
     if not np.array_equal(indices[first], np.arange(n)):
         raise ValueError("the factor must be lower triangular with every diagonal entry stored")
-    data = np.asarray(lower.data, dtype=np.float64)
-    if d is None:
-        diag = data[first]
-        scale = 1.0 / diag
-        values = data * np.repeat(scale, counts)
-        dinv = scale * scale
-    else:
-        values = np.ascontiguousarray(data)
-        dinv = 1.0 / np.asarray(d, dtype=np.float64)
+    data = np.ascontiguousarray(lower.data, dtype=np.float64)
     z = np.empty(indices.size)
     if (kernel or KERNEL) == "c":
         if _c_kernel is None:  # pragma: no cover - only when asked for explicitly
             raise RuntimeError("the compiled Takahashi kernel is not installed")
-        _c_kernel.takahashi(indptr, indices, values, np.ascontiguousarray(dinv), z)
+        # L Lᵀ is scaled to L D Lᵀ inside the kernel (no scaled copy of L).
+        dinv = None if d is None else np.ascontiguousarray(1.0 / np.asarray(d, dtype=np.float64))
+        _c_kernel.takahashi(indptr, indices, data, dinv, z)
+        return indptr, indices, z
+    if d is None:
+        scale = 1.0 / data[first]
+        values = data * np.repeat(scale, counts)
+        dinv = scale * scale
     else:
-        _takahashi_numpy(indptr, indices, values, dinv, z)
+        values, dinv = data, 1.0 / np.asarray(d, dtype=np.float64)
+    _takahashi_numpy(indptr, indices, values, dinv, z)
     return indptr, indices, z
 
 
@@ -147,23 +154,48 @@ def _takahashi_numpy(indptr, indices, values, dinv, z) -> None:
         z[p0] = dinv[j] - lj @ col
 
 
-def _symmetric_csc(indptr, indices, lower_values, perm) -> sparse.csc_array:
+def _symmetric_csc(indptr, indices, lower_values, perm, kernel: str | None = None):
     """``Pᵀ (Z + Zᵀ − diag Z) P`` as a CSC array with sorted indices, ``Z`` lower.
 
-    The entry ``(i, j)`` of the factor's ordering lands at ``(perm[i], perm[j])``. All in
-    SciPy's compiled O(nnz) routines: the sum of the halves (the diagonal halved, so it
-    adds back exactly), a column gather, a relabelling of rows, and one CSC→CSR
-    conversion, a counting sort that leaves every row sorted; the result is symmetric, so
-    its CSR arrays are its CSC arrays.
+    The entry ``(i, j)`` of the factor's ordering lands at ``(perm[i], perm[j])``.
+    ``indptr``/``indices`` as :func:`takahashi` returns them (sorted, diagonal first).
+    The C kernel writes the result in one counting pass and two scatters (row ``r`` of
+    the result is its column ``r``: walking the rows in order leaves every column
+    sorted); without it, SciPy's compiled routines: the sum of the halves, a column
+    gather, a relabelling of rows, and a CSC→CSR counting sort.
     """
     n = indptr.size - 1
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    natural = perm is None
+    perm = np.arange(n, dtype=np.int64) if natural else np.asarray(perm, dtype=np.int64)
+    if (kernel or KERNEL) == "c":
+        if _c_kernel is None:  # pragma: no cover - only when asked for explicitly
+            raise RuntimeError("the compiled Takahashi kernel is not installed")
+        size = 2 * indices.size - n
+        # SciPy's index dtype: int32 whenever every index and count fits (no copy later).
+        wide = max(size, n) > np.iinfo(np.int32).max
+        index = np.int64 if wide else np.int32
+        out_indptr = np.empty(n + 1, dtype=index)
+        out_indices = np.empty(size, dtype=index)
+        out_data = np.empty(size)
+        _c_kernel.symmetric(
+            indptr,
+            indices,
+            np.ascontiguousarray(lower_values),
+            np.ascontiguousarray(perm),
+            out_indptr,
+            out_indices,
+            out_data,
+        )
+        out = sparse.csc_array((out_data, out_indices, out_indptr), shape=(n, n))
+        out.has_sorted_indices = True
+        return out
     half = lower_values.copy()
     half[indptr[:-1]] *= 0.5
     lower = sparse.csc_array((half, indices, indptr), shape=(n, n))
     full = lower + lower.T.tocsc()
-    if perm is None or np.array_equal(perm, np.arange(n)):  # natural order (band matrices)
+    if natural or np.array_equal(perm, np.arange(n)):  # natural order (band matrices)
         return sparse.csc_array(full)
-    perm = np.asarray(perm)
     gathered = full[:, np.argsort(perm)]  # column b of the result is column perm⁻¹[b]
     gathered.indices = perm[gathered.indices].astype(gathered.indices.dtype, copy=False)
     gathered.has_sorted_indices = False
@@ -198,133 +230,22 @@ def _ldl_parts(factor: Factor) -> tuple[sparse.csc_array, np.ndarray | None, np.
     return parts()
 
 
-class FactorPattern:
-    """The pattern of a factor's ``L`` (``M[perm][:, perm] = L D Lᵀ``), read by position.
+class SelectedInverse:
+    """``M⁻¹`` on the pattern of its factor's ``L + Lᵀ``: the one reader of the recursion.
 
-    Made once per factor (from :func:`has_selected_inverse` factors only): ``L``, ``d``
-    and the permutation from ``factor.ldl_parts()``, and the sorted keys
-    ``column·n + row`` of ``L``'s lower triangle, so that positions of ``M`` (in its own
-    ordering, either triangle) are located in ``L`` by one sorted search each.
-
-    Parameters
-    ----------
-    lower : scipy.sparse.csc_array
-        ``L``, every diagonal entry stored.
-    d : ndarray or None
-        The pivots (None for ``LLᵀ``).
-    perm : ndarray
-        The fill-reducing ordering.
-    """
-
-    def __init__(self, lower: sparse.csc_array, d: np.ndarray | None, perm: np.ndarray) -> None:
-        lower = sparse.csc_array(lower)
-        if not lower.has_sorted_indices:
-            lower = lower.sorted_indices()
-        self.lower, self.d = lower, d
-        self.n = n = lower.shape[0]
-        self.inverse = np.empty(n, dtype=np.int64)
-        self.inverse[np.asarray(perm, dtype=np.int64)] = np.arange(n, dtype=np.int64)
-        self.perm = np.asarray(perm, dtype=np.int64)
-        #: Natural ordering (banded matrices): positions need no relabelling.
-        self.natural = bool(np.array_equal(self.perm, np.arange(n, dtype=np.int64)))
-        counts = np.diff(lower.indptr)
-        self.keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + lower.indices
-
-    @classmethod
-    def of(cls, factor: Factor) -> FactorPattern:
-        """The pattern of ``factor`` (one copy of its ``L``)."""
-        return cls(*_ldl_parts(factor))
-
-    def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Where ``(rows[k], cols[k])`` of ``M`` lie in ``L``'s storage; −1 where off it."""
-        i = np.asarray(rows, dtype=np.int64)
-        j = np.asarray(cols, dtype=np.int64)
-        if not self.natural:
-            i, j = self.inverse[i], self.inverse[j]
-        want = np.minimum(i, j)
-        want *= self.n
-        want += np.maximum(i, j)  # column min, row max
-        if want.size == 0 or self.keys.size == 0:
-            return np.full(want.size, -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.keys, want), self.keys.size - 1)
-        pos[self.keys[pos] != want] = -1
-        return pos
-
-    def padded(self, rows: np.ndarray, cols: np.ndarray) -> FactorPattern:
-        """The same ``L`` with explicit zeros at ``(rows[k], cols[k])`` and their fill.
-
-        The symbolic Cholesky factorisation of the padded pattern in the factor's own
-        ordering, column by column up the elimination tree, closes it under the
-        recursion; the zeros are exact entries of the same factor (``M`` with explicit
-        zeros there has this very ``L``), so no numeric factorisation is needed. A
-        Python loop over the ``n`` columns (about 10 µs each): for backends that drop
-        explicit zeros from a new factorisation (SuperLU's).
-        """
-        n, lower = self.n, self.lower
-        i = self.inverse[np.asarray(rows, dtype=np.int64)]
-        j = self.inverse[np.asarray(cols, dtype=np.int64)]
-        extra = sparse.csc_array(
-            (np.ones(i.size), (np.maximum(i, j), np.minimum(i, j))), shape=(n, n)
-        )
-        extra.sum_duplicates()
-        columns: list[np.ndarray] = []
-        pending: list[list[np.ndarray]] = [[] for _ in range(n)]
-        for col in range(n):
-            parts = [
-                lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
-                extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
-                *pending[col],
-            ]
-            pending[col] = []
-            pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
-            pattern = pattern[pattern >= col]
-            columns.append(pattern)
-            if pattern.size > 1:
-                pending[int(pattern[1])].append(pattern[1:])
-        counts = np.array([c.size for c in columns], dtype=np.int64)
-        indptr = np.concatenate(([0], np.cumsum(counts)))
-        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
-        keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + indices
-        values = np.zeros(indices.size)
-        values[np.searchsorted(keys, self.keys)] = lower.data  # L's values; zeros elsewhere
-        padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
-        padded.has_sorted_indices = True
-        return FactorPattern(padded, self.d, self.perm)
-
-    def inverse_diagonal(self, values: np.ndarray) -> np.ndarray:
-        """``diag(M⁻¹)`` in ``M``'s ordering from :meth:`inverse_values`' output."""
-        out = np.empty(self.n)
-        out[self.perm] = values[self.lower.indptr[:-1]]  # the diagonal leads each column
-        return out
-
-    def inverse_values(self) -> np.ndarray:
-        """``(M⁻¹)`` at every stored position of ``L`` (the Takahashi recursion)."""
-        return takahashi(self.lower, self.d)[2]
-
-    def selected_inverse(self) -> sparse.csc_array:
-        """As :func:`factor_selected_inverse`, on this pattern."""
-        indptr, indices, z = takahashi(self.lower, self.d)
-        return _symmetric_csc(indptr, indices, z, self.perm)
-
-
-def padded_selected_inverse(factor: Factor, rows: np.ndarray, cols: np.ndarray):
-    """The selected inverse on ``L``'s pattern padded to hold ``(rows[k], cols[k])``.
-
-    See :meth:`FactorPattern.padded`; ``factor`` satisfies :func:`has_selected_inverse`.
-    """
-    return FactorPattern.of(factor).padded(rows, cols).selected_inverse()
-
-
-def factor_selected_inverse(
-    factor: Factor, name: str = "M", *, definite: bool = True
-) -> sparse.csc_array:
-    """The selected inverse of the symmetric positive definite matrix ``factor`` factorises.
+    Made once per factorisation, for every use of the selected inverse: its diagonal
+    (``W.diagonal()``, marginal variances), entries at given positions (gradients' traces,
+    posterior covariances, ``diag(left M⁻¹ right)``), and the symmetric sparse matrix
+    (:func:`woodbury_sparse.selected_inverse`). For a sparse ``M[perm][:, perm] = L D Lᵀ``
+    it holds ``L``'s pattern and the recursion's values on it (computed on first use, in
+    the factor's ordering: nothing is assembled unless asked); for an identity, diagonal or
+    dense ``M`` the inverse in closed form or by LAPACK, every entry of which is "found".
 
     Parameters
     ----------
     factor : Factor
-        A positive definite factorisation: CHOLMOD (any scikit-sparse), SuperLU with
-        symmetric pivoting, dense Cholesky, diagonal or identity.
+        CHOLMOD (any scikit-sparse), SuperLU with symmetric pivoting, LAPACK's banded
+        Cholesky, dense Cholesky, diagonal or identity.
     name : str
         Name of the matrix in error messages.
     definite : bool, keyword-only
@@ -334,83 +255,24 @@ def factor_selected_inverse(
         its rounding errors grow with the element growth ``‖|L||D||Lᵀ|‖ / ‖M‖``, which
         the factor layer bounds before it accepts such a factorisation.
 
-    Returns
-    -------
-    scipy.sparse.csc_array
-        ``M⁻¹`` on the pattern of ``Pᵀ (L + Lᵀ) P`` in ``M``'s own ordering, indices
-        sorted (for a dense block the pattern is full).
-
     Raises
     ------
     NotPositiveDefiniteError
         When the factorisation does not prove ``M`` positive definite (and ``definite``
         is true, or the factorisation is not an ``L D Lᵀ`` the recursion accepts).
     """
-    n = factor.n
-    if not definite and not factor.positive_definite and has_selected_inverse(factor):
-        lower, d, perm = _ldl_parts(factor)
-        indptr, indices, z = takahashi(lower, d)
-        return _symmetric_csc(indptr, indices, z, perm)
-    if not factor.positive_definite:
-        raise NotPositiveDefiniteError(
-            name,
-            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
-            "the selected inverse needs a symmetric positive definite matrix",
-        )
-    if isinstance(factor, IdentityFactor):
-        return sparse.eye_array(n, format="csc")
-    if isinstance(factor, DiagonalFactor):
-        return sparse.diags_array(1.0 / factor.d, format="csc")
-    if isinstance(factor, DenseCholesky):
-        return sparse.csc_array(_dense_inverse(factor.lower))
-    lower, d, perm = _ldl_parts(factor)
-    indptr, indices, z = takahashi(lower, d)
-    return _symmetric_csc(indptr, indices, z, perm)
 
+    _diagonal: np.ndarray | None = None
+    _dense: np.ndarray | None = None
 
-def _dense_inverse(lower: np.ndarray) -> np.ndarray:
-    """``M⁻¹`` from ``M = L Lᵀ`` by LAPACK ``potri``, both triangles filled."""
-    potri = linalg.get_lapack_funcs("potri", (lower,))
-    inv, info = potri(lower, lower=True)
-    if info != 0:  # pragma: no cover - potrf succeeded, so L is nonsingular
-        raise np.linalg.LinAlgError(f"potri failed (info={info})")
-    return np.tril(inv) + np.tril(inv, -1).T
-
-
-def _require_positive_definite(factor: Factor, name: str) -> None:
-    if not factor.positive_definite:
-        raise NotPositiveDefiniteError(
-            name,
-            f"`{name}` is not positive definite (its factorisation is {factor.method}); "
-            "the selected inverse needs a symmetric positive definite matrix",
-        )
-
-
-class InverseEntries:
-    """Entries of ``M⁻¹`` read from the selected inverse, in the factor's own ordering.
-
-    For the traces of gradients, which need ``M⁻¹`` only on a derivative's pattern: the
-    recursion's lower triangle is kept as it is (no symmetric matrix in ``M``'s ordering
-    is assembled, which would cost more than the recursion), and each batch of entries
-    is found by one search of its sorted keys.
-
-    Parameters
-    ----------
-    factor : Factor
-        A positive definite factorisation (as for :func:`factor_selected_inverse`).
-    name : str
-        Name of the matrix in error messages.
-
-    Raises
-    ------
-    NotPositiveDefiniteError
-        When the factorisation does not prove ``M`` positive definite.
-    """
-
-    def __init__(self, factor: Factor, name: str = "M") -> None:
-        _require_positive_definite(factor, name)
+    def __init__(self, factor: Factor, name: str = "M", *, definite: bool = True) -> None:
         self.n = n = factor.n
-        self._diagonal = self._dense = self._perm_inverse = None
+        if not factor.positive_definite and (definite or not has_selected_inverse(factor)):
+            raise NotPositiveDefiniteError(
+                name,
+                f"`{name}` is not positive definite (its factorisation is {factor.method}); "
+                "the selected inverse needs a symmetric positive definite matrix",
+            )
         if isinstance(factor, IdentityFactor):
             self._diagonal = np.ones(n)
         elif isinstance(factor, DiagonalFactor):
@@ -418,44 +280,73 @@ class InverseEntries:
         elif isinstance(factor, DenseCholesky):
             self._dense = _dense_inverse(factor.lower)
         else:
-            lower, d, perm = _ldl_parts(factor)
-            indptr, indices, self._z = takahashi(lower, d)
-            self._lower = sparse.csc_array((self._z, indices, indptr), shape=(n, n))
-            self._lower.has_sorted_indices = True
-            if perm is not None:
-                self._perm_inverse = np.empty(n, dtype=np.int64)
-                self._perm_inverse[np.asarray(perm)] = np.arange(n)
+            self._set_parts(*_ldl_parts(factor))
+
+    @classmethod
+    def from_parts(
+        cls, lower: sparse.csc_array, d: np.ndarray | None, perm: np.ndarray | None
+    ) -> SelectedInverse:
+        """The selected inverse of ``M`` with ``M[perm][:, perm] = L diag(d) Lᵀ`` (as given)."""
+        self = cls.__new__(cls)
+        self.n = lower.shape[0]
+        self._set_parts(lower, d, perm)
+        return self
+
+    def _set_parts(self, lower, d, perm) -> None:
+        lower = sparse.csc_array(lower)
+        if not lower.has_sorted_indices:
+            lower = lower.sorted_indices()
+        self._lower, self._d = lower, d
+        n = self.n
+        self._perm = self._perm_inverse = None  # None: the natural ordering (band matrices)
+        if perm is not None and not np.array_equal(perm, np.arange(n)):
+            self._perm = np.asarray(perm, dtype=np.int64)
+            self._perm_inverse = np.empty(n, dtype=np.int64)
+            self._perm_inverse[self._perm] = np.arange(n, dtype=np.int64)
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the entries come from a sparse factor (see :meth:`positions`)."""
+        return self._diagonal is None and self._dense is None
 
     @cached_property
-    def _keys(self) -> np.ndarray:
-        """``column·n + row`` of the lower triangle's entries: increasing (CSC, sorted)."""
-        lower = self._lower
-        cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(lower.indptr))
-        return cols * self.n + lower.indices
+    def values(self) -> np.ndarray:
+        """``M⁻¹`` at every stored position of ``L`` (read-only; see :meth:`positions`).
 
-    def _lower_coordinates(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, cols)`` of ``M`` as (row, column) in the factor's lower triangle."""
-        rows = np.asarray(rows, dtype=np.int64)
-        cols = np.asarray(cols, dtype=np.int64)
-        if self._perm_inverse is not None:
-            rows, cols = self._perm_inverse[rows], self._perm_inverse[cols]
-        return np.maximum(rows, cols), np.minimum(rows, cols)
+        :func:`takahashi` on ``L``, run once; nothing else of it is kept (the pattern is
+        ``L``'s).
+        """
+        z = takahashi(self._lower, self._d)[2]
+        z.flags.writeable = False
+        return z
 
     def diagonal(self) -> np.ndarray:
-        """``diag(M⁻¹)`` in ``M``'s ordering."""
+        """``diag(M⁻¹)`` in ``M``'s ordering (a new array)."""
         if self._diagonal is not None:
-            return self._diagonal
+            return self._diagonal.copy()
         if self._dense is not None:
             return np.diagonal(self._dense).copy()
-        diagonal = self._z[self._lower.indptr[:-1]]  # first in each column
+        diagonal = self.values[self._lower.indptr[:-1]]  # the diagonal leads each column
         return diagonal if self._perm_inverse is None else diagonal[self._perm_inverse]
+
+    def matrix(self) -> sparse.csc_array:
+        """The selected inverse as a symmetric CSC array in ``M``'s ordering, indices sorted.
+
+        For a dense ``M`` every entry; for a diagonal one the diagonal.
+        """
+        if self._diagonal is not None:
+            return sparse.diags_array(self._diagonal, format="csc")
+        if self._dense is not None:
+            return sparse.csc_array(self._dense)
+        lower = self._lower
+        return _symmetric_csc(lower.indptr, lower.indices, self.values, self._perm)
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(values, found)``: ``(M⁻¹)[rows[k], cols[k]]`` where ``found[k]``.
 
         Every entry of a diagonal or dense ``M`` is found (a diagonal's inverse is zero off
         the diagonal); of a sparse one, those on the pattern of ``L + Lᵀ`` (the others are
-        NaN, for the caller to compute otherwise).
+        NaN, for the caller to compute otherwise). The pairs must be distinct.
         """
         if self._diagonal is not None:
             rows = np.asarray(rows, dtype=np.int64)
@@ -466,12 +357,12 @@ class InverseEntries:
             return self._dense[rows, cols], np.ones(np.size(rows), dtype=bool)
         return self.gather(self.positions(rows, cols))
 
-    @property
-    def is_sparse(self) -> bool:
-        """Whether the entries come from a sparse factor (see :meth:`positions`)."""
-        return self._diagonal is None and self._dense is None
+    def gather(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, found)`` at :meth:`positions` (NaN where off the pattern)."""
+        found = positions >= 0
+        return np.where(found, self.values[positions], np.nan), found
 
-    def same_pattern(self, other: InverseEntries) -> bool:
+    def same_pattern(self, other: SelectedInverse) -> bool:
         """Whether ``other`` holds its selected inverse on the same pattern and ordering.
 
         Then :meth:`positions` of one serve the other (``O = B + A`` with a diagonal
@@ -485,17 +376,41 @@ class InverseEntries:
             and np.array_equal(mine.indices, theirs.indices)
         ):
             return False
-        if self._perm_inverse is None or other._perm_inverse is None:
-            return self._perm_inverse is other._perm_inverse
-        return np.array_equal(self._perm_inverse, other._perm_inverse)
+        if self._perm is None or other._perm is None:
+            return self._perm is other._perm
+        return np.array_equal(self._perm, other._perm)
 
-    def gather(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(values, found)`` at :meth:`positions` (NaN where off the pattern)."""
-        found = positions >= 0
-        return np.where(found, self._z[positions], np.nan), found
+    def _lower_coordinates(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, cols)`` of ``M`` as (row, column) in the factor's lower triangle."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        if self._perm_inverse is not None:
+            rows, cols = self._perm_inverse[rows], self._perm_inverse[cols]
+        return np.maximum(rows, cols), np.minimum(rows, cols)
+
+    @cached_property
+    def _keys(self) -> np.ndarray:
+        """``column·n + row`` of the lower triangle's entries: increasing (CSC, sorted)."""
+        lower = self._lower
+        cols = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(lower.indptr))
+        return cols * self.n + lower.indices
+
+    def locate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Where ``(rows[k], cols[k])`` of ``M`` lie in :attr:`values`; −1 where off it.
+
+        Any pairs (repeats allowed), each found by one sorted search; a sparse ``M`` only.
+        """
+        lo_rows, lo_cols = self._lower_coordinates(rows, cols)
+        want = lo_cols * self.n + lo_rows
+        keys = self._keys
+        if want.size == 0 or keys.size == 0:
+            return np.full(want.size, -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, want), keys.size - 1)
+        pos[keys[pos] != want] = -1
+        return pos
 
     def positions(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Where ``(M⁻¹)[rows[k], cols[k]]`` is stored in a sparse factor's selected inverse.
+        """As :meth:`locate`, for *distinct* pairs (a sparse matrix's stored entries).
 
         ``-1`` for the entries off the pattern of ``L + Lᵀ``. The positions depend on the
         pattern and the ordering only: a caller reads several matrices of one pattern
@@ -524,7 +439,7 @@ class InverseEntries:
             if where.nnz == query.nnz:  # every entry on the pattern: the same order
                 out[query.data.astype(np.int64) - 1] = where.data.astype(np.int64) - 1
             else:
-                self._search(lo_rows, lo_cols, part, out)
+                out[part] = self.locate(np.asarray(rows)[part], np.asarray(cols)[part])
         return out
 
     @cached_property
@@ -534,9 +449,71 @@ class InverseEntries:
         index = np.arange(1.0, lower.nnz + 1.0)
         return sparse.csc_array((index, lower.indices, lower.indptr), shape=lower.shape)
 
-    def _search(self, lo_rows, lo_cols, part, out) -> None:
-        """Look ``part`` of the entries up one by one (some are off the pattern)."""
-        want = lo_cols[part] * self.n + lo_rows[part]
-        pos = np.minimum(np.searchsorted(self._keys, want), self._keys.size - 1)
-        hit = self._keys[pos] == want
-        out[part[hit]] = pos[hit]
+    def padded(self, rows: np.ndarray, cols: np.ndarray) -> SelectedInverse:
+        """The same ``L`` with explicit zeros at ``(rows[k], cols[k])`` and their fill.
+
+        The symbolic Cholesky factorisation of the padded pattern in the factor's own
+        ordering, column by column up the elimination tree, closes it under the
+        recursion; the zeros are exact entries of the same factor (``M`` with explicit
+        zeros there has this very ``L``), so no numeric factorisation is needed. A
+        Python loop over the ``n`` columns (about 10 µs each): for backends that drop
+        explicit zeros from a new factorisation (SuperLU's).
+        """
+        if not self.is_sparse:
+            raise TypeError("only a sparse factor's pattern can be padded")
+        n, lower = self.n, self._lower
+        i, j = self._lower_coordinates(rows, cols)
+        extra = sparse.csc_array((np.ones(i.size), (i, j)), shape=(n, n))
+        extra.sum_duplicates()
+        columns: list[np.ndarray] = []
+        pending: list[list[np.ndarray]] = [[] for _ in range(n)]
+        for col in range(n):
+            parts = [
+                lower.indices[lower.indptr[col] : lower.indptr[col + 1]],
+                extra.indices[extra.indptr[col] : extra.indptr[col + 1]],
+                *pending[col],
+            ]
+            pending[col] = []
+            pattern = np.unique(np.concatenate(parts).astype(np.int64, copy=False))
+            pattern = pattern[pattern >= col]
+            columns.append(pattern)
+            if pattern.size > 1:
+                pending[int(pattern[1])].append(pattern[1:])
+        counts = np.array([c.size for c in columns], dtype=np.int64)
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        keys = np.repeat(np.arange(n, dtype=np.int64), counts) * n + indices
+        values = np.zeros(indices.size)
+        values[np.searchsorted(keys, self._keys)] = lower.data  # L's values; zeros elsewhere
+        padded = sparse.csc_array((values, indices, indptr), shape=(n, n))
+        padded.has_sorted_indices = True
+        return SelectedInverse.from_parts(padded, self._d, self._perm)
+
+
+def padded_selected_inverse(factor: Factor, rows: np.ndarray, cols: np.ndarray):
+    """The selected inverse on ``L``'s pattern padded to hold ``(rows[k], cols[k])``.
+
+    See :meth:`SelectedInverse.padded`; ``factor`` satisfies :func:`has_selected_inverse`.
+    """
+    return SelectedInverse(factor, definite=False).padded(rows, cols).matrix()
+
+
+def factor_selected_inverse(
+    factor: Factor, name: str = "M", *, definite: bool = True
+) -> sparse.csc_array:
+    """The selected inverse of the symmetric matrix ``factor`` factorises, as a matrix.
+
+    :meth:`SelectedInverse.matrix` of ``SelectedInverse(factor, name, definite=definite)``
+    (see there): ``M⁻¹`` on the pattern of ``Pᵀ (L + Lᵀ) P`` in ``M``'s own ordering,
+    indices sorted (for a dense block the pattern is full).
+    """
+    return SelectedInverse(factor, name, definite=definite).matrix()
+
+
+def _dense_inverse(lower: np.ndarray) -> np.ndarray:
+    """``M⁻¹`` from ``M = L Lᵀ`` by LAPACK ``potri``, both triangles filled."""
+    potri = linalg.get_lapack_funcs("potri", (lower,))
+    inv, info = potri(lower, lower=True)
+    if info != 0:  # pragma: no cover - potrf succeeded, so L is nonsingular
+        raise np.linalg.LinAlgError(f"potri failed (info={info})")
+    return np.tril(inv) + np.tril(inv, -1).T

@@ -188,19 +188,214 @@ def bandwidth(m) -> int:
     return widest
 
 
+#: How a positive definite, non-banded matrix is factorised (``LLᵀ``); read once, from the
+#: environment variable ``WOODBURY_SPARSE_CHOLMOD_MODE``, at import:
+#: ``"choose"`` (the default): simplicial or supernodal by :func:`choose_mode`;
+#: ``"cholmod"``: CHOLMOD's own ``auto`` rule (supernodal when flops/nnz(L) ≥ 40);
+#: ``"simplicial"``, ``"supernodal"``: that mode for every ``LLᵀ`` factorisation (banded
+#: matrices included; an ``LDLᵀ`` is always simplicial: CHOLMOD has no supernodal one).
+CHOLMOD_MODE: str = os.environ.get("WOODBURY_SPARSE_CHOLMOD_MODE", "").strip().lower() or "choose"
+_MODES = ("choose", "cholmod", "simplicial", "supernodal")
+if CHOLMOD_MODE not in _MODES:
+    raise ImportError(
+        "WOODBURY_SPARSE_CHOLMOD_MODE must be one of 'choose', 'cholmod', 'simplicial' or "
+        f"'supernodal', got {CHOLMOD_MODE!r}"
+    )
+
+#: :func:`choose_mode` picks supernodal from this many flops per entry of ``L``
+#: (``Σ cⱼ² / Σ cⱼ`` over the column counts ``cⱼ`` of ``L``) up; CHOLMOD's ``auto`` rule
+#: uses 40. Measured on a 2-core machine, one BLAS thread, CPU time, factorisation
+#: (analysis and numeric) simplicial / supernodal, scikit-sparse 0.4.16 (SuiteSparse 5.12)
+#: then 0.5 (SuiteSparse 7): 2-D grid GMRFs (5-point) 100² (59 flops per entry) 0.53,
+#: 0.49; 200² (104) 0.71, 0.72; 300² (159) 0.72, 0.95; 400² (201) 1.01, 1.06; 500² (225)
+#: 0.99, 1.08; 700² (320) 2.03, 2.00; 9-point 300² (160) 0.98, 1.18; a 150×2000 grid (143)
+#: 0.74, 0.67; 3-D grids 15³ (187) 0.83, 0.88 and 20³ (366) 1.25, 2.24; 30³ (901) 2.40.
+#: Below about 150 simplicial wins, above about 230 supernodal, by up to 2× either way;
+#: between, the two modes are within 20 % of each other and 200 splits the band.
+SUPERNODAL_MIN_FLOPS_PER_ENTRY: float = 200.0
+
+
+def _amd_library() -> ctypes.CDLL | None:
+    """The AMD library CHOLMOD orders with (the copy this process mapped), or None."""
+    candidates = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith("libamd."):
+                    candidates.append(path)
+    except OSError:  # not Linux
+        pass
+    found = ctypes.util.find_library("amd")
+    if found:
+        candidates.append(found)
+    for path in dict.fromkeys(candidates):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.amd_order.restype = ctypes.c_int
+            lib.amd_l_order.restype = ctypes.c_int64
+        except (OSError, AttributeError):
+            continue
+        return lib
+    return None
+
+
+_AMD = _amd_library() if AVAILABLE else None
+_AMD_INFO, _AMD_STATUS, _AMD_NDENSE, _AMD_LNZ, _AMD_NDIV, _AMD_NMULTSUBS_LDL = 20, 0, 6, 9, 10, 11
+
+
+def amd_ordering(m) -> tuple[np.ndarray, float, float] | None:
+    """AMD's ordering of ``m`` and ``(flops, nnz(L))`` of the Cholesky factor in it, or None.
+
+    CHOLMOD's own symbolic analysis is not exposed by scikit-sparse (0.4 or 0.5), so the
+    statistic comes from AMD, the ordering CHOLMOD itself uses by default, which counts
+    the column counts ``cⱼ`` of ``L`` while it orders: ``nnz(L) = Σ cⱼ`` and ``flops =
+    Σ cⱼ²`` (CHOLMOD's count). Called through the AMD library CHOLMOD loaded (AMD's
+    interface is the same in SuiteSparse 5 and 7). Returns ``(perm, flops, lnz)``, with
+    ``m[perm][:, perm]`` the reordered matrix; None when AMD cannot be loaded or reports
+    an error, or when it set dense rows aside (its counts then miss them).
+    """
+    if _AMD is None:
+        return None
+    n = m.shape[0]
+    info = np.zeros(_AMD_INFO)
+    narrow = m.indices.dtype == np.int32 and m.indptr.dtype == np.int32
+    order = _AMD.amd_order if narrow else _AMD.amd_l_order
+    index = np.int32 if narrow else np.int64
+    size = ctypes.c_int(n) if narrow else ctypes.c_int64(n)
+    indptr = np.ascontiguousarray(m.indptr, dtype=index)
+    indices = np.ascontiguousarray(m.indices, dtype=index)
+    perm = np.empty(n, dtype=index)
+    status = order(
+        size,
+        indptr.ctypes.data_as(ctypes.c_void_p),
+        indices.ctypes.data_as(ctypes.c_void_p),
+        perm.ctypes.data_as(ctypes.c_void_p),
+        None,
+        info.ctypes.data_as(ctypes.c_void_p),
+    )
+    if status < 0 or info[_AMD_NDENSE] > 0:  # AMD_OK = 0, AMD_OK_BUT_JUMBLED = 1
+        return None
+    # AMD counts L's strictly lower entries and the LDLᵀ multiply-subtracts Σ cⱼ(cⱼ+1)/2
+    # over them; CHOLMOD's flops Σ (cⱼ + 1)² = n + 2·lnz + 2·Σ cⱼ(cⱼ+1)/2 − lnz.
+    lnz = info[_AMD_LNZ]
+    return perm, n + lnz + 2.0 * info[_AMD_NMULTSUBS_LDL], n + lnz
+
+
+def factor_statistics(m) -> tuple[float, float] | None:
+    """``(flops, nnz(L))`` of the Cholesky factor of ``m`` in AMD's ordering, or None.
+
+    See :func:`amd_ordering`.
+    """
+    found = amd_ordering(m)
+    return None if found is None else found[1:]
+
+
+def _mode_of(flops: float, lnz: float) -> str:
+    return "supernodal" if flops >= SUPERNODAL_MIN_FLOPS_PER_ENTRY * lnz else "simplicial"
+
+
+class _Reordering:
+    """AMD's ordering ``q`` of one sparsity pattern, and ``M[q][:, q]`` for any ``M`` on it.
+
+    The reordered pattern is built once, carrying each entry's position in ``M`` (its
+    columns gathered, rows relabelled, each column sorted); a matrix on the same pattern
+    (a refactorisation's) is then reordered by one gather of its values. Immutable, shared
+    by every handle of the pattern.
+    """
+
+    def __init__(self, mat, perm: np.ndarray) -> None:
+        self.perm = perm
+        self.inverse = np.empty_like(perm)
+        self.inverse[perm] = np.arange(perm.size, dtype=perm.dtype)
+        positions = sparse.csc_array(
+            (np.arange(mat.nnz, dtype=np.int64), mat.indices, mat.indptr), shape=mat.shape
+        )
+        cols = positions[:, perm]
+        out = sparse.csc_array((cols.data, self.inverse[cols.indices], cols.indptr), mat.shape)
+        out.sort_indices()
+        self.take, self.indices, self.indptr = out.data, out.indices, out.indptr
+
+    def apply(self, mat):
+        """``mat[q][:, q]`` (``mat`` on this pattern, sorted), in ``mat``'s container.
+
+        scikit-sparse 0.4 only reads the arrays, so they are shared; 0.5 gets copies (see
+        :func:`_as_cholmod_input`).
+        """
+        indices, indptr = (
+            (self.indices.copy(), self.indptr.copy())
+            if API_05
+            else (
+                self.indices,
+                self.indptr,
+            )
+        )
+        out = type(mat)((mat.data[self.take], indices, indptr), shape=mat.shape)
+        out.has_sorted_indices = True
+        return out
+
+
+def choose_mode(m) -> str:
+    """``"simplicial"`` or ``"supernodal"`` for the ``LLᵀ`` of ``m``; ``"auto"`` when unsure.
+
+    Supernodal when the flops per entry of ``L`` (:func:`factor_statistics`) reach
+    :data:`SUPERNODAL_MIN_FLOPS_PER_ENTRY`: dense BLAS kernels on supernodes pay only for
+    factors with enough work per entry; CHOLMOD's own ``auto`` threshold (40) picks
+    supernodal on 2-D grids where, on this hardware, simplicial is 1.4× faster. Decided
+    from the pattern only, so a pattern always gets the same mode; ``"auto"`` (CHOLMOD's
+    rule) when the statistic is not available. :data:`CHOLMOD_MODE` overrides it.
+    """
+    if CHOLMOD_MODE == "cholmod":
+        return "auto"
+    if CHOLMOD_MODE in ("simplicial", "supernodal"):
+        return CHOLMOD_MODE
+    stats = factor_statistics(m)
+    return "auto" if stats is None else _mode_of(*stats)
+
+
 class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
-    def __init__(self, factor, ldl: bool, simplicial: bool = False) -> None:
+    def __init__(
+        self, factor, ldl: bool, simplicial: bool = False, reordering: _Reordering | None = None
+    ) -> None:
         self._factor = factor
         self.ldl = ldl
         #: Factorised in simplicial mode: under scikit-sparse 0.4 an ``LDLᵀ`` factor,
         #: whose ``L`` and ``D`` a draw uses as they are (see :meth:`solve_sqrt_t`).
         self.simplicial = simplicial
+        #: AMD's ordering when CHOLMOD factorised ``M[q][:, q]`` in natural order (the
+        #: ordering the mode was chosen with, not computed twice), else None.
+        self.reordering = reordering
+        self.outer = None if reordering is None else reordering.perm
+
+    def _into(self, b: np.ndarray) -> np.ndarray:
+        """``b`` in CHOLMOD's row order: ``b[q]``."""
+        return b if self.outer is None else b[self.outer]
+
+    def _out_of(self, y: np.ndarray) -> np.ndarray:
+        """``y`` (CHOLMOD's row order) back in ``M``'s: ``x`` with ``x[q] = y``."""
+        if self.reordering is None:
+            return y
+        return y[self.reordering.inverse]
+
+    def _perm(self, inner: np.ndarray) -> np.ndarray:
+        """The whole ordering, ``M[p][:, p] = L D Lᵀ``, from CHOLMOD's ``inner`` one."""
+        inner = np.asarray(inner)
+        return inner if self.outer is None else np.asarray(self.outer, dtype=np.int64)[inner]
 
     @classmethod
-    def factorize(cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False):
+    def factorize(
+        cls, m: sparse.csc_array, *, ldl: bool, simplicial: bool = False, mode: str | None = None
+    ):
         """Factorise the symmetric ``m`` (both triangles stored).
+
+        The mode: simplicial for ``LDLᵀ`` (CHOLMOD has no supernodal one) and, with
+        ``simplicial``, for ``LLᵀ``; else ``mode`` when given (``"simplicial"``,
+        ``"supernodal"`` or CHOLMOD's ``"auto"``), else simplicial in natural order for a
+        band (:data:`NATURAL_ORDER_BANDWIDTH`) and :func:`choose_mode` for the rest. A
+        :meth:`refactorize` keeps the mode and the ordering: they are chosen once per
+        pattern.
 
         Raises
         ------
@@ -210,18 +405,31 @@ class CholmodHandle:
         """
         mat = _as_cholmod_input(m)
         banded = bandwidth(mat) <= NATURAL_ORDER_BANDWIDTH
-        simplicial = simplicial or ldl or banded
-        mode = "simplicial" if simplicial else "auto"
+        reordering = None
+        if ldl or simplicial:
+            mode = "simplicial"
+        elif mode is None and CHOLMOD_MODE in ("simplicial", "supernodal"):
+            mode = CHOLMOD_MODE
+        elif mode is None and banded:
+            mode = "simplicial"
+        elif mode is None and CHOLMOD_MODE == "cholmod":
+            mode = "auto"
+        elif mode is None:
+            # AMD orders once and counts L: CHOLMOD then factorises the reordered matrix
+            # in natural order (its own AMD would repeat the work: 0.7 of an analysis).
+            found = amd_ordering(mat)
+            mode = "auto" if found is None else _mode_of(*found[1:])
+            reordering = None if found is None else _Reordering(mat, found[0])
+        order = "natural" if banded or reordering is not None else "default"
+        if reordering is not None:
+            mat = reordering.apply(mat)
         with _calling_cholmod():
             if API_05:
                 make = _cholmod.ldl_factor if ldl else _cholmod.cho_factor
-                order = "natural" if banded else "default"
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
-                order = "natural" if banded else "default"
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle = cls(factor, ldl, simplicial=simplicial)
-        return handle
+        return cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
         """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
@@ -236,13 +444,15 @@ class CholmodHandle:
             When the new values are not positive definite (``LLᵀ``) or meet a zero pivot.
         """
         mat = _as_cholmod_input(m)
+        if self.reordering is not None:
+            mat = self.reordering.apply(mat)
         with _calling_cholmod():
             if API_05:
                 factor = self._factor.copy()
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl, simplicial=self.simplicial)
+        return type(self)(factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering)
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -251,6 +461,8 @@ class CholmodHandle:
         a downdate that destroys positive definiteness: check :meth:`pivots`.
         """
         mat = _as_cholmod_input(c)
+        if self.outer is not None:  # C's rows in CHOLMOD's order
+            mat = _as_cholmod_input(sparse.csc_array(mat)[self.outer])
         with _calling_cholmod():
             factor = self._factor.copy()
             if API_05:
@@ -259,7 +471,7 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl, simplicial=True)
+        return type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
@@ -312,14 +524,21 @@ class CholmodHandle:
         scikit-sparse 0.5 warns (``CholmodWarning``) when CHOLMOD's ``rcond`` estimate is
         tiny; 0.4 and the other backends do not, and backend warnings must not leak.
         """
-        b = np.asfortranarray(b)
+        b = np.asfortranarray(self._into(b))
         with _QUIET, warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=_cholmod.CholmodWarning)
-            return self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+            y = self._factor.solve(b) if API_05 else self._factor.solve_A(b)
+        return self._out_of(y)
 
     def solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
-        """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``."""
-        z = np.asfortranarray(z)
+        """``Pᵀ L⁻ᵀ z`` for an ``LLᵀ`` factor, so that ``cov = M⁻¹`` for white ``z``.
+
+        With an outer ordering ``q`` (``M[q][:, q]`` factorised), ``M = R Rᵀ`` for
+        ``R = Q̃ᵀ R̃``, so the result is CHOLMOD's, its rows put back: ``x[q] = y``.
+        """
+        return self._out_of(self._solve_sqrt_t(np.asfortranarray(z)))
+
+    def _solve_sqrt_t(self, z: np.ndarray) -> np.ndarray:
         f = self._factor
         if API_05:
             with _QUIET, warnings.catch_warnings():  # see solve()
@@ -363,8 +582,8 @@ class CholmodHandle:
         f = self._factor
         if API_05:
             with _QUIET:
-                return sparse.csc_array(f.L), np.asarray(f.perm)
-        return sparse.csc_array(f.copy().L()), np.asarray(f.P())
+                return sparse.csc_array(f.L), self._perm(f.perm)
+        return sparse.csc_array(f.copy().L()), self._perm(f.P())
 
     def sqrt_t_matmul(self, x: np.ndarray) -> np.ndarray:
         """``Rᵀ x = Lᵀ P x`` for an ``LLᵀ`` factor, where ``M = R Rᵀ`` with ``R = Pᵀ L``.
@@ -386,11 +605,11 @@ class CholmodHandle:
         if API_05:
             with _QUIET:
                 d = np.asarray(f.D.diagonal()) if self.ldl else None
-                return sparse.csc_array(f.L), d, np.asarray(f.perm)
+                return sparse.csc_array(f.L), d, self._perm(f.perm)
         # 0.4 factorises simplicially as LDLᵀ whatever was asked: indefinite pivots mean
         # an LDLᵀ factor, which L() would try (and fail) to convert to LLᵀ.
         pivots = self.pivots()  # never None here: 0.4 reads D for every factor
         if self.ldl or pivots is None or not np.all(pivots > 0):
             lower, diag = f.copy().L_D()
-            return sparse.csc_array(lower), np.asarray(diag.diagonal()), np.asarray(f.P())
-        return sparse.csc_array(f.copy().L()), None, np.asarray(f.P())
+            return sparse.csc_array(lower), np.asarray(diag.diagonal()), self._perm(f.P())
+        return sparse.csc_array(f.copy().L()), None, self._perm(f.P())

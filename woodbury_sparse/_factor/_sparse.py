@@ -51,10 +51,13 @@ def backward_stable(factor: CholmodFactor | SuperLUFactor, m: sparse.csc_array) 
 class CholmodFactor(Factor):
     """``P M Pᵀ = L D Lᵀ`` by CHOLMOD, for symmetric ``M``.
 
-    ``LLᵀ`` (supernodal where CHOLMOD judges it worthwhile) is tried first; when ``M`` is
-    not positive definite, a simplicial ``LDLᵀ`` without pivoting is tried, which succeeds
-    for many symmetric indefinite matrices. Positive definiteness is read off the pivots,
-    never taken on trust: CHOLMOD's simplicial ``LDLᵀ`` does not report indefinite input.
+    ``LLᵀ`` is tried first, simplicial or supernodal as the symbolic statistics of ``M``'s
+    pattern decide (:func:`~woodbury_sparse._factor._sksparse.choose_mode`: supernodal
+    from 200 flops per entry of ``L``, where CHOLMOD's own rule says 40), a choice kept by
+    :meth:`refactor`; when ``M`` is not positive definite, a simplicial ``LDLᵀ`` without
+    pivoting is tried, which succeeds for many symmetric indefinite matrices. Positive
+    definiteness is read off the pivots, never taken on trust: CHOLMOD's simplicial
+    ``LDLᵀ`` does not report indefinite input.
 
     :meth:`rcond` is the Hager–Higham estimate (:attr:`Factor.inverse_one_norm`), not
     CHOLMOD's pivot ratio ``min|dᵢ| / max|dᵢ|``: that ratio only bounds ``1/cond₂`` from
