@@ -59,14 +59,13 @@ def test_every_target_is_measured_or_names_what_is_missing(quick_run):
 
 
 def test_the_quick_run_measures_the_targets_whose_routes_the_cases_time(quick_run):
-    """Every target but the grid's (its two CHOLMOD mode routes are not in the case yet)
-    reads routes the cases time; R's where R was installed."""
+    """Every target reads routes the cases time; R's where R was installed."""
     for p in quick_run.passes:
         cases = p.by_name()
         measured = {
             t.what for t in targets.TARGETS if targets.measure(t, p.regime, cases, True).worst
         }
-        assert {t.what for t in targets.TARGETS if t.case not in ("grid", "r")} <= measured
+        assert {t.what for t in targets.TARGETS if t.case != "r"} <= measured
         if any(n.startswith("R session") for n in cases["r"].notes):
             assert {t.what for t in targets.TARGETS if t.case == "r"} <= measured
 
