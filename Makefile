@@ -49,7 +49,7 @@ TEST_ENV := $(if $(HYPOTHESIS_PROFILE),HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE))
 TEST_ENV += MPLBACKEND=Agg
 
 .PHONY: help install test test-fallback test-sksparse05 test-oldest test-newest test-explore demo \
-  docs lint typecheck check-install check-sdist bench-quick bench clean
+  docs lint typecheck check-install check-sdist bench-quick bench bench-all clean
 
 help:
 	@echo "make test             run the test suite (CHOLMOD backend, environment .venv)"
@@ -71,7 +71,9 @@ help:
 	@echo "                      user would: plain (SciPy backend), [cholmod], sdist without a compiler"
 	@echo "make check-sdist      the sdist holds exactly the repository's files it should, and its"
 	@echo "                      tests import from the unpacked sdist"
-	@echo "make bench-quick      quick benchmarks;  make bench   full benchmarks"
+	@echo "make bench-quick      quick benchmarks (CI): smallest sizes, one-thread and busy regimes"
+	@echo "make bench            the targets' cases and sizes in three regimes -> benchmarks/results/,"
+	@echo "                      then README.md's block from it;  make bench-all  every case and size"
 	@echo "make install          only set up .venv"
 	@echo "make clean            remove the environments and caches"
 	@echo "PYTEST_ARGS='...' is passed to pytest."
@@ -135,11 +137,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VPY) -m mypy
 
+# bench: the cases and sizes the targets (benchmarks/targets.py) read, in the three regimes, into
+# benchmarks/results/, then the README's block from it; bench-all: every case at every size.
 bench-quick: $(STAMP)
-	$(VPY) -m benchmarks.run --quick $(BENCH_ARGS)
+	$(VPY) -m benchmarks.run --quick --regime one-thread busy $(BENCH_ARGS)
 
 bench: $(STAMP)
+	$(VPY) -m benchmarks.run --targets $(BENCH_ARGS)
+	$(VPY) -m benchmarks.run --sync-readme
+
+bench-all: $(STAMP)
 	$(VPY) -m benchmarks.run $(BENCH_ARGS)
+	$(VPY) -m benchmarks.run --sync-readme
 
 # ------------------------------------------------ fallback environment: no scikit-sparse at all
 

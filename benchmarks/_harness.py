@@ -225,6 +225,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the process's CPU time (an R process's not included)
 
     def add(self, caption: str, row: dict) -> None:
         """Append ``row`` to the table captioned ``caption`` (made on first use)."""
@@ -276,7 +277,7 @@ def run_case(case: Case, quick: bool) -> Result:
     other cases of a run still run.
     """
     res = Result(case.name, case.title, notes=list(case.notes))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         for param in case.params(quick):
             progress(f"  {case.name}: {key(param)}")
@@ -291,6 +292,7 @@ def run_case(case: Case, quick: bool) -> Result:
         res.notes.append("failed:\n\n```\n" + traceback.format_exc() + "```")
         traceback.print_exc()
     res.seconds = time.perf_counter() - t0
+    res.cpu_seconds = time.process_time() - c0
     return res
 
 

@@ -2,39 +2,81 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from ._harness import Result, Timings, fmt_ms, fmt_ratio
+from . import targets
+from ._harness import Result, fmt_ratio
 
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+#: The README's block of headline figures lies between these lines; ``python -m
+#: benchmarks.run --sync-readme`` writes it, ``tests/test_readme_bench.py`` checks it.
+README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+#: What each regime's column is called.
+REGIME_LABELS = {
+    "one-thread": "one thread, CPU",
+    "default": "default threads, wall",
+    "busy": "busy machine, wall",
+}
 
-#: (measurement, case, parameter, our route, the ``r`` case's parameter and operation,
-#: target speed-up over R). Baselines: the bare CHOLMOD floor, the dense route, or direct
-#: inversion. R's figures come only from the ``r`` case of the same run (R and ours
-#: interleaved, round by round), never from R timed separately.
-HEADLINE = [
-    ("AR(1)+noise n = 10⁶: `dwnorm` first", "ar1", "1000000", "logpdf first",
-     ("ar1|1000000", "logpdf_first"), 3),
-    ("AR(1)+noise n = 10⁶: `dwnorm` repeated", "ar1", "1000000", "logpdf repeated",
-     ("ar1|1000000", "logpdf_repeated"), 3),
-    ("AR(1)+noise n = 10⁶: `solve` repeated", "ar1", "1000000", "solve repeated",
-     ("ar1|1000000", "solve_repeated"), 3),
-    ("AR(1)+noise n = 10⁶: `slogdet` repeated", "ar1", "1000000", "slogdet repeated", None, None),
-    ("regression n = 2000, p = 20: `dwnorm` first", "regression", "2000", "first",
-     ("regression|2000", "logpdf_first"), None),
-    ("regression n = 2000, p = 20: `dwnorm` repeated", "regression", "2000", "repeated",
-     ("regression|2000", "logpdf_repeated"), None),
-]  # fmt: skip
-#: (route of the scaling case, what it is, target speed-up over `inv` at N = 1000)
-SCALING_TARGETS = [
-    ("dense", "Woodbury dense update", 10),
-    ("lazy", "lazy build + one solve", 100),
-    ("reused", "lazy solve with the operator built", 100),
-]
-#: AR(1): every call within this factor of its CHOLMOD floor
-FLOOR_TARGETS = {"first": 1.5, "repeated": 1.3}
+
+@dataclass
+class Pass:
+    """The cases of one regime, with the machine as recorded before it."""
+
+    regime: str
+    machine: dict
+    cases: list[Result]
+
+    def by_name(self) -> dict[str, Result]:
+        return {r.name: r for r in self.cases}
+
+
+@dataclass
+class Run:
+    """A whole run: its passes (one per regime), whether quick, the command."""
+
+    passes: list[Pass]
+    quick: bool = False
+    command: str = "python -m benchmarks.run"
+
+    def as_dict(self) -> dict:
+        return {
+            "format": 2,
+            "quick": self.quick,
+            "command": self.command,
+            "passes": [
+                {"regime": p.regime, "machine": p.machine, "cases": [r.__dict__ for r in p.cases]}
+                for p in self.passes
+            ],
+        }
+
+    def pass_of(self, regime: str) -> Pass | None:
+        return next((p for p in self.passes if p.regime == regime), None)
+
+
+def _result(c: dict) -> Result:
+    known = {f.name for f in fields(Result)}
+    return Result(**{k: v for k, v in c.items() if k in known})
+
+
+def load(saved: dict) -> Run:
+    """A run from ``results.json``: this format (``passes``) or the earlier one (one
+    regime: ``machine`` and ``cases``, the regime in the machine's record, if at all)."""
+    if "passes" in saved:
+        passes = [
+            Pass(p["regime"], p["machine"], [_result(c) for c in p["cases"]])
+            for p in saved["passes"]
+        ]
+        return Run(passes, saved.get("quick", False), saved.get("command", Run.command))
+    machine = saved.get("machine", {})
+    regime = str(machine.get("regime", "unrecorded")).split(":")[0]
+    command = Run.command + (f" --regime {regime}" if "regime" in machine else "")
+    return Run(
+        [Pass(regime, machine, [_result(c) for c in saved.get("cases", [])])], False, command
+    )
 
 
 def md_table(columns: list[str], rows: list[dict]) -> str:
@@ -43,86 +85,140 @@ def md_table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _target(what: str, values: list[tuple[float, str]], goal: float, above: bool = True):
-    """A target row: met when every value is ≥ ``goal`` (``above``), or ≤ it (then the
-    values come worst first and only the worst is shown)."""
-    ok = [v >= goal if above else v <= goal for v, _ in values]
-    shown = "; ".join(f"{v:.2f}×" + (f" ({w})" if w else "") for v, w in values[: 1 + above * 99])
-    misses = [f"{w} ({v:.2f})" for (v, w), good in zip(values, ok, strict=True) if w and not good]
-    met = "yes" if all(ok) else "**partly**" if any(ok) else "**no**"
-    return {
-        "target": what,
-        "value": shown if above else f"worst {shown}",
-        "met": met + (": " + "; ".join(misses[:6]) if misses else ""),
-    }
+def _cell(m: targets.Measured, with_where: bool = True) -> str:
+    if m.worst is None:
+        return f"– ({m.missing})"
+    where = f", {m.where}" if with_where and m.where else ""
+    if m.met:
+        return f"{fmt_ratio(m.worst)} ✓{where}"
+    more = f"; {len(m.misses) - 1} more" if m.misses and len(m.misses) > 1 else ""
+    return f"**{fmt_ratio(m.worst)} ✗**{where}{more}"
 
 
-def _versus_r(results: dict[str, Result], key) -> tuple[float, float, float] | None:
-    """R / ours (median, quartiles) from the ``r`` case of this run, or None without it."""
-    res = results.get("r")
-    if key is None or res is None or key[0] not in res.data:
-        return None
-    t = Timings(res.data[key[0]]["samples"])
-    ratio = t.ratio(f"R {key[1]}", f"ours {key[1]}")
-    return ratio if np.isfinite(ratio[0]) else None
+def targets_table(run: Run) -> str:
+    """Every target of :data:`benchmarks.targets.TARGETS` in every regime of the run: the
+    worst ratio (median, quartiles) and where, ✓ met or ✗ not; then the library's time in
+    each regime against one thread."""
+    regimes = [p.regime for p in run.passes]
+    cases = {p.regime: p.by_name() for p in run.passes}
+    rows = []
+    for t in targets.TARGETS:
+        goals = dict.fromkeys(t.goal_text(r) for r in regimes)
+        row = {"target": f"{t.what} (#{t.issue})", "goal": " / ".join(goals)}
+        for r in regimes:
+            row[_label(r)] = _cell(targets.measure(t, r, cases[r], run.quick))
+        rows.append(row)
+    base = cases.get("one-thread")
+    if base is not None and len(regimes) > 1:
+        row = {
+            "target": "no case slower than with one thread (ours: regime / one thread, worst)",
+            "goal": f"≤ {targets.NOT_SLOWER_TOLERANCE:.3g}",
+        }
+        for r in regimes:
+            if r == "one-thread":
+                continue
+            found = [
+                w
+                for t in targets.TARGETS
+                if (w := targets.slower_than_one_thread(t, r, cases[r], base, run.quick))
+            ]
+            if not found:
+                row[_label(r)] = "– (nothing to compare)"
+                continue
+            worst, where = max(found)
+            ok = worst <= targets.NOT_SLOWER_TOLERANCE
+            row[_label(r)] = f"{fmt_ratio(worst)} {'✓' if ok else '✗'}, {where}"
+        rows.append(row)
+    return md_table(["target", "goal", *map(_label, regimes)], rows)
 
 
-def headline(results: dict[str, Result]) -> tuple[list[dict], list[dict]]:
-    """The headline table (ours against the baselines and R) and the targets of issue 5."""
-    rows, targets = [], []
+def _label(regime: str) -> str:
+    return REGIME_LABELS.get(regime, regime)
 
-    def medians(case: str, param: str) -> dict[str, float]:
-        res = results.get(case)
-        return res.data.get(param, {}).get("median", {}) if res else {}
 
-    for what, case, param, route, r_key, goal in HEADLINE:
-        t, base = medians(case, param), "floor" if case == "ar1" else "dense"
-        if f"ours {route}" in t:
-            ours, other = t[f"ours {route}"], t.get(f"{base} {route}")
-            versus = _versus_r(results, r_key)
-            rows.append(
-                {
-                    "measurement": what,
-                    "ours (ms)": fmt_ms(ours),
-                    "baseline (ms)": f"{base} {fmt_ms(other)}" if other else "cached",
-                    "R / ours, interleaved (r case)": fmt_ratio(versus) if versus else "–",
-                }
-            )
-            if goal and versus:
-                targets.append(_target(f"≥ {goal}× faster than R: {what}", [(versus[0], "")], goal))
-    for route, label, goal in SCALING_TARGETS:
-        values = []
-        for regime, threads in (("default", "default threads"), ("one thread", "one thread")):
-            if t := medians("scaling", f"{regime}|1000"):
-                values.append((t["direct"] / t[route], threads))
-                rows.append(
+def versus_r(run: Run) -> tuple[str, list[str]]:
+    """R / ours per problem, size and operation, one column per regime (the ``r`` case),
+    and the R sessions' versions; ("", []) when no pass ran R."""
+    cols: dict[str, dict] = {}
+    versions: list[str] = []
+    order: dict[tuple[str, str], dict] = {}
+    for p in run.passes:
+        res = p.by_name().get("r")
+        if res is None:
+            continue
+        versions += [n for n in res.notes if n.startswith("R session") and n not in versions]
+        for key, d in res.data.items():
+            if not isinstance(d, dict) or "samples" not in d:
+                continue
+            ops = dict.fromkeys(k.split(" ", 1)[1] for k in d["samples"] if k.startswith("R "))
+            for op in ops:
+                ratio = targets.paired_ratio(d["samples"], f"R {op}", f"ours {op}")
+                if ratio is None:
+                    continue
+                kind, _, n = key.rpartition("|")
+                row = order.setdefault(
+                    (key, op),
                     {
-                        "measurement": f"N = 1000, D = 5, {threads}: {label} vs `inv`",
-                        "ours (ms)": fmt_ms(t[route]),
-                        "baseline (ms)": f"direct {fmt_ms(t['direct'])}",
-                    }
+                        "problem": "AR(1)+noise" if kind == "ar1" else kind,
+                        "n": f"{int(n):,}" if n.isdigit() else n,
+                        "operation": op.replace("_", " ").replace("logpdf", "`dwnorm`"),
+                    },
                 )
-        if values:
-            what = f"{label} ≥ {goal}× faster than direct inversion at N = 1000"
-            targets.append(_target(what, values, goal))
-    ar1 = results["ar1"].data.items() if "ar1" in results else ()
-    for which, goal in FLOOR_TARGETS.items():
-        ratios = []
-        for n, d in ar1:
-            t = Timings(d["samples"])
-            for op in dict.fromkeys(k.split()[1] for k in t.samples if "construct" not in k):
-                if f"floor {op} {which}" in t.samples:
-                    r = t.ratio(f"ours {op} {which}", f"floor {op} {which}")[0]
-                    ratios.append((r, f"{op} n = {int(n):,}"))
-        if ratios:
-            what = f"AR(1): every {which} call within {goal}× of its CHOLMOD floor"
-            targets.append(_target(what, sorted(ratios, reverse=True), goal, above=False))
-    return rows, targets
+                row[_label(p.regime)] = fmt_ratio(ratio)
+                cols[_label(p.regime)] = None
+    if not order:
+        return "", []
+    return md_table(["problem", "n", "operation", *cols], list(order.values())), versions
 
 
-def case_section(res: Result, doc: str) -> list[str]:
+def readme_block(run: Run) -> str:
+    """The README's headline figures, all from this run: provenance, the targets table,
+    R / ours. The same text is a section of ``REPORT.md``."""
+    first = run.passes[0].machine if run.passes else {}
+    last = run.passes[-1].machine if run.passes else {}
+    blas = first.get("CHOLMOD's BLAS", first.get("cholmod_blas", "not recorded"))
+    before = first.get("load average before", first.get("loadavg_before"))
+    after = last.get("load average after", last.get("loadavg_after"))
+    load = ""
+    if before is not None and after is not None:
+        load = f"; load average {before[0]:.1f} before, {after[0]:.1f} after"
+    regimes = ", ".join(f"`{p.regime}`" for p in run.passes)
+    lines = [
+        f"Measured by `{run.command}` on {first.get('date', 'an unrecorded date')} "
+        f"({first.get('cores', '?')} cores, CHOLMOD's BLAS: {blas}{load}; regimes {regimes})"
+        + (" — a QUICK run, smallest sizes only: not the targets' sizes" if run.quick else "")
+        + ". Each cell: the worst case of the target, as the median of the round-by-round "
+        "ratios (quartiles in brackets); ✓ met, ✗ not met.",
+        "",
+        targets_table(run),
+        "",
+    ]
+    table, versions = versus_r(run)
+    if table:
+        said = "; ".join(v.removeprefix("R session: ").rstrip(".") for v in versions)
+        lines += [
+            f"R's WoodburyMatrix against ours, interleaved in the same run (the `r` case; "
+            f"{said}): R / ours, median of the rounds (quartiles).",
+            "",
+            table,
+            "",
+        ]
+    else:
+        ran = [r for p in run.passes if (r := p.by_name().get("r")) is not None]
+        failed = [n for r in ran for n in r.notes if n.startswith("failed")]
+        why = "the `r` case was not part of this run"
+        if failed:
+            last = [line for line in failed[0].splitlines() if line.strip("`").strip()][-1]
+            why = f"the `r` case did not run: {last.strip()}"
+        lines += [f"No comparison with R: {why}.", ""]
+    return "\n".join(lines).strip() + "\n"
+
+
+def case_section(res: Result, doc: str, regime: str = "") -> list[str]:
     """Markdown lines of one case: title, description, tables and notes."""
-    lines = [f"## {res.title} (`{res.name}`, {res.seconds:.0f} s)", ""]
+    where = f", {regime}" if regime else ""
+    cpu = f", {res.cpu_seconds:.0f} s CPU" if res.cpu_seconds else ""
+    lines = [f"## {res.title} (`{res.name}`{where}, {res.seconds:.0f} s{cpu})", ""]
     lines += [doc.strip(), ""] if doc.strip() else []
     for tab in res.tables:
         lines += [tab["caption"], "", md_table(tab["columns"], tab["rows"]), ""]
@@ -131,43 +227,93 @@ def case_section(res: Result, doc: str) -> list[str]:
     return lines
 
 
-def write_report(out: Path, results: list[Result], info: dict, quick: bool, cases) -> None:
-    import matplotlib
+def _machine_rows(run: Run) -> list[dict]:
+    rows = [{"item": k, "value": f"`{v}`"} for k, v in run.passes[0].machine.items()]
+    for p in run.passes[1:]:
+        for k in ("regime", "load average before", "load average after", "total seconds"):
+            if k in p.machine:
+                rows.append({"item": f"{k} ({p.regime})", "value": f"`{p.machine[k]}`"})
+    return rows
 
-    matplotlib.use("Agg")
-    by_name = {r.name: r for r in results}
+
+def render(run: Run, cases: dict, out: Path | None = None) -> str:
+    """``REPORT.md`` of a run; with ``out``, the first pass's figures are drawn there."""
+    total = sum(
+        float(p.machine.get("total seconds", p.machine.get("total_seconds", 0))) for p in run.passes
+    )
+    date = run.passes[0].machine.get("date", "date not recorded") if run.passes else ""
     lines = [
-        "# woodbury_sparse benchmark report" + (" (QUICK run: smallest sizes)" if quick else ""),
+        "# woodbury_sparse benchmark report"
+        + (" (QUICK run: smallest sizes)" if run.quick else ""),
         "",
-        "Generated by `python -m benchmarks.run" + (" --quick" if quick else "") + "` "
-        f"({info['date']}, {info.get('total seconds', 0):.0f} s). Every case times our "
+        f"Generated by `{run.command}` ({date}, {total:.0f} s). Every case times our "
         "operators and their baselines in the same process, interleaved round by round; "
         "times are medians, ratios the median of the per-round ratios with their quartiles "
         "in brackets. Ratios are the result, absolute times only context.",
         "",
         "## Machine, libraries, BLAS",
         "",
-        md_table(["item", "value"], [{"item": k, "value": f"`{v}`"} for k, v in info.items()]),
+        md_table(["item", "value"], _machine_rows(run)) if run.passes else "(no cases run)",
+        "",
+        "## Headline (the README's performance figures)",
+        "",
+        "Targets: `benchmarks/targets.py`. Goals are issue 15's for one BLAS thread and CPU "
+        "time; with default thread pools (wall time, idle or with one CPU-bound competitor) "
+        "the same ratios must hold within 1.5×, the second goal.",
+        "",
+        readme_block(run).strip(),
         "",
     ]
-    head, targets = headline(by_name)
-    if head:
-        lines += ["## Headline", "", md_table(list(head[0]), head), ""]
-    if targets:
-        lines += ["## Targets (issue 5)", "", md_table(["target", "value", "met"], targets), ""]
-    if ANALYSIS.exists() and not quick:
+    if ANALYSIS.exists() and not run.quick:
         lines += [ANALYSIS.read_text().strip(), ""]
-    for res in results:
-        case = cases[res.name]
-        lines += case_section(res, case.doc)
-        if case.figure is None or any(n.startswith("failed") for n in res.notes):
-            continue
-        try:
-            case.figure(res, out / f"{res.name}.png")
+    drawn: set[str] = set()  # a case's figure: from the first regime whose results draw it
+    for p in run.passes:
+        regime = f"regime `{p.regime}`" if len(run.passes) > 1 else ""
+        for res in p.cases:
+            case = cases.get(res.name)
+            lines += case_section(res, case.doc if case else "", regime)
+            if out is None or case is None or case.figure is None or res.name in drawn:
+                continue
+            if any(n.startswith("failed") for n in res.notes):
+                continue
+            try:
+                case.figure(res, out / f"{res.name}.png")
+            except Exception as exc:  # a figure never breaks the report
+                if p is run.passes[-1]:
+                    lines += [f"(no figure: {exc!r})", ""]
+                continue
+            drawn.add(res.name)
             lines += [f"![{res.title}]({res.name}.png)", ""]
-        except Exception as exc:  # a figure never breaks the report
-            lines += [f"(figure failed: {exc!r})", ""]
-    (out / "REPORT.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, run: Run, cases: dict) -> None:
+    """``REPORT.md`` and the figures of the first regime, into ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    (out / "REPORT.md").write_text(render(run, cases, out))
+
+
+def sync_readme(readme: Path, block: str) -> bool:
+    """Put ``block`` between the README's markers; True when the README changed."""
+    text = readme.read_text(encoding="utf-8")
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise ValueError(
+            f"{readme} must hold exactly one {README_BEGIN!r} line and one {README_END!r} line"
+        )
+    head, rest = text.split(README_BEGIN)
+    _, tail = rest.split(README_END)
+    new = f"{head}{README_BEGIN}\n{block}{README_END}{tail}"
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def readme_section(readme: Path) -> str:
+    """The README's text between the markers (what :func:`sync_readme` last wrote)."""
+    text = readme.read_text(encoding="utf-8")
+    return text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].removeprefix("\n")
 
 
 def plot(path, panels, xlabel: str, ylabel: str, xscale="log", yscale="log") -> None:
