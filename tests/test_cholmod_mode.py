@@ -254,3 +254,24 @@ def test_factor_in_amds_ordering(m):
     again = handle.refactorize(sorted_csc(2.0 * m))
     assert again.outer is handle.outer
     assert np.linalg.norm(2.0 * full @ again.solve(b) - b) <= tol * np.linalg.norm(b)
+
+
+@needs_cholmod
+@needs_amd
+def test_heavy_fill_keeps_cholmods_ordering():
+    """Where CHOLMOD's default ordering would try METIS as well (AMD's flops per entry of
+    ``L`` ≥ 500 and ``nnz(L) ≥ 5·nnz(tril M)``: a 24³ grid), the library leaves the
+    ordering to CHOLMOD and only chooses the mode; a 2-D grid is factorised in AMD's."""
+    heavy = sorted_csc(grid3(24))
+    flops, lnz = _sksparse.factor_statistics(heavy)
+    assert flops >= _sksparse.METIS_TRIAL_FLOPS_PER_ENTRY * lnz
+    assert _sksparse._cholmod_tries_metis(heavy, flops, lnz)
+    handle = _sksparse.CholmodHandle.factorize(heavy, ldl=False)
+    assert handle.outer is None
+    assert handle.simplicial == (_sksparse.choose_mode(heavy) == "simplicial")
+    b = np.cos(np.arange(heavy.shape[0]))
+    x = handle.solve(b)
+    assert np.linalg.norm(heavy @ x - b) <= 1e-10 * np.linalg.norm(b)
+    light = sorted_csc(testing.grid_precision(30, 0.5))
+    assert not _sksparse._cholmod_tries_metis(light, *_sksparse.factor_statistics(light))
+    assert _sksparse.CholmodHandle.factorize(light, ldl=False).outer is not None

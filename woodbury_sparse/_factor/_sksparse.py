@@ -214,6 +214,13 @@ if CHOLMOD_MODE not in _MODES:
 #: between, the two modes are within 20 % of each other and 200 splits the band.
 SUPERNODAL_MIN_FLOPS_PER_ENTRY: float = 200.0
 
+#: CHOLMOD's default ordering tries METIS too (where SuiteSparse was built with it) once
+#: AMD's factor has ``flops / nnz(L) ≥ 500`` and ``nnz(L) / nnz(tril M) ≥ 5`` — 3-D meshes
+#: and other heavy fill — and keeps the better of the two. Such patterns are left to it:
+#: the library's own AMD ordering is then used for the mode choice only.
+METIS_TRIAL_FLOPS_PER_ENTRY: float = 500.0
+METIS_TRIAL_FILL: float = 5.0
+
 
 def _amd_library() -> ctypes.CDLL | None:
     """The AMD library CHOLMOD orders with (the copy this process mapped), or None."""
@@ -289,6 +296,16 @@ def factor_statistics(m) -> tuple[float, float] | None:
     """
     found = amd_ordering(m)
     return None if found is None else found[1:]
+
+
+def _cholmod_tries_metis(m, flops: float, lnz: float) -> bool:
+    """Whether CHOLMOD's default ordering would also try METIS on ``m``.
+
+    See :data:`METIS_TRIAL_FLOPS_PER_ENTRY`; ``nnz(tril m)`` is read from ``m``'s full
+    pattern.
+    """
+    lower = (m.nnz + m.shape[0]) / 2
+    return flops >= METIS_TRIAL_FLOPS_PER_ENTRY * lnz and lnz >= METIS_TRIAL_FILL * lower
 
 
 def _mode_of(flops: float, lnz: float) -> str:
@@ -419,7 +436,8 @@ class CholmodHandle:
             # in natural order (its own AMD would repeat the work: 0.7 of an analysis).
             found = amd_ordering(mat)
             mode = "auto" if found is None else _mode_of(*found[1:])
-            reordering = None if found is None else _Reordering(mat, found[0])
+            if found is not None and not _cholmod_tries_metis(mat, *found[1:]):
+                reordering = _Reordering(mat, found[0])
         order = "natural" if banded or reordering is not None else "default"
         if reordering is not None:
             mat = reordering.apply(mat)
