@@ -45,7 +45,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import sparse
 from scipy.linalg import blas as linalg_blas
 from scipy.sparse.linalg import LinearOperator
 
@@ -53,6 +53,7 @@ from . import _blas
 from ._blocks import Block, all_finite, dense_asymmetry, sparse_asymmetry
 from ._cache import cached_property
 from ._core import RCOND_WARNING, InverseReader, Reuse
+from ._factor import DenseCholesky
 from ._operators import SymmetricWoodburyMatrix, WoodburyInverse, WoodburyMatrix
 from ._progress import Reporter, reporter
 from ._validation import (
@@ -345,15 +346,10 @@ def _solved_capacitance(core: np.ndarray, theta_x: np.ndarray) -> np.ndarray | N
         cap = 0.5 * (core + core.T) + np.eye(core.shape[0])
     if not all_finite(cap):
         return None
-    potrf, pocon, potrs = linalg.get_lapack_funcs(("potrf", "pocon", "potrs"), (cap,))
-    lower, info = potrf(cap, lower=True, clean=True)
-    if info != 0:
+    factor = DenseCholesky.attempt(cap)
+    if factor is None or not factor.rcond(float(np.abs(cap).sum(axis=0).max())) >= RCOND_WARNING:
         return None
-    rcond, info = pocon(lower, float(np.abs(cap).sum(axis=0).max()), uplo="L")
-    if info != 0 or not rcond >= RCOND_WARNING:
-        return None
-    right, info = potrs(lower, theta_x.T, lower=True)
-    return right if info == 0 else None
+    return factor.solve(theta_x.T)
 
 
 def _may_cancel(out: np.ndarray, left: np.ndarray, right: np.ndarray) -> bool:

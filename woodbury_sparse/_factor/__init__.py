@@ -57,6 +57,7 @@ from ._sparse import CholmodFactor, SuperLUFactor
 __all__ = [
     "BACKEND",
     "EPS",
+    "DenseCholesky",
     "Factor",
     "SelectedInverse",
     "backend_info",

@@ -38,6 +38,28 @@ class CholmodFailure(Exception):
     """CHOLMOD could not factorise the matrix (not positive definite, or a zero pivot)."""
 
 
+def _library_paths(prefix: str, name: str) -> list[str]:
+    """Paths to try for a SuiteSparse library, without repeats.
+
+    The copies this process has mapped whose file name starts with ``prefix`` (the very
+    ones scikit-sparse loaded, whatever their path), then what the dynamic linker finds
+    for ``name``.
+    """
+    candidates = []
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if os.path.basename(path).startswith(prefix):
+                    candidates.append(path)
+    except OSError:  # not Linux
+        pass
+    found = ctypes.util.find_library(name)
+    if found:
+        candidates.append(found)
+    return list(dict.fromkeys(candidates))
+
+
 def _suitesparse_config() -> ctypes.CDLL | None:
     """The SuiteSparse_config library CHOLMOD is using, or None.
 
@@ -45,19 +67,7 @@ def _suitesparse_config() -> ctypes.CDLL | None:
     loaded, whatever its path), else where the dynamic linker would look; None when it
     has no printf hook (SuiteSparse < 7) or cannot be found.
     """
-    candidates = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
-                path = line.rstrip("\n").split(maxsplit=5)[-1]
-                if os.path.basename(path).startswith("libsuitesparseconfig"):
-                    candidates.append(path)
-    except OSError:  # not Linux
-        pass
-    found = ctypes.util.find_library("suitesparseconfig")
-    if found:
-        candidates.append(found)
-    for path in dict.fromkeys(candidates):
+    for path in _library_paths("libsuitesparseconfig", "suitesparseconfig"):
         try:
             lib = ctypes.CDLL(path)
             get, set_ = (
@@ -224,19 +234,7 @@ METIS_TRIAL_FILL: float = 5.0
 
 def _amd_library() -> ctypes.CDLL | None:
     """The AMD library CHOLMOD orders with (the copy this process mapped), or None."""
-    candidates = []
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            for line in maps:
-                path = line.rstrip("\n").split(maxsplit=5)[-1]
-                if os.path.basename(path).startswith("libamd."):
-                    candidates.append(path)
-    except OSError:  # not Linux
-        pass
-    found = ctypes.util.find_library("amd")
-    if found:
-        candidates.append(found)
-    for path in dict.fromkeys(candidates):
+    for path in _library_paths("libamd.", "amd"):
         try:
             lib = ctypes.CDLL(path)
             lib.amd_order.restype = ctypes.c_int
