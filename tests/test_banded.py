@@ -15,8 +15,15 @@ from scipy import sparse
 
 import woodbury_sparse as ws
 from conftest import rel_err, tol
-from woodbury_sparse._factor import BACKEND, factor_selected_inverse, factorize
+from woodbury_sparse._factor import (
+    BACKEND,
+    SCREENING_TRUSTED,
+    _check_rcond,
+    factor_selected_inverse,
+    factorize,
+)
 from woodbury_sparse._factor._banded import BANDED_MAX_BANDWIDTH, BandedCholesky, lower_band
+from woodbury_sparse._factor._sparse import SuperLUFactor
 from woodbury_sparse.testing import ar1_precision, grid_precision
 
 
@@ -162,3 +169,37 @@ def test_empty_right_hand_sides_never_reach_tbtrs():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_the_pivot_ratio_screens_from_above(banded):
+    """``min lⱼⱼ² / max lⱼⱼ²`` lies between ``1/cond₂`` and 1, needing no ``‖M‖₁``."""
+    f = BandedCholesky.attempt(banded, _bandwidth(banded))
+    eigenvalues = np.linalg.eigvalsh(banded.toarray())
+    exact = eigenvalues[0] / eigenvalues[-1]
+    assert not f.screening_needs_norm
+    assert exact * (1.0 - 1e-12) <= f.screening_rcond(np.nan) <= 1.0
+
+
+def test_a_trusted_screen_spares_the_estimate_and_a_low_one_does_not():
+    """Above ``√eps`` the pivot ratio decides alone (no solve); below, the 1-norm estimate
+    is computed and decides: ``Q(1 − 1e-9)``, ``cond₂ ≈ 8e11``, is nonsingular at n = 400."""
+    well = sparse.csc_array(ar1_precision(400, 0.9))
+    f = BandedCholesky.attempt(well, 1)
+    _check_rcond(f, well, "sparse", 400, "A", rcond_bound=0.0)
+    assert "inverse_one_norm" not in f.__dict__
+    near = sparse.csc_array(ar1_precision(400, 1.0 - 1e-9))
+    g = BandedCholesky.attempt(near, 1)
+    assert g.screening_rcond(np.nan) < SCREENING_TRUSTED
+    _check_rcond(g, near, "sparse", 400, "A", rcond_bound=0.0)
+    assert "inverse_one_norm" in g.__dict__
+
+
+def test_a_dominant_block_spares_an_expensive_screen():
+    """A factor without a free screen (SuperLU's) meets the dominance bound first."""
+    grid = sparse.csc_array(grid_precision(20, 0.5))
+    f = SuperLUFactor.attempt(grid, True)
+    assert f.screening_needs_norm
+    _check_rcond(f, grid, "sparse", 400, "A")
+    assert "inverse_one_norm" not in f.__dict__
+    _check_rcond(f, grid, "sparse", 400, "A", rcond_bound=0.0)  # no proof: the estimate
+    assert "inverse_one_norm" in f.__dict__

@@ -39,6 +39,7 @@ logging configuration) silences it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -308,6 +309,7 @@ def _check_rcond(
     def estimate(method, needs_norm: bool) -> float:
         return method(_one_norm(matrix, kind) if needs_norm else np.nan)
 
+    @functools.cache
     def solves_spared() -> bool:
         # A sparse factor's 1-norm estimate costs solves; a diagonally dominant matrix is
         # proven nonsingular by one O(nnz) pass instead (dominance_rcond_bound).
@@ -321,6 +323,10 @@ def _check_rcond(
             return
         rcond = estimate(factor.rcond, factor.rcond_needs_norm)
     else:
+        # A screen that needs ‖M‖₁ is the 1-norm estimate itself (solves; SuperLU's factors):
+        # the one O(nnz) pass of the dominance bound goes first.
+        if factor.screening_needs_norm and solves_spared():
+            return
         rcond = estimate(factor.screening_rcond, factor.screening_needs_norm)
         # The free screen only bounds 1/cond₂ from above, and only for a positive definite
         # factor: below SCREENING_TRUSTED, or for an indefinite one, the 1-norm estimate
