@@ -29,6 +29,7 @@ from pathlib import Path
 
 from . import (
     case_cholmod,
+    case_fallback,
     case_gradients,
     case_pathways,
     case_posterior,
@@ -57,6 +58,7 @@ CASES = {
         case_posterior.CASE,
         case_cholmod.CASE,
         case_r.CASE,
+        case_fallback.CASE,
     )
 }
 RESULTS = Path(__file__).resolve().parent / "results"
