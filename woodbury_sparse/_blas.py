@@ -33,6 +33,16 @@ SMALL_PRODUCT = 1 << 16
 #: whole scheduler quanta: a 1000×1000 dense update took 376 ms instead of 4 ms.
 LARGE_PRODUCT = 1 << 25
 
+#: Products whose result has at most this many entries run on one BLAS thread at any size:
+#: a long inner dimension reduced to a small result (``Xᵀ (A X)`` with ``X`` ``n×p``, the
+#: capacitance; ``(A X)ᵀ b``). OpenBLAS splits the *result* among its threads, each of
+#: which streams the shared operand, so a second thread gains nothing on such a
+#: memory-bound product (``Xᵀ (A X)`` at ``n = 2·10⁵``, ``p = 20``: 8·10⁷ multiply-adds,
+#: 0.98× the one-thread wall time on the 2-core machine) and loses whole scheduler quanta
+#: when another process is busy (the first regression log density at ``n = 2·10⁵`` took
+#: 2.5× its one-thread time with default pools, 5.7× beside a competitor).
+SMALL_RESULT = 4096
+
 #: OpenBLAS runs ``gemv`` and ``gemm`` with fewer multiply-adds than this (``2304 × 4``)
 #: on one thread by itself, and ``dot`` up to 10 000 entries: no limit is needed below.
 UNTHREADED = 9216
@@ -137,7 +147,8 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     Products of at least :data:`SMALL_PRODUCT` multiply-adds go to SciPy's ``dgemv`` or
     ``dgemm``, the latter as ``(xᵀ aᵀ)ᵀ`` so that a C-ordered result comes out without
     copying C- or Fortran-ordered operands. From :data:`UNTHREADED` up to
-    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`).
+    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`),
+    and so do larger ones with a result of at most :data:`SMALL_RESULT` entries.
 
     Examples
     --------
@@ -151,7 +162,7 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     madds = a.shape[0] * a.shape[1] * columns
     if madds < UNTHREADED:
         return a @ x
-    if madds >= LARGE_PRODUCT:
+    if madds >= LARGE_PRODUCT and a.shape[0] * columns > SMALL_RESULT:
         return _matmul(a, x)
     with one_thread():  # OpenBLAS would thread these, and gain little from it
         return a @ x if madds < SMALL_PRODUCT else _matmul(a, x)
