@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TypedDict
 
 import numpy as np
@@ -61,11 +62,35 @@ def _blas_pools() -> tuple:
     return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+@functools.cache
+def _pool_sizes() -> tuple:
+    """``(get, set)`` of every BLAS pool's size, the cheapest callables that do it.
+
+    For OpenBLAS built with its own threads (the wheels' builds) the library's
+    ``openblas_get_num_threads`` / ``openblas_set_num_threads``, which threadpoolctl
+    calls too, taken once: threadpoolctl's methods look the symbol up and take a lock on
+    every call (2.8 µs for a :func:`one_thread` block that only reads two sizes, against
+    about 1 µs). Other libraries keep threadpoolctl's methods.
+    """
+    out = []
+    for pool in _blas_pools():
+        get = set_ = None
+        symbol = getattr(pool, "_get_symbol", None)
+        layer = getattr(pool, "threading_layer", None)
+        if getattr(pool, "internal_api", None) == "openblas" and layer == "pthreads" and symbol:
+            get = symbol("openblas_get_num_threads")
+            set_ = symbol("openblas_set_num_threads")
+        if get is None or set_ is None:
+            get, set_ = pool.get_num_threads, pool.set_num_threads
+        out.append((get, set_))
+    return tuple(out)
+
+
 class _LimitState(TypedDict):
     """How many :func:`one_thread` blocks are open, and the pools changed with their sizes."""
 
     depth: int
-    saved: tuple[tuple[threadpoolctl.LibController, int], ...]
+    saved: tuple[tuple[Callable[[int], object], int], ...]
 
 
 _LIMIT_LOCK = threading.Lock()
@@ -91,11 +116,11 @@ class _OneThread:
         with _LIMIT_LOCK:
             if _limit_state["depth"] == 0:
                 changed = []
-                for pool in _blas_pools():
-                    threads = pool.get_num_threads()
+                for get, set_ in _pool_sizes():
+                    threads = get()
                     if threads != 1:
-                        changed.append((pool, threads))
-                        pool.set_num_threads(1)
+                        changed.append((set_, threads))
+                        set_(1)
                 _limit_state["saved"] = tuple(changed)
             _limit_state["depth"] += 1
 
@@ -105,8 +130,8 @@ class _OneThread:
         with _LIMIT_LOCK:
             _limit_state["depth"] -= 1
             if _limit_state["depth"] == 0:
-                for pool, threads in _limit_state["saved"]:
-                    pool.set_num_threads(threads)
+                for set_, threads in _limit_state["saved"]:
+                    set_(threads)
                 _limit_state["saved"] = ()
 
 
