@@ -348,3 +348,32 @@ def test_draw_from_a_simplicial_factor_without_a_copy():
     assert rel_err(factor.sqrt_t_matmul(got), z) <= tol(Q, 10.0)
     cov = factor.solve_sqrt_t(np.eye(n))
     assert rel_err(cov @ cov.T, np.linalg.inv(Q.toarray())) <= tol(Q, 10.0)
+
+
+def test_large_products_with_a_small_result_run_on_one_thread(monkeypatch):
+    """``Xᵀ (A X)`` with a long inner dimension: one thread whatever its size (the
+    result is split among threads, each streaming the shared operand); a large product
+    with a large result keeps the user's pools."""
+    entered = []
+
+    class Spy:
+        def __enter__(self):
+            entered.append(True)
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(_blas, "one_thread", lambda: Spy())
+    rng = np.random.default_rng(6)
+    n, p = (_blas.LARGE_PRODUCT // 400) + 1, 20  # p·p·n ≥ LARGE_PRODUCT
+    x = rng.standard_normal((n, p))
+    got = _blas.matmul(x.T, x)
+    np.testing.assert_allclose(got, x.T @ x, rtol=0, atol=1e-12 * n)
+    assert entered == [True]
+    entered.clear()
+    wide = rng.standard_normal((200, 2000))  # 200·2000·200 ≥ LARGE_PRODUCT, result 200²
+    assert wide.shape[0] * wide.shape[1] * 200 >= _blas.LARGE_PRODUCT
+    np.testing.assert_allclose(
+        _blas.matmul(wide, wide.T[:, :200].copy()), wide @ wide.T[:, :200], rtol=1e-12, atol=1e-10
+    )
+    assert entered == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TypedDict
 
 import numpy as np
@@ -32,6 +33,16 @@ SMALL_PRODUCT = 1 << 16
 #: machine where another process is busy an OpenBLAS worker that waits for a core costs
 #: whole scheduler quanta: a 1000×1000 dense update took 376 ms instead of 4 ms.
 LARGE_PRODUCT = 1 << 25
+
+#: Products whose result has at most this many entries run on one BLAS thread at any size:
+#: a long inner dimension reduced to a small result (``Xᵀ (A X)`` with ``X`` ``n×p``, the
+#: capacitance; ``(A X)ᵀ b``). OpenBLAS splits the *result* among its threads, each of
+#: which streams the shared operand, so a second thread gains nothing on such a
+#: memory-bound product (``Xᵀ (A X)`` at ``n = 2·10⁵``, ``p = 20``: 8·10⁷ multiply-adds,
+#: 0.98× the one-thread wall time on the 2-core machine) and loses whole scheduler quanta
+#: when another process is busy (the first regression log density at ``n = 2·10⁵`` took
+#: 2.5× its one-thread time with default pools, 5.7× beside a competitor).
+SMALL_RESULT = 4096
 
 #: OpenBLAS runs ``gemv`` and ``gemm`` with fewer multiply-adds than this (``2304 × 4``)
 #: on one thread by itself, and ``dot`` up to 10 000 entries: no limit is needed below.
@@ -51,11 +62,35 @@ def _blas_pools() -> tuple:
     return tuple(threadpoolctl.ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
+@functools.cache
+def _pool_sizes() -> tuple:
+    """``(get, set)`` of every BLAS pool's size, the cheapest callables that do it.
+
+    For OpenBLAS built with its own threads (the wheels' builds) the library's
+    ``openblas_get_num_threads`` / ``openblas_set_num_threads``, which threadpoolctl
+    calls too, taken once: threadpoolctl's methods look the symbol up and take a lock on
+    every call (2.8 µs for a :func:`one_thread` block that only reads two sizes, against
+    about 1 µs). Other libraries keep threadpoolctl's methods.
+    """
+    out = []
+    for pool in _blas_pools():
+        get = set_ = None
+        symbol = getattr(pool, "_get_symbol", None)
+        layer = getattr(pool, "threading_layer", None)
+        if getattr(pool, "internal_api", None) == "openblas" and layer == "pthreads" and symbol:
+            get = symbol("openblas_get_num_threads")
+            set_ = symbol("openblas_set_num_threads")
+        if get is None or set_ is None:
+            get, set_ = pool.get_num_threads, pool.set_num_threads
+        out.append((get, set_))
+    return tuple(out)
+
+
 class _LimitState(TypedDict):
     """How many :func:`one_thread` blocks are open, and the pools changed with their sizes."""
 
     depth: int
-    saved: tuple[tuple[threadpoolctl.LibController, int], ...]
+    saved: tuple[tuple[Callable[[int], object], int], ...]
 
 
 _LIMIT_LOCK = threading.Lock()
@@ -81,11 +116,11 @@ class _OneThread:
         with _LIMIT_LOCK:
             if _limit_state["depth"] == 0:
                 changed = []
-                for pool in _blas_pools():
-                    threads = pool.get_num_threads()
+                for get, set_ in _pool_sizes():
+                    threads = get()
                     if threads != 1:
-                        changed.append((pool, threads))
-                        pool.set_num_threads(1)
+                        changed.append((set_, threads))
+                        set_(1)
                 _limit_state["saved"] = tuple(changed)
             _limit_state["depth"] += 1
 
@@ -95,8 +130,8 @@ class _OneThread:
         with _LIMIT_LOCK:
             _limit_state["depth"] -= 1
             if _limit_state["depth"] == 0:
-                for pool, threads in _limit_state["saved"]:
-                    pool.set_num_threads(threads)
+                for set_, threads in _limit_state["saved"]:
+                    set_(threads)
                 _limit_state["saved"] = ()
 
 
@@ -137,7 +172,8 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     Products of at least :data:`SMALL_PRODUCT` multiply-adds go to SciPy's ``dgemv`` or
     ``dgemm``, the latter as ``(xᵀ aᵀ)ᵀ`` so that a C-ordered result comes out without
     copying C- or Fortran-ordered operands. From :data:`UNTHREADED` up to
-    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`).
+    :data:`LARGE_PRODUCT` multiply-adds they run on one BLAS thread (:func:`one_thread`),
+    and so do larger ones with a result of at most :data:`SMALL_RESULT` entries.
 
     Examples
     --------
@@ -151,7 +187,7 @@ def matmul(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     madds = a.shape[0] * a.shape[1] * columns
     if madds < UNTHREADED:
         return a @ x
-    if madds >= LARGE_PRODUCT:
+    if madds >= LARGE_PRODUCT and a.shape[0] * columns > SMALL_RESULT:
         return _matmul(a, x)
     with one_thread():  # OpenBLAS would thread these, and gain little from it
         return a @ x if madds < SMALL_PRODUCT else _matmul(a, x)

@@ -33,10 +33,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _blas
 from ._arguments import check_covariance, mean_vector, points, size_shape
 from ._covariance import WoodburyCovariance, _covariance_of  # noqa: F401 (public here; old pickles)
-from ._exceptions import FactorizationError, NotPositiveDefiniteError, WoodburyWarning
+from ._exceptions import WoodburyWarning
 from ._operators import SymmetricWoodburyMatrix
 from ._random import RandomGenerator, check_one, generator, legacy_generator, resolve
 from ._validation import require_integer
@@ -61,43 +60,21 @@ def _deviations(x, mean, n: int, name: str) -> np.ndarray:
 
 
 def _maha(W: SymmetricWoodburyMatrix, dev: np.ndarray) -> np.ndarray | float:
-    """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` with one multi-RHS solve."""
-    # ``dev`` is validated (float64, finite, n columns): solved without W.solve's checks.
-    if dev.ndim == 1:
-        return float(_blas.dot(dev, W._state.solve(dev)))  # one thread: see _blas.UNTHREADED
-    if dev.shape[0] == 0:
+    """``devᵢ W⁻¹ devᵢᵀ`` for every row of ``dev`` (see ``State.inverse_quadratic``)."""
+    # ``dev`` is validated (float64, finite, n columns): no W.solve checks are repeated.
+    if dev.ndim == 2 and dev.shape[0] == 0:
         return np.zeros(0)
-    sol = W._state.solve(dev.T)
-    return np.einsum("ij,ij->j", dev.T, sol)
+    return W._state.inverse_quadratic(dev)
 
 
 def _check_positive_definite(W: SymmetricWoodburyMatrix) -> None:
-    """Raise unless ``W`` is positive definite: all ``n`` of its eigenvalues positive.
-
-    The count comes from the inertia of ``A``, ``B`` and ``O`` (Haynsworth; see
-    ``_core.State.positive_count``); nothing forms or factorises ``W``.
-    """
-    positive = W._state.positive_count()
-    if positive is None:
-        raise FactorizationError(
-            "W",
-            "cannot establish that the covariance W is positive definite: the "
-            "factorisations of A, B and O do not reveal their inertia",
-        )
-    if positive < W.n:
-        raise NotPositiveDefiniteError(
-            "W",
-            f"the covariance W = A⁻¹ + X B⁻¹ Xᵀ is not positive definite ({W.n - positive} "
-            "of its eigenvalues are ≤ 0), so N(μ, W) has no density",
-        )
+    """Raise unless ``W`` is positive definite (see ``State.gaussian_log_normaliser``)."""
+    _ = W._state.gaussian_log_normaliser
 
 
 def _logpdf(W: SymmetricWoodburyMatrix, dev: np.ndarray):
-    _check_positive_definite(W)
-    sign, logdet = W.slogdet()
-    if sign <= 0:  # pragma: no cover - excluded by the inertia check up to round-off
-        raise NotPositiveDefiniteError("W", "det W ≤ 0: W is not positive definite")
-    return -0.5 * (W.n * _LOG_2PI + logdet + _maha(W, dev))
+    # n log 2π + log det W, with the positive definiteness check: computed once per W.
+    return -0.5 * (W._state.gaussian_log_normaliser + _maha(W, dev))
 
 
 def _pdf_from_log(logp):
