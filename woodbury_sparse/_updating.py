@@ -8,12 +8,21 @@ module notes of :mod:`woodbury_sparse.updates` describe the algorithms.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-from ._blocks import Block
+from ._blocks import (
+    Block,
+    all_finite,
+    arrays_equal,
+    diagonal_positions,
+    freeze_sparse,
+    same_sparse_pattern,
+)
 from ._cache import cached_property, peek
 from ._core import Reuse
 from ._exceptions import FactorizationError
@@ -285,6 +294,182 @@ def _reuse_analysis(old: Block, new: Block) -> Block:
     return new.with_factor(factor)
 
 
+# -- a sweep's fast path: new values on a shared sparsity pattern ---------------------------
+class _Pattern:
+    """What a refactorisation needs to know of one sparse symmetric pattern, built once.
+
+    Held per pattern (see :func:`_pattern`) while its index arrays live: every block of
+    a chain of refactorisations shares them, so a sweep over 20 values of a parameter
+    pays for these once, not per value. Holds no reference to the pattern itself (it
+    must not keep it alive): each method is given a matrix on it.
+    """
+
+    _unset = object()
+
+    def __init__(self) -> None:
+        self._mirrors = self._diagonal = self._unset
+
+    def mirrors(self, m: sparse.csc_array) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(upper, mirror)``: where each entry above the diagonal and its mirror lie.
+
+        ``data[upper[k]]`` is an entry ``(i, j)`` with ``i < j`` and ``data[mirror[k]]``
+        the entry ``(j, i)``; a matrix on this pattern is exactly symmetric when the two
+        gathers are equal. None when the pattern itself is not symmetric. Built once per
+        pattern by one counting sort of the entries' positions, and kept as ``intp``
+        (NumPy gathers with ``intp`` indices about twice as fast as with ``int32`` ones,
+        which it converts on every use): 8 bytes per stored off-diagonal entry.
+        """
+        if self._mirrors is self._unset:
+            positions = sparse.csc_array(
+                (np.arange(m.indices.size, dtype=np.intp), m.indices, m.indptr), shape=m.shape
+            )
+            t = positions.T.tocsc()  # the CSR view is the transpose; to CSC by counting sort
+            t.sort_indices()
+            same = arrays_equal(t.indptr, m.indptr) and arrays_equal(t.indices, m.indices)
+            if same:
+                columns = np.repeat(np.arange(m.shape[1], dtype=np.intp), np.diff(m.indptr))
+                upper = np.flatnonzero(m.indices < columns)
+                self._mirrors = upper, np.asarray(t.data, dtype=np.intp)[upper]
+            else:
+                self._mirrors = None
+        return self._mirrors  # type: ignore[return-value]
+
+    def diagonal(self, m: sparse.csc_array) -> np.ndarray | None:
+        """Where the pattern stores its diagonal (every column), or None."""
+        if self._diagonal is self._unset:
+            self._diagonal = diagonal_positions(m)
+        return self._diagonal  # type: ignore[return-value]
+
+
+_PATTERNS: dict[tuple, tuple[weakref.ref, _Pattern]] = {}
+_PATTERNS_LOCK = threading.Lock()
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (SciPy hands out new views of shared arrays)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _address(a: np.ndarray) -> tuple:
+    return (a.__array_interface__["data"][0], a.dtype.str, a.shape, a.strides)
+
+
+def _pattern(m: sparse.csc_array) -> _Pattern:
+    """The :class:`_Pattern` of the read-only index arrays of ``m`` (made on first use).
+
+    Keyed on where the index arrays lie (blocks on one pattern share them, read-only,
+    through views SciPy makes anew): forgotten when the array owning ``indices`` is freed.
+    """
+    owner = _owner(m.indices)
+    key = (id(owner), _address(m.indices), _address(m.indptr))
+    with _PATTERNS_LOCK:
+        found = _PATTERNS.get(key)
+        if found is not None and found[0]() is owner:
+            return found[1]
+        info = _Pattern()
+        _PATTERNS[key] = (weakref.ref(owner), info)
+    weakref.finalize(owner, _forget_pattern, key, info)
+    return info
+
+
+def _forget_pattern(key: tuple, info: _Pattern) -> None:
+    with _PATTERNS_LOCK:
+        found = _PATTERNS.get(key)
+        if found is not None and found[1] is info:
+            del _PATTERNS[key]
+
+
+#: Entries per chunk when comparing mirrored entries (small temporaries).
+_CHUNK: int = 1 << 16
+
+
+def _symmetric_on(data: np.ndarray, upper: np.ndarray, mirror: np.ndarray) -> bool:
+    """Whether ``data[upper] == data[mirror]`` exactly (a NaN never compares equal)."""
+    for lo in range(0, upper.size, _CHUNK):
+        hi = lo + _CHUNK
+        if not np.array_equal(data[upper[lo:hi]], data[mirror[lo:hi]]):
+            return False
+    return True
+
+
+def _on_old_pattern(old: Block, value, name: str) -> Block | None:
+    """A new value of a symmetric sparse block as a block sharing ``old``'s index arrays.
+
+    For a CSC or CSR float64 ``value`` that stores exactly ``old``'s positions and is
+    exactly symmetric: the block :func:`_new_square` would build (the same values, marked
+    symmetric), without its transposition and comparisons, which the shared pattern
+    settles once (:class:`_Pattern`). Sharing the index arrays makes every later
+    pattern test (``same_pattern``, the capacitance's) a test of identity. ``None`` for
+    anything else, which then takes the general path (and its errors and warnings).
+    """
+    if old.kind != "sparse" or not old.symmetric or not sparse.issparse(value):
+        return None
+    if value.format not in ("csc", "csr") or value.dtype != np.float64:
+        return None
+    m = old.data
+    if value.shape != m.shape or not m.has_canonical_format:
+        return None
+    # A CSR matrix's arrays are the CSC arrays of its transpose: on a symmetric pattern
+    # with symmetric values, the same matrix.
+    if not (arrays_equal(value.indptr, m.indptr) and arrays_equal(value.indices, m.indices)):
+        return None
+    mirrors = _pattern(m).mirrors(m)
+    if mirrors is None:
+        return None
+    data = np.array(value.data, dtype=np.float64)
+    if not all_finite(data) or not _symmetric_on(data, *mirrors):
+        return None
+    out = sparse.csc_array((data, m.indices, m.indptr), shape=m.shape)
+    out.has_canonical_format = True  # m's pattern: sorted, no duplicates
+    return Block("sparse", m.shape, freeze_sparse(out), True, name)
+
+
+def _capacitance_on_pattern(W: WoodburyMatrix, parts: Parts) -> Block | None:
+    """The new ``O = B + A`` (``X = I``, diagonal ``B``) on the old ``O``'s shared pattern.
+
+    The block :attr:`State.O` would build, with the old ``O``'s factorisation as the donor
+    of its symbolic analysis, formed from the pattern's known diagonal positions (one copy
+    of ``A``'s values and ``n`` additions). ``None`` unless the new ``A`` shares the index
+    arrays of the old ``O`` (see :func:`_on_old_pattern`) and the old ``O`` was factorised
+    by CHOLMOD; also for an ``O`` that overflowed, left to the lazy path to report.
+    """
+    o_old = peek(W._state, "O")
+    if o_old is None or o_old.kind != "sparse" or not o_old.symmetric:
+        return None
+    donor = peek(o_old, "factor")
+    A, B = parts.A, parts.B
+    if (
+        not hasattr(donor, "refactor")
+        or not parts.symmetric
+        or parts.U.kind != "identity"
+        or A.kind != "sparse"
+        or not A.symmetric
+        or B.kind not in ("identity", "diagonal")
+    ):
+        return None
+    m = A.data
+    if not same_sparse_pattern(A, o_old):  # O(1) on shared index arrays
+        return None
+    positions = _pattern(m).diagonal(m)
+    if positions is None:
+        return None
+    # As Block.plus: A's values, the diagonal added in place (bit for bit its sum).
+    values = np.array(m.data)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below, as State.O
+        values[positions] += B.diagonal()
+    if not all_finite(values):
+        return None
+    total = sparse.csc_array((values, m.indices, m.indptr), shape=m.shape)
+    total.has_canonical_format = True
+    # Exactly symmetric: entry (i, j) and (j, i) add the same two numbers (see State.O).
+    o = Block("sparse", m.shape, freeze_sparse(total), True, "O")
+    o = o.with_factor(analysis_donor=donor)
+    _ = o.rcond_bound  # as State.O: the singularity check and the warning test reuse it
+    return o
+
+
 def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
     """The parts of ``W`` with new ``A``/``B`` and what they reuse (see ``updates``)."""
     if A is None and B is None:
@@ -295,7 +480,9 @@ def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
         if value is None:
             new_blocks[name] = old_block
             continue
-        blk = _new_square(W, value, old_block, name)
+        blk = _on_old_pattern(old_block, value, name) if old.symmetric else None
+        if blk is None:
+            blk = _new_square(W, value, old_block, name)
         if same_pattern(old_block, blk):
             blk = _reuse_analysis(old_block, blk)
         elif strict:
@@ -316,7 +503,10 @@ def replace(W: WoodburyMatrix, A, B, strict: bool) -> tuple[Parts, Reuse]:
     if A is None and peek(W._state, "AU") is not None:
         au = W._state.AU
         va = None if old.symmetric else W._state.VA
-    return parts, Reuse(AU=au, VA=va, capacitance_donor=donor)
+    o_new = None if donor is None else _capacitance_on_pattern(W, parts)
+    if o_new is not None:
+        donor = None  # the new O holds the old one's factorisation as its donor
+    return parts, Reuse(AU=au, VA=va, O=o_new, capacitance_donor=donor)
 
 
 def update_a(W: WoodburyMatrix, C, downdate: bool) -> Parts:

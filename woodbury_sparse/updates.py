@@ -163,6 +163,14 @@ def refactor(W: WoodburyMatrix, A=None, B=None) -> WoodburyMatrix:
     analysis, so there the pattern is checked but the factorisation is fresh. Dense and
     diagonal blocks have no symbolic phase. When only ``B`` changes, ``A U`` is shared.
 
+    A new sparse symmetric block that stores exactly the old one's positions (CSC or
+    CSR, float64) shares the old block's index arrays: its symmetry is checked against
+    a map of mirrored entries built once per pattern (no transposition per call), and
+    when ``X = I`` with a diagonal ``B`` and ``W`` has factorised ``O``, the new
+    capacitance ``O = B + A`` is formed on the same arrays at once (a copy of ``A``'s
+    values and ``n`` additions), its factorisation reusing the old ``O``'s analysis. A
+    sweep over many values of a parameter pays for the pattern once.
+
     Examples
     --------
     A new AR(1) correlation on the same tridiagonal pattern:
