@@ -413,3 +413,42 @@ def test_one_entry_per_column_off_diagonal_is_not_diagonal():
     block = as_block(zero_diagonal, "B")
     assert block.kind == "diagonal"
     np.testing.assert_array_equal(block.data, np.zeros(3))
+
+
+@needs_cholmod
+@pytest.mark.parametrize(
+    "diagonal",
+    [
+        [4.0, 3.0, 2.0, 5.0],  # positive definite: settled by the pivots' extremes
+        [4.0, -3.0, 2.0, 5.0],  # indefinite: an LDLᵀ, nonsingular
+        [1e-300, 1e-300, 2.0, 5.0],  # tiny pivots: positive, log-determinant finite
+        [],  # empty
+    ],
+)
+def test_cholmod_factor_flags_and_lazy_slogdet_match_the_pivots(diagonal):
+    """Positive definiteness and nonsingularity read off min/max of the pivots, and the
+    log-determinant computed on demand, equal the plain formulas on every pivot."""
+    from woodbury_sparse._factor._base import slogdet_from_pivots
+    from woodbury_sparse._factor._sparse import CholmodFactor
+
+    n = len(diagonal)
+    m = sparse.diags_array([np.array(diagonal, dtype=float)], offsets=[0], shape=(n, n))
+    if n and min(abs(d) for d in diagonal) >= 1:
+        m = m + sparse.diags_array([np.full(n - 1, 1e-3)] * 2, offsets=[-1, 1], shape=(n, n))
+    factor = CholmodFactor.attempt(sparse.csc_array(m))
+    assert factor is not None
+    pivots = factor.handle.pivots()
+    if pivots is None:  # 0.5 LLᵀ: positive definite by construction
+        assert factor.positive_definite
+        return
+    assert "_sign_logdet" not in factor.__dict__  # not computed until asked for
+    assert factor.positive_definite == bool(np.all(pivots > 0))
+    sign, logdet = slogdet_from_pivots(pivots)
+    assert factor.nonsingular == (sign != 0 and np.isfinite(logdet))
+    assert factor.slogdet == (sign, logdet)
+    dense = m.toarray()
+    if n:
+        np.testing.assert_allclose(factor.slogdet[1], np.linalg.slogdet(dense)[1], rtol=1e-12)
+    magnitude = np.abs(pivots)
+    expected = float(magnitude.min() / magnitude.max()) if n else 1.0
+    assert factor.handle.pivot_ratio() == expected

@@ -526,8 +526,30 @@ class CholmodHandle:
         if pivots is None:
             with _QUIET:
                 return float(self._factor.rcond)  # a property in 0.5
+        if pivots.size == 0:
+            return 1.0
+        low, high = self.pivot_extremes()
+        if low > 0.0:  # positive pivots (the usual case): no |d| temporary
+            return float(low / high)
         magnitude = np.abs(pivots)
-        return float(magnitude.min() / magnitude.max()) if magnitude.size else 1.0
+        return float(magnitude.min() / magnitude.max())
+
+    def pivot_extremes(self) -> tuple[float, float]:
+        """``(min dᵢ, max dᵢ)`` of the pivots; kept.
+
+        NaN when a pivot is NaN, ``(inf, -inf)`` when there are none, and
+        ``(nan, nan)`` when the pivots are not exposed (a 0.5 ``LLᵀ`` factor).
+        """
+        return self._pivot_extremes
+
+    @cached_property
+    def _pivot_extremes(self) -> tuple[float, float]:
+        pivots = self.pivots()
+        if pivots is None:
+            return (np.nan, np.nan)
+        if pivots.size == 0:
+            return (np.inf, -np.inf)
+        return (float(pivots.min()), float(pivots.max()))
 
     def logdet_llt(self) -> float:
         """``log det M`` of a 0.5 ``LLᵀ`` factor."""
