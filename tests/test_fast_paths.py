@@ -406,6 +406,35 @@ def test_identity_and_diagonal_input_without_copy(fmt, index):
         as_block(bad, "B", square=True)
 
 
+@pytest.mark.parametrize("fmt", ["csc", "csr", "dia"])
+def test_identity_recognised_chunk_by_chunk(fmt, monkeypatch):
+    """The chunked O(n) tests (identity storage, all ones) agree with the whole-array
+    formulas at every chunk boundary: a stray entry in the last chunk, a value other than
+    1 there, a DIA diagonal shorter than n, integer and boolean values."""
+    from woodbury_sparse import _validation
+
+    monkeypatch.setattr(_validation, "_CHUNK", 3)
+    n = 11
+    assert as_block(sparse.eye_array(n, format=fmt), "B").kind == "identity"
+    assert as_block(sparse.eye_array(n, format=fmt, dtype=np.int64), "B").kind == "identity"
+    assert as_block(sparse.eye_array(n, format=fmt, dtype=bool), "B").kind == "identity"
+    for k in range(n):  # one value other than 1, in each chunk in turn
+        values = np.ones(n)
+        values[k] = 1.0 + 2.0**-52
+        block = as_block(sparse.diags_array(values, format=fmt), "B")
+        assert block.kind == "diagonal"
+        np.testing.assert_array_equal(block.data, values)
+    short = sparse.dia_array((np.ones((1, n - 2)), [0]), shape=(n, n))
+    block = as_block(short, "B")
+    assert block.kind == "diagonal"
+    np.testing.assert_array_equal(block.data, np.r_[np.ones(n - 2), 0.0, 0.0])
+    if fmt != "dia":  # one entry per column, the last one off the diagonal
+        m = sparse.eye_array(n, format=fmt)
+        m.indices = np.r_[np.arange(n - 1), 0].astype(m.indices.dtype)
+        assert as_block(m, "B").kind == "sparse"
+        np.testing.assert_array_equal(as_block(m, "B").toarray(), m.toarray())
+
+
 def test_one_entry_per_column_off_diagonal_is_not_diagonal():
     perm = sparse.csc_array(np.eye(4)[[1, 0, 3, 2]])
     assert as_block(perm, "B").kind == "sparse"

@@ -127,11 +127,12 @@ def as_block(value, name: str, *, square: bool = False, copy: bool = True) -> Bl
         check_dtype(value.dtype, name)
         if value.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got a {value.ndim}-D sparse array")
-        d = _stored_diagonal(value)
-        if d is not None:  # the identity (B = I, say): no copy of the whole matrix
+        stored = _stored_diagonal_values(value)
+        if stored is not None:  # the identity (B = I, say): no copy of the whole matrix
+            if stored.size == value.shape[0] and _all_ones(stored):  # finite: no check
+                return Block.identity(value.shape[0], name)
+            d = _diagonal_copy(stored, value.shape[0])
             check_finite(d, name)
-            if np.all(d == 1.0):
-                return Block.identity(d.size, name)
             return Block("diagonal", value.shape, freeze(d), True, name)
         m, symmetric = _transposed_copy(value)
         if m is None:
@@ -214,24 +215,58 @@ def _stored_diagonal(value) -> np.ndarray | None:
     canonical-format flags say: two O(n) comparisons settle it without the copy,
     duplicate summation and diagonal test of the general path.
     """
+    stored = _stored_diagonal_values(value)
+    return None if stored is None else _diagonal_copy(stored, value.shape[0])
+
+
+#: Entries per chunk in the O(n) comparisons of :func:`_stored_diagonal_values` and
+#: :func:`_all_ones`: their temporaries stay in cache (see ``_blocks.arrays_equal``).
+_CHUNK: int = 1 << 16
+
+
+def _stored_diagonal_values(value) -> np.ndarray | None:
+    """The stored diagonal values of a matrix stored as diagonal, else None.
+
+    A view, of any real dtype (see :func:`_stored_diagonal`). A DIA array's view may be
+    shorter than ``n``: the missing entries are zeros.
+    """
     n = value.shape[0]
     if value.format == "dia" and value.shape[1] == n:
         # scipy.sparse.eye_array and diags_array([d]) store one diagonal: offset 0, its
         # entry for column j at data[0, j] (DIA → CSR → CSC and the checks cost 10× more).
         if value.offsets.shape != (1,) or value.offsets[0] != 0:
             return None
-        d = np.zeros(n)  # columns beyond the stored length hold zeros
-        stored = min(n, value.data.shape[1])
-        d[:stored] = value.data[0, :stored]
-        return d
+        return value.data[0, : min(n, value.data.shape[1])]
     if value.format not in ("csc", "csr") or value.shape[1] != n or value.nnz != n:
         return None
-    steps = np.arange(n + 1, dtype=value.indptr.dtype)  # no casts in the comparisons
-    if not np.array_equal(value.indptr, steps):
+    indptr, indices = value.indptr, value.indices
+    if indptr[0] != 0:
         return None
-    if not np.array_equal(value.indices[:n], steps[:n].astype(value.indices.dtype, copy=False)):
-        return None
-    return np.array(value.data[:n], dtype=np.float64)
+    # indptr[k + 1] = k + 1 and indices[k] = k for every k, chunk by chunk (a whole-size
+    # arange and boolean temporary would be fresh pages to fault in: 4.6 ms at n = 10⁶).
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        steps = np.arange(lo, hi, dtype=np.int64)
+        if not (np.array_equal(indptr[lo + 1 : hi + 1], steps + 1)):
+            return None
+        if not np.array_equal(indices[lo:hi], steps):
+            return None
+    return value.data[:n]
+
+
+def _diagonal_copy(stored: np.ndarray, n: int) -> np.ndarray:
+    """A new float64 array of length ``n``: ``stored`` followed by zeros."""
+    d = np.zeros(n) if stored.size < n else np.empty(n)
+    d[: stored.size] = stored
+    return d
+
+
+def _all_ones(values: np.ndarray) -> bool:
+    """Whether every entry of ``values`` equals 1 (False for NaN), chunk by chunk."""
+    for lo in range(0, values.size, _CHUNK):
+        if not np.all(values[lo : lo + _CHUNK] == 1):
+            return False
+    return True
 
 
 def _is_diagonal_csc(m: sparse.csc_array) -> bool:
