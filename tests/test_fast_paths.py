@@ -481,3 +481,35 @@ def test_cholmod_factor_flags_and_lazy_slogdet_match_the_pivots(diagonal):
     magnitude = np.abs(pivots)
     expected = float(magnitude.min() / magnitude.max()) if n else 1.0
     assert factor.handle.pivot_ratio() == expected
+
+
+@needs_cholmod
+@pytest.mark.skipif(API_05, reason="scikit-sparse 0.4's simplicial LDLᵀ draw path")
+@pytest.mark.parametrize("columns", [None, 3])
+def test_draw_in_natural_order_skips_the_identity_permutation(columns, rng, monkeypatch):
+    """CHOLMOD in natural order (a band; a grid handed AMD's ordering by the layer) has
+    ``P = I``: the draw's ``R⁻ᵀ z`` without ``apply_Pt`` is bit for bit the one with it,
+    and ``R⁻ᵀ R⁻¹ = M⁻¹``; CHOLMOD's own ordering keeps ``apply_Pt``; a refactorisation
+    keeps the flag."""
+    band = sparse.csc_array(ar1_precision(60, 0.8))
+    grid = sparse.csc_array(grid_precision(12, kappa=0.5))
+    cases = [(band, "choose"), (grid, "choose"), (grid, "cholmod")]
+    for m, setting in cases:
+        monkeypatch.setattr(_sksparse, "CHOLMOD_MODE", setting)
+        handle = _sksparse.CholmodHandle.factorize(m, ldl=False)
+        if not handle.simplicial:
+            continue
+        natural = bool(np.array_equal(handle._factor.P(), np.arange(m.shape[0])))
+        assert handle.natural == natural == (setting == "choose")
+        assert handle.refactorize(m).natural == natural
+        z = rng.standard_normal(m.shape[0] if columns is None else (m.shape[0], columns))
+        got = handle.solve_sqrt_t(z)
+        d = handle.pivots()
+        zz = np.asfortranarray(z)
+        scaled = zz * (1.0 / np.sqrt(d if zz.ndim == 1 else d[:, None]))
+        y = handle._factor.solve_Lt(scaled, use_LDLt_decomposition=True)
+        np.testing.assert_array_equal(got, handle._out_of(handle._factor.apply_Pt(y)))
+        root_inv_t = handle.solve_sqrt_t(np.eye(m.shape[0]))
+        np.testing.assert_allclose(
+            root_inv_t @ root_inv_t.T, np.linalg.inv(m.toarray()), rtol=1e-10, atol=1e-12
+        )

@@ -383,6 +383,9 @@ class CholmodHandle:
         #: ordering the mode was chosen with, not computed twice), else None.
         self.reordering = reordering
         self.outer = None if reordering is None else reordering.perm
+        #: CHOLMOD factorised in natural order (its ``P`` is the identity): set by
+        #: :meth:`factorize` and kept by :meth:`refactorize`; ``updown`` keeps ``P`` too.
+        self.natural = False
 
     def _into(self, b: np.ndarray) -> np.ndarray:
         """``b`` in CHOLMOD's row order: ``b[q]``."""
@@ -445,7 +448,9 @@ class CholmodHandle:
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        return cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
+        handle = cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
+        handle.natural = order == "natural"
+        return handle
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
         """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
@@ -468,7 +473,11 @@ class CholmodHandle:
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering)
+        handle = type(self)(
+            factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering
+        )
+        handle.natural = self.natural
+        return handle
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -487,7 +496,9 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
+        handle = type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
+        handle.natural = self.natural  # an update keeps CHOLMOD's ordering
+        return handle
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
@@ -589,14 +600,25 @@ class CholmodHandle:
             # 0.4's simplicial factor is P M Pᵀ = L D Lᵀ: R = Pᵀ L D^½ (the same R as the
             # LLᵀ form's, which sqrt_t_matmul uses), so R⁻ᵀ z = Pᵀ L⁻ᵀ D^-½ z, from L and
             # D as they are: no copy of the factor, no conversion to LLᵀ.
-            d = self.pivots()
-            assert d is not None  # 0.4 reads D for every factor
-            scale = 1.0 / np.sqrt(d if z.ndim == 1 else d[:, None])
+            scale = self._inverse_root_pivots
             with _QUIET:
-                y = f.solve_Lt(z * scale, use_LDLt_decomposition=True)
-                return f.apply_Pt(y)
+                y = f.solve_Lt(
+                    z * (scale if z.ndim == 1 else scale[:, None]), use_LDLt_decomposition=True
+                )
+                # In natural order P = I, and apply_Pt would only copy y.
+                return y if self.natural else f.apply_Pt(y)
         f = self._llt_copy
         return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))
+
+    @cached_property
+    def _inverse_root_pivots(self) -> np.ndarray:
+        """``1/√dᵢ`` of a 0.4 simplicial factor's pivots (read-only); built once."""
+        d = self.pivots()
+        assert d is not None  # 0.4 reads D for every factor
+        scale = np.sqrt(d)
+        np.divide(1.0, scale, out=scale)  # in place: one n-sized array, not two
+        scale.flags.writeable = False
+        return scale
 
     @cached_property
     def _llt_copy(self):
