@@ -513,3 +513,68 @@ def test_draw_in_natural_order_skips_the_identity_permutation(columns, rng, monk
         np.testing.assert_allclose(
             root_inv_t @ root_inv_t.T, np.linalg.inv(m.toarray()), rtol=1e-10, atol=1e-12
         )
+
+
+def _full_band(n: int, b: int, rng, symmetric: bool = True) -> np.ndarray:
+    """A dense matrix with every entry within ``b`` of the diagonal nonzero."""
+    dense = np.diag(np.full(n, 10.0))
+    for d in range(1, min(b, n - 1) + 1):
+        below = rng.uniform(0.5, 1.5, n - d)
+        dense += np.diag(below, -d) + np.diag(below if symmetric else below[::-1] + 1.0, d)
+    return dense
+
+
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_full_band_copy_matches_the_transposition(fmt, index, rng, monkeypatch):
+    """The full-band path (pattern by formula, symmetry by strided comparisons) accepts
+    exactly the symmetric full bands, copies them, and gives as_block the general path's
+    block; everything else (an asymmetric entry anywhere, a missing or extra entry, NaN,
+    a band too wide for its order) goes to the transposition, as before."""
+    from woodbury_sparse import _validation
+
+    monkeypatch.setattr(_validation, "_CHUNK", 8)  # many chunks, every boundary case
+    make = sparse.csc_array if fmt == "csc" else sparse.csr_array
+
+    def stored(dense, keep=None):
+        rows, cols = np.nonzero(keep if keep is not None else dense)
+        m = make((dense[rows, cols], (rows, cols)), shape=dense.shape)
+        m.sort_indices()
+        m.indices, m.indptr = m.indices.astype(index), m.indptr.astype(index)
+        return m
+
+    for n, b in [(1, 0), (5, 0), (6, 1), (7, 1), (30, 1), (31, 2), (40, 3), (12, 3), (10, 3)]:
+        dense = _full_band(n, b, rng)
+        m = stored(dense)
+        got = _validation._band_copy(m)
+        if n < 2 * (2 * b + 1):
+            assert got is None
+        else:
+            copy, symmetric = got
+            assert symmetric and copy.has_canonical_format
+            np.testing.assert_array_equal(copy.toarray(), dense)
+            for mine, theirs in ((copy.data, m.data), (copy.indices, m.indices)):
+                assert not np.shares_memory(mine, theirs)
+        block = as_block(m, "A", square=True)
+        np.testing.assert_array_equal(block.toarray(), dense)
+        assert block.asymmetry() == 0.0
+        # one asymmetric entry, at every position of the band in turn
+        for i, j in zip(*np.nonzero(np.triu(dense, 1)), strict=True):
+            bad = dense.copy()
+            bad[i, j] += 2.0**-40
+            assert _validation._band_copy(stored(bad, dense != 0)) is None
+            assert as_block(stored(bad, dense != 0), "A").asymmetry() > 0
+        if b and n >= 2 * (2 * b + 1):
+            keep = dense != 0
+            keep[n // 2, n // 2 + b] = keep[n // 2 + b, n // 2] = False  # a hole
+            assert _validation._band_copy(stored(dense, keep)) is None
+            wider = dense.copy()
+            wider[0, b + 1] = wider[b + 1, 0] = 1.0  # an entry outside the band
+            assert _validation._band_copy(stored(wider)) is None
+            nan = dense.copy()
+            nan[n - 1, n - 1] = np.nan
+            assert _validation._band_copy(stored(nan, np.isnan(nan) | (nan != 0))) is None
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                as_block(stored(nan, np.isnan(nan) | (nan != 0)), "A")
+    asym = _full_band(30, 2, rng, symmetric=False)
+    assert _validation._band_copy(stored(asym)) is None
