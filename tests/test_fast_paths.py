@@ -578,3 +578,28 @@ def test_full_band_copy_matches_the_transposition(fmt, index, rng, monkeypatch):
                 as_block(stored(nan, np.isnan(nan) | (nan != 0)), "A")
     asym = _full_band(30, 2, rng, symmetric=False)
     assert _validation._band_copy(stored(asym)) is None
+
+
+def test_bandwidth_proven_by_validation_is_remembered_only_for_its_arrays(rng):
+    """A full band's bandwidth, proven while validating it, answers bandwidth() for its
+    block, the capacitance sharing its pattern and CHOLMOD's view of it; a writable or
+    different array of equal content is measured, and the record dies with the arrays."""
+    q = ar1_precision(500, 0.7)
+    W = ws.SymmetricWoodburyMatrix(q, sparse.eye_array(500))
+    a, o = W._state.parts.A.data, W._O.data
+    for m in (a, o, _as_cholmod_input(a)):
+        assert _sksparse._known_bandwidth(m) == 1
+        assert bandwidth(m) == 1
+    assert _sksparse._known_bandwidth(sparse.csc_array(a, copy=True)) is None
+    wide = sparse.csc_array(a, copy=True)
+    wide.indices[1] = 7  # a writable pattern is never trusted: measured
+    assert bandwidth(wide) == 7
+    del W, a, o
+    import gc
+
+    gc.collect()
+    ptr, ind = np.arange(4), np.arange(3)
+    ptr.flags.writeable = ind.flags.writeable = False
+    _sksparse.remember_bandwidth(ptr, ind, 0)  # prunes the records of dead arrays
+    for p, i, _ in _sksparse._KNOWN_BANDWIDTHS.values():
+        assert p() is not None and i() is not None

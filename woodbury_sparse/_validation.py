@@ -18,6 +18,7 @@ from scipy.sparse.linalg import LinearOperator
 from ._blocks import Block, arrays_equal, freeze, freeze_sparse
 from ._cache import seed
 from ._exceptions import AsymmetryWarning, warn
+from ._factor import _sksparse
 
 #: A block counts as symmetric when ``‖M − Mᵀ‖_F ≤ SYMMETRY_RTOL · ‖M‖_F``. Round-off in
 #: a computed precision matrix (``numpy.linalg.inv(Sigma)``: ~1e-14 relative) passes;
@@ -234,6 +235,8 @@ def _band_copy(value) -> tuple[sparse.csc_array, bool] | None:
         (np.array(data[:nnz]), np.array(indices[:nnz]), np.array(indptr)), shape=value.shape
     )
     copy.has_canonical_format = True  # sorted rows, one entry per position
+    freeze_sparse(copy)  # the block's storage: read-only, as as_block would make it
+    _sksparse.remember_bandwidth(copy.indptr, copy.indices, b)
     return copy, True
 
 
