@@ -588,9 +588,9 @@ def test_bandwidth_proven_by_validation_is_remembered_only_for_its_arrays(rng):
     W = ws.SymmetricWoodburyMatrix(q, sparse.eye_array(500))
     a, o = W._state.parts.A.data, W._O.data
     for m in (a, o, _as_cholmod_input(a)):
-        assert _sksparse._known_bandwidth(m) == 1
+        assert _sksparse.known_full_band(m) == 1
         assert bandwidth(m) == 1
-    assert _sksparse._known_bandwidth(sparse.csc_array(a, copy=True)) is None
+    assert _sksparse.known_full_band(sparse.csc_array(a, copy=True)) is None
     wide = sparse.csc_array(a, copy=True)
     wide.indices[1] = 7  # a writable pattern is never trusted: measured
     assert bandwidth(wide) == 7
@@ -600,6 +600,43 @@ def test_bandwidth_proven_by_validation_is_remembered_only_for_its_arrays(rng):
     gc.collect()
     ptr, ind = np.arange(4), np.arange(3)
     ptr.flags.writeable = ind.flags.writeable = False
-    _sksparse.remember_bandwidth(ptr, ind, 0)  # prunes the records of dead arrays
-    for p, i, _ in _sksparse._KNOWN_BANDWIDTHS.values():
+    _sksparse.remember_full_band(ptr, ind, 0)  # prunes the records of dead arrays
+    for p, i, _ in _sksparse._KNOWN_BANDS.values():
         assert p() is not None and i() is not None
+
+
+@pytest.mark.parametrize("n, b", [(10, 1), (11, 2), (40, 1), (41, 3), (200, 2)])
+def test_full_band_diagonal_positions_and_dominance_bound(n, b, rng, monkeypatch):
+    """For a validated full band, the diagonal positions (arithmetic) and Varah's bound
+    (strided column sums) equal the general routes' on an unregistered copy, the bound
+    stays below the true reciprocal condition number, and NaN makes it 0."""
+    from woodbury_sparse._factor import _base
+
+    monkeypatch.setattr(_base, "_BAND_CHUNK", 7)
+    for scale in (1.0, 0.3):  # dominant, then not (the bound proves nothing: 0)
+        dense = _full_band(n, b, rng)
+        dense -= np.diag(np.diag(dense)) * (1.0 - scale)
+        block = as_block(sparse.csc_array(dense), "A", square=True)
+        assert _sksparse.known_full_band(block.data) == b
+        plain = sparse.csc_array(block.data, copy=True)  # not registered: general routes
+        assert _sksparse.known_full_band(plain) is None
+        np.testing.assert_array_equal(
+            _blocks.diagonal_positions(block.data), _blocks.diagonal_positions(plain)
+        )
+        total = Block.identity(n).plus(block)
+        assert _sksparse.known_full_band(total.data) == b  # O = I + A shares the pattern
+        for m in (block.data, total.data):
+            mine = _base.dominance_rcond_bound(m)
+            general = _base.dominance_rcond_bound(sparse.csc_array(m, copy=True))
+            np.testing.assert_allclose(mine, general, rtol=1e-13, atol=0)
+            d = m.toarray()
+            true = 1.0 / (np.abs(d).sum(axis=0).max() * np.abs(np.linalg.inv(d)).sum(axis=0).max())
+            assert mine <= true
+        if scale == 1.0:
+            assert _base.dominance_rcond_bound(block.data) > 0
+    for j in (0, n // 2, n - 1):
+        values = np.array(block.data.data)
+        values[block.data.indptr[j]] = np.nan
+        bad = sparse.csc_array((values, block.data.indices, block.data.indptr), shape=(n, n))
+        assert _sksparse.known_full_band(bad) == b
+        assert _base.dominance_rcond_bound(bad) == 0.0

@@ -236,7 +236,7 @@ def _band_copy(value) -> tuple[sparse.csc_array, bool] | None:
     )
     copy.has_canonical_format = True  # sorted rows, one entry per position
     freeze_sparse(copy)  # the block's storage: read-only, as as_block would make it
-    _sksparse.remember_bandwidth(copy.indptr, copy.indices, b)
+    _sksparse.remember_full_band(copy.indptr, copy.indices, b)
     return copy, True
 
 

@@ -172,9 +172,9 @@ NATURAL_ORDER_BANDWIDTH: int = 8
 _BANDWIDTH_CHUNK: int = 1 << 15
 
 
-#: Bandwidths known from validation (see :func:`remember_bandwidth`): the indices'
-#: address → weak references to the pattern's two arrays and the bandwidth.
-_KNOWN_BANDWIDTHS: dict[int, tuple[weakref.ref, weakref.ref, int]] = {}
+#: Full bands proven by validation (see :func:`remember_full_band`): the indices' address
+#: → weak references to the pattern's two arrays and the half-width.
+_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, int]] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
@@ -182,24 +182,27 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
-def remember_bandwidth(indptr: np.ndarray, indices: np.ndarray, width: int) -> None:
-    """Record that the read-only pattern ``(indptr, indices)`` has bandwidth ``width``.
+def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int) -> None:
+    """Record that the read-only pattern ``(indptr, indices)`` is a full band.
 
-    Validation proves a full band's pattern while copying it (``_validation._band_copy``)
-    and records it here, for the arrays it owns and froze; :func:`bandwidth` then answers
-    for any matrix holding these arrays or views of all of them (the block, a
-    capacitance ``O = B + A`` sharing ``A``'s pattern, CHOLMOD's input view) without its
-    O(n) pass, 5 ms at n = 10⁶. Held weakly: an entry dies with its arrays, and is only
-    trusted while both are alive and read-only (their memory then cannot change).
+    A full band of half-width ``b`` stores, in column ``j``, exactly the rows
+    ``max(0, j − b) … min(n − 1, j + b)`` in order. Validation proves it while copying a
+    matrix (``_validation._band_copy``) and records it here, for the arrays it owns and
+    froze; :func:`known_full_band` then answers for any matrix holding these arrays or
+    views of all of them (the block, a capacitance ``O = B + A`` sharing ``A``'s
+    pattern, CHOLMOD's input view), sparing the O(n) or O(nnz) passes that rediscover
+    it (:func:`bandwidth`: 5 ms at n = 10⁶). Held weakly: an entry dies with its arrays,
+    and is only trusted while both are alive and read-only (their memory then cannot
+    change).
     """
     if indptr.flags.writeable or indices.flags.writeable:
         return
     with _KNOWN_LOCK:
-        for key, (ptr, ind, _) in list(_KNOWN_BANDWIDTHS.items()):
+        for key, (ptr, ind, _) in list(_KNOWN_BANDS.items()):
             if ptr() is None or ind() is None:
-                del _KNOWN_BANDWIDTHS[key]
-        entry = (weakref.ref(indptr), weakref.ref(indices), int(width))
-        _KNOWN_BANDWIDTHS[_address(indices)] = entry
+                del _KNOWN_BANDS[key]
+        entry = (weakref.ref(indptr), weakref.ref(indices), int(half_width))
+        _KNOWN_BANDS[_address(indices)] = entry
 
 
 def _same_array(view: np.ndarray, original: np.ndarray | None) -> bool:
@@ -214,21 +217,26 @@ def _same_array(view: np.ndarray, original: np.ndarray | None) -> bool:
     )
 
 
-def _known_bandwidth(m) -> int | None:
-    entry = _KNOWN_BANDWIDTHS.get(_address(m.indices))
+def known_full_band(m) -> int | None:
+    """The half-width of ``m``'s pattern when validation proved it a full band, else None.
+
+    See :func:`remember_full_band`.
+    """
+    entry = _KNOWN_BANDS.get(_address(m.indices))
     if entry is None:
         return None
-    ptr, ind, width = entry
-    return width if _same_array(m.indices, ind()) and _same_array(m.indptr, ptr()) else None
+    ptr, ind, half_width = entry
+    same = _same_array(m.indices, ind()) and _same_array(m.indptr, ptr())
+    return half_width if same else None
 
 
 def bandwidth(m) -> int:
     """``max |i − j|`` over the stored entries of a CSC matrix with sorted indices.
 
     Only each column's first and last entry matter: O(n), not O(nnz); nothing at all for
-    a pattern validation has proven (:func:`remember_bandwidth`).
+    a pattern validation has proven a full band (:func:`remember_full_band`).
     """
-    known = _known_bandwidth(m)
+    known = known_full_band(m)
     if known is not None:
         return known
     indptr, indices = m.indptr, m.indices
