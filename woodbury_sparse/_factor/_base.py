@@ -230,7 +230,7 @@ def dominance_rcond_bound(m: sparse.csc_array) -> float:
 
 
 #: Columns per chunk in :func:`_band_dominance_bound` (temporaries stay in cache).
-_BAND_CHUNK: int = 1 << 14
+_BAND_CHUNK: int = 1 << 13
 
 
 def _band_dominance_bound(m: sparse.csc_array, b: int) -> float:
