@@ -16,6 +16,7 @@ from scipy.sparse import linalg as splinalg
 from scipy.sparse.csgraph import connected_components
 
 from .._cache import cached_property
+from ._sksparse import known_full_band
 
 
 class Factor(ABC):
@@ -207,8 +208,6 @@ def dominance_rcond_bound(m: sparse.csc_array) -> float:
     n = m.shape[0]
     if n == 0 or m.nnz == 0:
         return 0.0
-    from ._sksparse import known_full_band  # the CHOLMOD module imports this one
-
     half_width = known_full_band(m)
     if half_width is not None:
         return _band_dominance_bound(m, half_width)
