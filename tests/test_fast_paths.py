@@ -406,6 +406,35 @@ def test_identity_and_diagonal_input_without_copy(fmt, index):
         as_block(bad, "B", square=True)
 
 
+@pytest.mark.parametrize("fmt", ["csc", "csr", "dia"])
+def test_identity_recognised_chunk_by_chunk(fmt, monkeypatch):
+    """The chunked O(n) tests (identity storage, all ones) agree with the whole-array
+    formulas at every chunk boundary: a stray entry in the last chunk, a value other than
+    1 there, a DIA diagonal shorter than n, integer and boolean values."""
+    from woodbury_sparse import _validation
+
+    monkeypatch.setattr(_validation, "_CHUNK", 3)
+    n = 11
+    assert as_block(sparse.eye_array(n, format=fmt), "B").kind == "identity"
+    assert as_block(sparse.eye_array(n, format=fmt, dtype=np.int64), "B").kind == "identity"
+    assert as_block(sparse.eye_array(n, format=fmt, dtype=bool), "B").kind == "identity"
+    for k in range(n):  # one value other than 1, in each chunk in turn
+        values = np.ones(n)
+        values[k] = 1.0 + 2.0**-52
+        block = as_block(sparse.diags_array(values, format=fmt), "B")
+        assert block.kind == "diagonal"
+        np.testing.assert_array_equal(block.data, values)
+    short = sparse.dia_array((np.ones((1, n - 2)), [0]), shape=(n, n))
+    block = as_block(short, "B")
+    assert block.kind == "diagonal"
+    np.testing.assert_array_equal(block.data, np.r_[np.ones(n - 2), 0.0, 0.0])
+    if fmt != "dia":  # one entry per column, the last one off the diagonal
+        m = sparse.eye_array(n, format=fmt)
+        m.indices = np.r_[np.arange(n - 1), 0].astype(m.indices.dtype)
+        assert as_block(m, "B").kind == "sparse"
+        np.testing.assert_array_equal(as_block(m, "B").toarray(), m.toarray())
+
+
 def test_one_entry_per_column_off_diagonal_is_not_diagonal():
     perm = sparse.csc_array(np.eye(4)[[1, 0, 3, 2]])
     assert as_block(perm, "B").kind == "sparse"
@@ -413,3 +442,201 @@ def test_one_entry_per_column_off_diagonal_is_not_diagonal():
     block = as_block(zero_diagonal, "B")
     assert block.kind == "diagonal"
     np.testing.assert_array_equal(block.data, np.zeros(3))
+
+
+@needs_cholmod
+@pytest.mark.parametrize(
+    "diagonal",
+    [
+        [4.0, 3.0, 2.0, 5.0],  # positive definite: settled by the pivots' extremes
+        [4.0, -3.0, 2.0, 5.0],  # indefinite: an LDLᵀ, nonsingular
+        [1e-300, 1e-300, 2.0, 5.0],  # tiny pivots: positive, log-determinant finite
+        [],  # empty
+    ],
+)
+def test_cholmod_factor_flags_and_lazy_slogdet_match_the_pivots(diagonal):
+    """Positive definiteness and nonsingularity read off min/max of the pivots, and the
+    log-determinant computed on demand, equal the plain formulas on every pivot."""
+    from woodbury_sparse._factor._base import slogdet_from_pivots
+    from woodbury_sparse._factor._sparse import CholmodFactor
+
+    n = len(diagonal)
+    m = sparse.diags_array([np.array(diagonal, dtype=float)], offsets=[0], shape=(n, n))
+    if n and min(abs(d) for d in diagonal) >= 1:
+        m = m + sparse.diags_array([np.full(n - 1, 1e-3)] * 2, offsets=[-1, 1], shape=(n, n))
+    factor = CholmodFactor.attempt(sparse.csc_array(m))
+    assert factor is not None
+    pivots = factor.handle.pivots()
+    if pivots is None:  # 0.5 LLᵀ: positive definite by construction
+        assert factor.positive_definite
+        return
+    assert "_sign_logdet" not in factor.__dict__  # not computed until asked for
+    assert factor.positive_definite == bool(np.all(pivots > 0))
+    sign, logdet = slogdet_from_pivots(pivots)
+    assert factor.nonsingular == (sign != 0 and np.isfinite(logdet))
+    assert factor.slogdet == (sign, logdet)
+    dense = m.toarray()
+    if n:
+        np.testing.assert_allclose(factor.slogdet[1], np.linalg.slogdet(dense)[1], rtol=1e-12)
+    magnitude = np.abs(pivots)
+    expected = float(magnitude.min() / magnitude.max()) if n else 1.0
+    assert factor.handle.pivot_ratio() == expected
+
+
+@needs_cholmod
+@pytest.mark.skipif(API_05, reason="scikit-sparse 0.4's simplicial LDLᵀ draw path")
+@pytest.mark.parametrize("columns", [None, 3])
+def test_draw_in_natural_order_skips_the_identity_permutation(columns, rng, monkeypatch):
+    """CHOLMOD in natural order (a band; a grid handed AMD's ordering by the layer) has
+    ``P = I``: the draw's ``R⁻ᵀ z`` without ``apply_Pt`` is bit for bit the one with it,
+    and ``R⁻ᵀ R⁻¹ = M⁻¹``; CHOLMOD's own ordering keeps ``apply_Pt``; a refactorisation
+    keeps the flag."""
+    band = sparse.csc_array(ar1_precision(60, 0.8))
+    grid = sparse.csc_array(grid_precision(12, kappa=0.5))
+    cases = [(band, "choose"), (grid, "choose"), (grid, "cholmod")]
+    for m, setting in cases:
+        monkeypatch.setattr(_sksparse, "CHOLMOD_MODE", setting)
+        handle = _sksparse.CholmodHandle.factorize(m, ldl=False)
+        if not handle.simplicial:
+            continue
+        natural = bool(np.array_equal(handle._factor.P(), np.arange(m.shape[0])))
+        assert handle.natural == natural == (setting == "choose")
+        assert handle.refactorize(m).natural == natural
+        z = rng.standard_normal(m.shape[0] if columns is None else (m.shape[0], columns))
+        got = handle.solve_sqrt_t(z)
+        d = handle.pivots()
+        zz = np.asfortranarray(z)
+        scaled = zz * (1.0 / np.sqrt(d if zz.ndim == 1 else d[:, None]))
+        y = handle._factor.solve_Lt(scaled, use_LDLt_decomposition=True)
+        np.testing.assert_array_equal(got, handle._out_of(handle._factor.apply_Pt(y)))
+        root_inv_t = handle.solve_sqrt_t(np.eye(m.shape[0]))
+        np.testing.assert_allclose(
+            root_inv_t @ root_inv_t.T, np.linalg.inv(m.toarray()), rtol=1e-10, atol=1e-12
+        )
+
+
+def _full_band(n: int, b: int, rng, symmetric: bool = True) -> np.ndarray:
+    """A dense matrix with every entry within ``b`` of the diagonal nonzero."""
+    dense = np.diag(np.full(n, 10.0))
+    for d in range(1, min(b, n - 1) + 1):
+        below = rng.uniform(0.5, 1.5, n - d)
+        dense += np.diag(below, -d) + np.diag(below if symmetric else below[::-1] + 1.0, d)
+    return dense
+
+
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_full_band_copy_matches_the_transposition(fmt, index, rng, monkeypatch):
+    """The full-band path (pattern by formula, symmetry by strided comparisons) accepts
+    exactly the symmetric full bands, copies them, and gives as_block the general path's
+    block; everything else (an asymmetric entry anywhere, a missing or extra entry, NaN,
+    a band too wide for its order) goes to the transposition, as before."""
+    from woodbury_sparse import _validation
+
+    monkeypatch.setattr(_validation, "_CHUNK", 8)  # many chunks, every boundary case
+    make = sparse.csc_array if fmt == "csc" else sparse.csr_array
+
+    def stored(dense, keep=None):
+        rows, cols = np.nonzero(keep if keep is not None else dense)
+        m = make((dense[rows, cols], (rows, cols)), shape=dense.shape)
+        m.sort_indices()
+        m.indices, m.indptr = m.indices.astype(index), m.indptr.astype(index)
+        return m
+
+    for n, b in [(1, 0), (5, 0), (6, 1), (7, 1), (30, 1), (31, 2), (40, 3), (12, 3), (10, 3)]:
+        dense = _full_band(n, b, rng)
+        m = stored(dense)
+        got = _validation._band_copy(m)
+        if n < 2 * (2 * b + 1):
+            assert got is None
+        else:
+            copy, symmetric = got
+            assert symmetric and copy.has_canonical_format
+            np.testing.assert_array_equal(copy.toarray(), dense)
+            for mine, theirs in ((copy.data, m.data), (copy.indices, m.indices)):
+                assert not np.shares_memory(mine, theirs)
+        block = as_block(m, "A", square=True)
+        np.testing.assert_array_equal(block.toarray(), dense)
+        assert block.asymmetry() == 0.0
+        # one asymmetric entry, at every position of the band in turn
+        for i, j in zip(*np.nonzero(np.triu(dense, 1)), strict=True):
+            bad = dense.copy()
+            bad[i, j] += 2.0**-40
+            assert _validation._band_copy(stored(bad, dense != 0)) is None
+            assert as_block(stored(bad, dense != 0), "A").asymmetry() > 0
+        if b and n >= 2 * (2 * b + 1):
+            keep = dense != 0
+            keep[n // 2, n // 2 + b] = keep[n // 2 + b, n // 2] = False  # a hole
+            assert _validation._band_copy(stored(dense, keep)) is None
+            wider = dense.copy()
+            wider[0, b + 1] = wider[b + 1, 0] = 1.0  # an entry outside the band
+            assert _validation._band_copy(stored(wider)) is None
+            nan = dense.copy()
+            nan[n - 1, n - 1] = np.nan
+            assert _validation._band_copy(stored(nan, np.isnan(nan) | (nan != 0))) is None
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                as_block(stored(nan, np.isnan(nan) | (nan != 0)), "A")
+    asym = _full_band(30, 2, rng, symmetric=False)
+    assert _validation._band_copy(stored(asym)) is None
+
+
+def test_bandwidth_proven_by_validation_is_remembered_only_for_its_arrays(rng):
+    """A full band's bandwidth, proven while validating it, answers bandwidth() for its
+    block, the capacitance sharing its pattern and CHOLMOD's view of it; a writable or
+    different array of equal content is measured, and the record dies with the arrays."""
+    q = ar1_precision(500, 0.7)
+    W = ws.SymmetricWoodburyMatrix(q, sparse.eye_array(500))
+    a, o = W._state.parts.A.data, W._O.data
+    for m in (a, o, _as_cholmod_input(a)):
+        assert _sksparse.known_full_band(m) == 1
+        assert bandwidth(m) == 1
+    assert _sksparse.known_full_band(sparse.csc_array(a, copy=True)) is None
+    wide = sparse.csc_array(a, copy=True)
+    wide.indices[1] = 7  # a writable pattern is never trusted: measured
+    assert bandwidth(wide) == 7
+    del W, a, o
+    import gc
+
+    gc.collect()
+    ptr, ind = np.arange(4), np.arange(3)
+    ptr.flags.writeable = ind.flags.writeable = False
+    _sksparse.remember_full_band(ptr, ind, 0)  # prunes the records of dead arrays
+    for p, i, _ in _sksparse._KNOWN_BANDS.values():
+        assert p() is not None and i() is not None
+
+
+@pytest.mark.parametrize("n, b", [(10, 1), (11, 2), (40, 1), (41, 3), (200, 2)])
+def test_full_band_diagonal_positions_and_dominance_bound(n, b, rng, monkeypatch):
+    """For a validated full band, the diagonal positions (arithmetic) and Varah's bound
+    (strided column sums) equal the general routes' on an unregistered copy, the bound
+    stays below the true reciprocal condition number, and NaN makes it 0."""
+    from woodbury_sparse._factor import _base
+
+    monkeypatch.setattr(_base, "_BAND_CHUNK", 7)
+    for scale in (1.0, 0.3):  # dominant, then not (the bound proves nothing: 0)
+        dense = _full_band(n, b, rng)
+        dense -= np.diag(np.diag(dense)) * (1.0 - scale)
+        block = as_block(sparse.csc_array(dense), "A", square=True)
+        assert _sksparse.known_full_band(block.data) == b
+        plain = sparse.csc_array(block.data, copy=True)  # not registered: general routes
+        assert _sksparse.known_full_band(plain) is None
+        np.testing.assert_array_equal(
+            _blocks.diagonal_positions(block.data), _blocks.diagonal_positions(plain)
+        )
+        total = Block.identity(n).plus(block)
+        assert _sksparse.known_full_band(total.data) == b  # O = I + A shares the pattern
+        for m in (block.data, total.data):
+            mine = _base.dominance_rcond_bound(m)
+            general = _base.dominance_rcond_bound(sparse.csc_array(m, copy=True))
+            np.testing.assert_allclose(mine, general, rtol=1e-13, atol=0)
+            d = m.toarray()
+            true = 1.0 / (np.abs(d).sum(axis=0).max() * np.abs(np.linalg.inv(d)).sum(axis=0).max())
+            assert mine <= true
+        if scale == 1.0:
+            assert _base.dominance_rcond_bound(block.data) > 0
+    for j in (0, n // 2, n - 1):
+        values = np.array(block.data.data)
+        values[block.data.indptr[j]] = np.nan
+        bad = sparse.csc_array((values, block.data.indices, block.data.indptr), shape=(n, n))
+        assert _sksparse.known_full_band(bad) == b
+        assert _base.dominance_rcond_bound(bad) == 0.0

@@ -14,7 +14,7 @@ from scipy.sparse import linalg as splinalg
 
 from . import _blas
 from ._cache import LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
-from ._factor import Factor, factorize, refactorize, sparse_one_norm
+from ._factor import Factor, _sksparse, factorize, refactorize, sparse_one_norm
 from ._factor._base import dominance_rcond_bound
 
 KINDS = ("identity", "diagonal", "dense", "sparse")
@@ -78,6 +78,12 @@ def diagonal_positions(m: sparse.csc_array) -> np.ndarray | None:
     stores its diagonal entry (as the GMRF precisions here do); otherwise None.
     """
     n = m.shape[0]
+    half_width = _sksparse.known_full_band(m) if m.shape[1] == n else None
+    if half_width is not None:  # column j holds rows max(0, j − b) … : its diagonal is at
+        # offset min(j, b) (O(n) arithmetic, no pass over the entries)
+        offsets = np.minimum(np.arange(n, dtype=np.intp), half_width)
+        offsets += m.indptr[:-1]
+        return offsets
     if m.shape[1] != n or not m.has_canonical_format or m.nnz < n:
         return None
     columns = np.repeat(np.arange(n, dtype=m.indices.dtype), np.diff(m.indptr))

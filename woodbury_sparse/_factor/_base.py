@@ -16,6 +16,7 @@ from scipy.sparse import linalg as splinalg
 from scipy.sparse.csgraph import connected_components
 
 from .._cache import cached_property
+from ._sksparse import known_full_band
 
 
 class Factor(ABC):
@@ -207,6 +208,9 @@ def dominance_rcond_bound(m: sparse.csc_array) -> float:
     n = m.shape[0]
     if n == 0 or m.nnz == 0:
         return 0.0
+    half_width = known_full_band(m)
+    if half_width is not None:
+        return _band_dominance_bound(m, half_width)
     # |M|ᵀ in CSR is |M| in CSC read row-wise: |M|ᵀ·1 gives the column sums of |M| in one
     # compiled product (3× faster than numpy.add.reduceat over the column stretches).
     rows_of_transpose = sparse.csr_array((np.abs(m.data), m.indices, m.indptr), shape=m.shape)
@@ -222,6 +226,47 @@ def dominance_rcond_bound(m: sparse.csc_array) -> float:
     if not (alpha > 0.0 and np.isfinite(norm)):
         return 0.0
     return alpha / norm * (1.0 - 4.0 * eps)  # the division's rounding
+
+
+#: Columns per chunk in :func:`_band_dominance_bound` (temporaries stay in cache).
+_BAND_CHUNK: int = 1 << 13
+
+
+def _band_dominance_bound(m: sparse.csc_array, b: int) -> float:
+    """:func:`dominance_rcond_bound` of a full band of half-width ``b`` (validated).
+
+    Its interior columns ``b … n − b − 1`` are the rows of an ``(n − 2b) × (2b+1)`` view
+    of the values, the diagonal in the middle column: column sums and diagonal come from
+    strided reads, chunk by chunk, instead of a copy of ``|M|``, a sparse product and a
+    diagonal search (15 → 4 ms at n = 10⁶). The edge columns are summed one by one. The
+    same rounding allowance as the general route covers any order of summation.
+    """
+    n, width = m.shape[0], 2 * b + 1
+    data, indptr = m.data, m.indptr
+    eps = float(np.finfo(np.float64).eps)
+    up = 1.0 + 2.0 * eps * (m.nnz + 2)
+    alpha, norm = np.float64(np.inf), np.float64(0.0)
+    for j in (*range(min(b, n)), *range(max(b, n - b), n)):  # the edge columns
+        column = data[indptr[j] : indptr[j + 1]]
+        total = float(np.sum(np.abs(column))) * up
+        diagonal = abs(float(column[min(j, b)]))
+        # np.minimum and np.maximum carry a NaN through (Python's min and max drop it)
+        alpha, norm = np.minimum(alpha, 2.0 * diagonal - total), np.maximum(norm, total)
+    start, stop = int(indptr[b]), int(indptr[n - b])
+    values = data[start:stop].reshape(-1, width)
+    for lo in range(0, values.shape[0], _BAND_CHUNK):
+        chunk = values[lo : lo + _BAND_CHUNK]
+        sums = np.abs(chunk[:, 0])
+        for t in range(1, width):
+            sums += np.abs(chunk[:, t])
+        sums *= up
+        gap = np.abs(chunk[:, b])
+        gap *= 2.0
+        gap -= sums
+        alpha, norm = np.minimum(alpha, gap.min()), np.maximum(norm, sums.max())
+    if not (alpha > 0.0 and np.isfinite(norm)):
+        return 0.0
+    return float(alpha / norm * (1.0 - 4.0 * eps))
 
 
 def permutation_sign(perm: np.ndarray) -> float:

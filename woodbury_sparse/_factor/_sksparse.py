@@ -15,6 +15,7 @@ import ctypes.util
 import os
 import threading
 import warnings
+import weakref
 
 import numpy as np
 from scipy import sparse
@@ -171,11 +172,73 @@ NATURAL_ORDER_BANDWIDTH: int = 8
 _BANDWIDTH_CHUNK: int = 1 << 15
 
 
+#: Full bands proven by validation (see :func:`remember_full_band`): the indices' address
+#: → weak references to the pattern's two arrays and the half-width.
+_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, int]] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int) -> None:
+    """Record that the read-only pattern ``(indptr, indices)`` is a full band.
+
+    A full band of half-width ``b`` stores, in column ``j``, exactly the rows
+    ``max(0, j − b) … min(n − 1, j + b)`` in order. Validation proves it while copying a
+    matrix (``_validation._band_copy``) and records it here, for the arrays it owns and
+    froze; :func:`known_full_band` then answers for any matrix holding these arrays or
+    views of all of them (the block, a capacitance ``O = B + A`` sharing ``A``'s
+    pattern, CHOLMOD's input view), sparing the O(n) or O(nnz) passes that rediscover
+    it (:func:`bandwidth`: 5 ms at n = 10⁶). Held weakly: an entry dies with its arrays,
+    and is only trusted while both are alive and read-only (their memory then cannot
+    change).
+    """
+    if indptr.flags.writeable or indices.flags.writeable:
+        return
+    with _KNOWN_LOCK:
+        for key, (ptr, ind, _) in list(_KNOWN_BANDS.items()):
+            if ptr() is None or ind() is None:
+                del _KNOWN_BANDS[key]
+        entry = (weakref.ref(indptr), weakref.ref(indices), int(half_width))
+        _KNOWN_BANDS[_address(indices)] = entry
+
+
+def _same_array(view: np.ndarray, original: np.ndarray | None) -> bool:
+    """Whether ``view`` shows exactly the entries of the live, read-only ``original``."""
+    return (
+        original is not None
+        and not original.flags.writeable
+        and view.dtype == original.dtype
+        and view.shape == original.shape
+        and view.strides == original.strides
+        and _address(view) == _address(original)
+    )
+
+
+def known_full_band(m) -> int | None:
+    """The half-width of ``m``'s pattern when validation proved it a full band, else None.
+
+    See :func:`remember_full_band`.
+    """
+    entry = _KNOWN_BANDS.get(_address(m.indices))
+    if entry is None:
+        return None
+    ptr, ind, half_width = entry
+    same = _same_array(m.indices, ind()) and _same_array(m.indptr, ptr())
+    return half_width if same else None
+
+
 def bandwidth(m) -> int:
     """``max |i − j|`` over the stored entries of a CSC matrix with sorted indices.
 
-    Only each column's first and last entry matter: O(n), not O(nnz).
+    Only each column's first and last entry matter: O(n), not O(nnz); nothing at all for
+    a pattern validation has proven a full band (:func:`remember_full_band`).
     """
+    known = known_full_band(m)
+    if known is not None:
+        return known
     indptr, indices = m.indptr, m.indices
     n = indptr.size - 1
     if n <= 0 or indptr[-1] == 0:
@@ -383,6 +446,9 @@ class CholmodHandle:
         #: ordering the mode was chosen with, not computed twice), else None.
         self.reordering = reordering
         self.outer = None if reordering is None else reordering.perm
+        #: CHOLMOD factorised in natural order (its ``P`` is the identity): set by
+        #: :meth:`factorize` and kept by :meth:`refactorize`; ``updown`` keeps ``P`` too.
+        self.natural = False
 
     def _into(self, b: np.ndarray) -> np.ndarray:
         """``b`` in CHOLMOD's row order: ``b[q]``."""
@@ -445,7 +511,9 @@ class CholmodHandle:
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        return cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
+        handle = cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
+        handle.natural = order == "natural"
+        return handle
 
     def refactorize(self, m: sparse.csc_array) -> CholmodHandle:
         """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
@@ -468,7 +536,11 @@ class CholmodHandle:
                 factor.factorize(mat, ldl=self.ldl)
             else:
                 factor = self._factor.cholesky(mat)
-        return type(self)(factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering)
+        handle = type(self)(
+            factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering
+        )
+        handle.natural = self.natural
+        return handle
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:
         """A new handle factorising ``M + C Cᵀ`` (``M − C Cᵀ`` with ``subtract``).
@@ -487,7 +559,9 @@ class CholmodHandle:
             else:
                 factor.update_inplace(mat, subtract=subtract)
                 ldl = True
-        return type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
+        handle = type(self)(factor, ldl, simplicial=True, reordering=self.reordering)
+        handle.natural = self.natural  # an update keeps CHOLMOD's ordering
+        return handle
 
     def pivots(self) -> np.ndarray | None:
         """The diagonal ``d`` of ``L D Lᵀ``, or None for a 0.5 ``LLᵀ`` factor.
@@ -526,8 +600,30 @@ class CholmodHandle:
         if pivots is None:
             with _QUIET:
                 return float(self._factor.rcond)  # a property in 0.5
+        if pivots.size == 0:
+            return 1.0
+        low, high = self.pivot_extremes()
+        if low > 0.0:  # positive pivots (the usual case): no |d| temporary
+            return float(low / high)
         magnitude = np.abs(pivots)
-        return float(magnitude.min() / magnitude.max()) if magnitude.size else 1.0
+        return float(magnitude.min() / magnitude.max())
+
+    def pivot_extremes(self) -> tuple[float, float]:
+        """``(min dᵢ, max dᵢ)`` of the pivots; kept.
+
+        NaN when a pivot is NaN, ``(inf, -inf)`` when there are none, and
+        ``(nan, nan)`` when the pivots are not exposed (a 0.5 ``LLᵀ`` factor).
+        """
+        return self._pivot_extremes
+
+    @cached_property
+    def _pivot_extremes(self) -> tuple[float, float]:
+        pivots = self.pivots()
+        if pivots is None:
+            return (np.nan, np.nan)
+        if pivots.size == 0:
+            return (np.inf, -np.inf)
+        return (float(pivots.min()), float(pivots.max()))
 
     def logdet_llt(self) -> float:
         """``log det M`` of a 0.5 ``LLᵀ`` factor."""
@@ -567,14 +663,25 @@ class CholmodHandle:
             # 0.4's simplicial factor is P M Pᵀ = L D Lᵀ: R = Pᵀ L D^½ (the same R as the
             # LLᵀ form's, which sqrt_t_matmul uses), so R⁻ᵀ z = Pᵀ L⁻ᵀ D^-½ z, from L and
             # D as they are: no copy of the factor, no conversion to LLᵀ.
-            d = self.pivots()
-            assert d is not None  # 0.4 reads D for every factor
-            scale = 1.0 / np.sqrt(d if z.ndim == 1 else d[:, None])
+            scale = self._inverse_root_pivots
             with _QUIET:
-                y = f.solve_Lt(z * scale, use_LDLt_decomposition=True)
-                return f.apply_Pt(y)
+                y = f.solve_Lt(
+                    z * (scale if z.ndim == 1 else scale[:, None]), use_LDLt_decomposition=True
+                )
+                # In natural order P = I, and apply_Pt would only copy y.
+                return y if self.natural else f.apply_Pt(y)
         f = self._llt_copy
         return f.apply_Pt(f.solve_Lt(z, use_LDLt_decomposition=False))
+
+    @cached_property
+    def _inverse_root_pivots(self) -> np.ndarray:
+        """``1/√dᵢ`` of a 0.4 simplicial factor's pivots (read-only); built once."""
+        d = self.pivots()
+        assert d is not None  # 0.4 reads D for every factor
+        scale = np.sqrt(d)
+        np.divide(1.0, scale, out=scale)  # in place: one n-sized array, not two
+        scale.flags.writeable = False
+        return scale
 
     @cached_property
     def _llt_copy(self):
