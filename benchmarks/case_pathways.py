@@ -5,7 +5,7 @@ loadings X (N × 50). After each arrival we (a) apply the updated precision
 ``(Θ⁻¹ + X_k X_kᵀ)⁻¹`` to a vector (``ggm.add_pathways`` vs ``ggm.updated_precision`` from
 scratch) and (b) evaluate the log density of ``N(0, Θ⁻¹ + X_k X_kᵀ)``
 (``updates.add_terms`` vs a new operator). Each arrival is one round (the chain is
-sequential), the order rotating.
+sequential), the order shuffled.
 
 *Dense gene update*: the notebook's problem at N = 1000 … 4000 genes, D = 5 pathways —
 ``Σ = F Fᵀ + diag(ψ)`` with ten pathway loadings ``F`` (entries ``0.1·N(0, 1)``) and
@@ -143,7 +143,7 @@ def tabulate(res: Result, param, p, t: Timings) -> None:
     caption = (
         f"N = {m * 2 * m:,} genes (grid precision {m}×{2 * m}), pathways k = 2 … {k_max} added "
         "one at a time after the first (each step timed once: the chain is sequential; the "
-        "order of the four routes rotates from step to step)."
+        "order of the four routes changes from step to step)."
     )
     for what, label in WHAT.items():
         add, rebuild = f"{what}_add", f"{what}_rebuild"

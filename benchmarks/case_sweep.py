@@ -7,7 +7,7 @@
   ``O = I + Q_ρ`` (formed in the round from ``Q_ρ``, as the library must) on the analysed
   pattern, the log-determinants and one solve.
 
-Each ρ is one round (the refactor chain must see each ρ once), the order rotating.
+Each ρ is one round (the refactor chain must see each ρ once), the order shuffled.
 """
 
 from __future__ import annotations
