@@ -174,13 +174,25 @@ _BANDWIDTH_CHUNK: int = 1 << 15
 
 
 #: Full bands proven by validation (see :func:`remember_full_band`): the indices' address
-#: → weak references to the pattern's two arrays and the half-width.
-_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, int]] = {}
+#: → weak references to the arrays owning the pattern's two arrays' memory, the two
+#: arrays' layouts and the half-width.
+_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, tuple, tuple, int]] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
 def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (SciPy hands out new views of shared arrays)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _layout(a: np.ndarray) -> tuple:
+    return (_address(a), a.dtype.str, a.shape, a.strides)
 
 
 def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int) -> None:
@@ -189,46 +201,51 @@ def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int)
     A full band of half-width ``b`` stores, in column ``j``, exactly the rows
     ``max(0, j − b) … min(n − 1, j + b)`` in order. Validation proves it while copying a
     matrix (``_validation._band_copy``) and records it here, for the arrays it owns and
-    froze; :func:`known_full_band` then answers for any matrix holding these arrays or
-    views of all of them (the block, a capacitance ``O = B + A`` sharing ``A``'s
-    pattern, CHOLMOD's input view), sparing the O(n) or O(nnz) passes that rediscover
-    it (:func:`bandwidth`: 5 ms at n = 10⁶). Held weakly: an entry dies with its arrays,
-    and is only trusted while both are alive and read-only (their memory then cannot
-    change).
+    froze; :func:`known_full_band` then answers for any matrix holding read-only views
+    of exactly these entries (the block, a capacitance ``O = B + A`` sharing ``A``'s
+    pattern, CHOLMOD's input view, the blocks of a chain of refactorisations), sparing
+    the O(n) or O(nnz) passes that rediscover it (:func:`bandwidth`: 5 ms at n = 10⁶).
+    Held weakly, through the arrays that own the memory (not the views given here, which
+    SciPy replaces by new views of the same arrays: a sweep's later blocks hold views of
+    the first block's arrays after that block is gone): an entry is trusted only while
+    the owners are alive (their memory then cannot be freed and reused).
     """
     if indptr.flags.writeable or indices.flags.writeable:
         return
     with _KNOWN_LOCK:
-        for key, (ptr, ind, _) in list(_KNOWN_BANDS.items()):
+        for key, (ptr, ind, *_) in list(_KNOWN_BANDS.items()):
             if ptr() is None or ind() is None:
                 del _KNOWN_BANDS[key]
-        entry = (weakref.ref(indptr), weakref.ref(indices), int(half_width))
+        entry = (
+            weakref.ref(_owner(indptr)),
+            weakref.ref(_owner(indices)),
+            _layout(indptr),
+            _layout(indices),
+            int(half_width),
+        )
         _KNOWN_BANDS[_address(indices)] = entry
-
-
-def _same_array(view: np.ndarray, original: np.ndarray | None) -> bool:
-    """Whether ``view`` shows exactly the entries of the live, read-only ``original``."""
-    return (
-        original is not None
-        and not original.flags.writeable
-        and view.dtype == original.dtype
-        and view.shape == original.shape
-        and view.strides == original.strides
-        and _address(view) == _address(original)
-    )
 
 
 def known_full_band(m) -> int | None:
     """The half-width of ``m``'s pattern when validation proved it a full band, else None.
 
-    See :func:`remember_full_band`.
+    ``m``'s index arrays must be read-only views with the recorded layouts (address,
+    type, shape, strides) of arrays whose owners are the recorded ones, alive. See
+    :func:`remember_full_band`.
     """
-    entry = _KNOWN_BANDS.get(_address(m.indices))
-    if entry is None:
+    indices, indptr = m.indices, m.indptr
+    entry = _KNOWN_BANDS.get(_address(indices))
+    if entry is None or indices.flags.writeable or indptr.flags.writeable:
         return None
-    ptr, ind, half_width = entry
-    same = _same_array(m.indices, ind()) and _same_array(m.indptr, ptr())
-    return half_width if same else None
+    ptr, ind, ptr_layout, ind_layout, half_width = entry
+    if _layout(indices) != ind_layout or _layout(indptr) != ptr_layout:
+        return None
+    ptr_owner, ind_owner = ptr(), ind()
+    if ptr_owner is None or ind_owner is None:
+        return None
+    if _owner(indptr) is not ptr_owner or _owner(indices) is not ind_owner:
+        return None
+    return half_width
 
 
 def bandwidth(m) -> int:
