@@ -560,10 +560,11 @@ class CholmodHandle:
         still sees it, and the factor is left to be freed with it.
         """
         try:
-            analysis = self.__dict__.get("_analysis")
-            if analysis is None:
+            analysis = getattr(self, "_analysis", None)
+            factor = getattr(self, "_factor", None)
+            if analysis is None or factor is None:
                 return
-            factor = self.__dict__.pop("_factor", None)
+            del self._factor  # a resurrected handle then has no factor
             RECYCLE_COUNTS["offered"] += 1
             if factor is not None and _references(factor) <= _UNSHARED:
                 analysis.offer(factor)
