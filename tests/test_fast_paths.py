@@ -601,7 +601,7 @@ def test_bandwidth_proven_by_validation_is_remembered_only_for_its_arrays(rng):
     ptr, ind = np.arange(4), np.arange(3)
     ptr.flags.writeable = ind.flags.writeable = False
     _sksparse.remember_full_band(ptr, ind, 0)  # prunes the records of dead arrays
-    for p, i, _ in _sksparse._KNOWN_BANDS.values():
+    for p, i, *_ in _sksparse._KNOWN_BANDS.values():
         assert p() is not None and i() is not None
 
 

@@ -136,13 +136,21 @@ def test_overflowing_capacitance_is_reported_as_by_a_fresh_operator():
         W2.logdet()
 
 
-def test_a_pattern_is_forgotten_with_its_arrays():
+@pytest.mark.parametrize(
+    "make, entries",
+    [
+        (lambda r: grid_precision(18, kappa=0.2 + r), 1),  # one pattern, one entry
+        (lambda r: ar1_precision(N, r), 0),  # a validated band needs no map: arithmetic
+    ],
+    ids=["grid", "band"],
+)
+def test_a_pattern_is_forgotten_with_its_arrays(make, entries):
     gc.collect()
     count = len(_updating._PATTERNS)
-    W = _warm(ar1_precision(N, 0.3))
-    W2 = refactor(W, A=ar1_precision(N, 0.5))
-    W3 = refactor(W2, A=ar1_precision(N, 0.7))
-    assert len(_updating._PATTERNS) == count + 1  # one pattern, one entry
+    W = _warm(make(0.3))
+    W2 = refactor(W, A=make(0.5))
+    W3 = refactor(W2, A=make(0.7))
+    assert len(_updating._PATTERNS) == count + entries
     del W, W2, W3
     gc.collect()
     assert len(_updating._PATTERNS) == count

@@ -29,6 +29,7 @@ from ._exceptions import FactorizationError
 from ._factor import Factor, checked, factorize, reuse_analysis
 from ._factor._bordered import extend_factor
 from ._factor._closed_form import IdentityFactor
+from ._factor._sksparse import known_full_band
 from ._validation import (
     Parts,
     as_block,
@@ -252,9 +253,9 @@ def same_pattern(old, new) -> bool:
         return False
     if old.kind != "sparse":
         return True
-    return bool(
-        np.array_equal(old.data.indptr, new.data.indptr)
-        and np.array_equal(old.data.indices, new.data.indices)
+    # arrays_equal: O(1) on shared index arrays (a chain of refactorisations), else chunked.
+    return arrays_equal(old.data.indptr, new.data.indptr) and arrays_equal(
+        old.data.indices, new.data.indices
     )
 
 
@@ -394,6 +395,44 @@ def _symmetric_on(data: np.ndarray, upper: np.ndarray, mirror: np.ndarray) -> bo
     return True
 
 
+def _band_symmetric(data: np.ndarray, m: sparse.csc_array, b: int) -> bool | None:
+    """Whether values on ``m``'s pattern, a validated full band, are exactly symmetric.
+
+    ``b`` is the band's half-width; None when the band is too short for the strided
+    layout (the caller then uses the pattern's mirror map). As validation's check of a
+    band (``_validation._band_copy``): the interior columns are the rows of an
+    ``(n − 2b) × (2b+1)`` view of the values, where entry ``(j + d, j)`` sits at
+    ``[j, b + d]`` and its mirror at ``[j + d, b − d]``, compared by strided slices (no
+    gathers); the pairs touching one of the first or last ``b`` columns lie in the
+    leading and trailing ``2b × 2b`` blocks, compared with their transposes densely.
+    """
+    n, width = m.shape[0], 2 * b + 1
+    if n < 2 * width:
+        return None
+    indptr = m.indptr
+    start, stop = int(indptr[b]), int(indptr[n - b])
+    rows = n - 2 * b
+    values = data[start:stop].reshape(rows, width)
+    step = max(1, _CHUNK // width)
+    for lo in range(0, rows, step):
+        hi = min(lo + step, rows)
+        for d in range(1, b + 1):
+            top = min(hi, rows - d)
+            if lo < top and not np.array_equal(
+                values[lo:top, b + d], values[lo + d : top + d, b - d]
+            ):
+                return False
+    for first in (0, n - 2 * b):
+        block = np.zeros((2 * b, 2 * b))
+        for j in range(first, first + 2 * b):
+            rows_j = m.indices[indptr[j] : indptr[j + 1]]
+            keep = (rows_j >= first) & (rows_j < first + 2 * b)
+            block[rows_j[keep] - first, j - first] = data[indptr[j] : indptr[j + 1]][keep]
+        if not np.array_equal(block, block.T):
+            return False
+    return True
+
+
 def _on_old_pattern(old: Block, value, name: str) -> Block | None:
     """A new value of a symmetric sparse block as a block sharing ``old``'s index arrays.
 
@@ -415,15 +454,41 @@ def _on_old_pattern(old: Block, value, name: str) -> Block | None:
     # with symmetric values, the same matrix.
     if not (arrays_equal(value.indptr, m.indptr) and arrays_equal(value.indices, m.indices)):
         return None
-    mirrors = _pattern(m).mirrors(m)
-    if mirrors is None:
+    half_width = known_full_band(m)
+    mirrors = None if half_width is not None else _pattern(m).mirrors(m)
+    if half_width is None and mirrors is None:
         return None
     data = np.array(value.data, dtype=np.float64)
-    if not all_finite(data) or not _symmetric_on(data, *mirrors):
+    if not all_finite(data):
+        return None
+    symmetric = None if half_width is None else _band_symmetric(data, m, half_width)
+    if symmetric is None:
+        mirrors = _pattern(m).mirrors(m)
+        symmetric = mirrors is not None and _symmetric_on(data, *mirrors)
+    if not symmetric:
         return None
     out = sparse.csc_array((data, m.indices, m.indptr), shape=m.shape)
     out.has_canonical_format = True  # m's pattern: sorted, no duplicates
     return Block("sparse", m.shape, freeze_sparse(out), True, name)
+
+
+def _add_band_diagonal(
+    values: np.ndarray, indptr: np.ndarray, n: int, b: int, diagonal: np.ndarray
+) -> None:
+    """``values[diagonal positions] += diagonal`` on a validated full band of half-width ``b``.
+
+    Column ``j`` stores rows ``max(0, j − b) …``, so its diagonal lies at ``indptr[j] +
+    min(j, b)``: for the interior columns ``b … n − b − 1`` every ``2b+1``-th value from
+    ``indptr[b] + b``, a strided slice (no gather and scatter through a position array);
+    the first ``b`` columns one by one. The same additions, bit for bit.
+    """
+    width = 2 * b + 1
+    for j in range(b):
+        values[indptr[j] + j] += diagonal[j]
+    start = int(indptr[b]) + b
+    values[start : start + width * (n - 2 * b) : width] += diagonal[b : n - b]
+    for j in range(n - b, n):
+        values[indptr[j] + b] += diagonal[j]
 
 
 def _capacitance_on_pattern(W: WoodburyMatrix, parts: Parts) -> Block | None:
@@ -452,13 +517,21 @@ def _capacitance_on_pattern(W: WoodburyMatrix, parts: Parts) -> Block | None:
     m = A.data
     if not same_sparse_pattern(A, o_old):  # O(1) on shared index arrays
         return None
-    positions = _pattern(m).diagonal(m)
-    if positions is None:
-        return None
+    n = m.shape[0]
+    half_width = known_full_band(m)
+    positions = None
+    if half_width is None or n < 2 * half_width + 1:
+        positions = _pattern(m).diagonal(m)
+        if positions is None:
+            return None
     # As Block.plus: A's values, the diagonal added in place (bit for bit its sum).
     values = np.array(m.data)
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below, as State.O
-        values[positions] += B.diagonal()
+        if positions is not None:
+            values[positions] += B.diagonal()
+        else:
+            assert half_width is not None  # no positions: a known band
+            _add_band_diagonal(values, m.indptr, n, half_width, B.diagonal())
     if not all_finite(values):
         return None
     total = sparse.csc_array((values, m.indices, m.indptr), shape=m.shape)

@@ -171,6 +171,12 @@ def refactor(W: WoodburyMatrix, A=None, B=None) -> WoodburyMatrix:
     values and ``n`` additions), its factorisation reusing the old ``O``'s analysis. A
     sweep over many values of a parameter pays for the pattern once.
 
+    With scikit-sparse 0.4, the numeric refactorisation is made in place into the factor
+    of an operator of the same chain that was dropped (``W = refactor(W, ...)`` in a loop
+    drops the one before), rather than into a copy of ``W``'s factor: only factors that
+    nothing can reach any more are reused (at most two per analysis, kept while an
+    operator of the chain lives), and the numbers are those of a copy, bit for bit.
+
     Examples
     --------
     A new AR(1) correlation on the same tridiagonal pattern:

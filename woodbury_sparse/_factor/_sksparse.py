@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import sys
 import threading
 import warnings
 import weakref
@@ -173,13 +174,25 @@ _BANDWIDTH_CHUNK: int = 1 << 15
 
 
 #: Full bands proven by validation (see :func:`remember_full_band`): the indices' address
-#: → weak references to the pattern's two arrays and the half-width.
-_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, int]] = {}
+#: → weak references to the arrays owning the pattern's two arrays' memory, the two
+#: arrays' layouts and the half-width.
+_KNOWN_BANDS: dict[int, tuple[weakref.ref, weakref.ref, tuple, tuple, int]] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
 def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory (SciPy hands out new views of shared arrays)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _layout(a: np.ndarray) -> tuple:
+    return (_address(a), a.dtype.str, a.shape, a.strides)
 
 
 def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int) -> None:
@@ -188,46 +201,51 @@ def remember_full_band(indptr: np.ndarray, indices: np.ndarray, half_width: int)
     A full band of half-width ``b`` stores, in column ``j``, exactly the rows
     ``max(0, j − b) … min(n − 1, j + b)`` in order. Validation proves it while copying a
     matrix (``_validation._band_copy``) and records it here, for the arrays it owns and
-    froze; :func:`known_full_band` then answers for any matrix holding these arrays or
-    views of all of them (the block, a capacitance ``O = B + A`` sharing ``A``'s
-    pattern, CHOLMOD's input view), sparing the O(n) or O(nnz) passes that rediscover
-    it (:func:`bandwidth`: 5 ms at n = 10⁶). Held weakly: an entry dies with its arrays,
-    and is only trusted while both are alive and read-only (their memory then cannot
-    change).
+    froze; :func:`known_full_band` then answers for any matrix holding read-only views
+    of exactly these entries (the block, a capacitance ``O = B + A`` sharing ``A``'s
+    pattern, CHOLMOD's input view, the blocks of a chain of refactorisations), sparing
+    the O(n) or O(nnz) passes that rediscover it (:func:`bandwidth`: 5 ms at n = 10⁶).
+    Held weakly, through the arrays that own the memory (not the views given here, which
+    SciPy replaces by new views of the same arrays: a sweep's later blocks hold views of
+    the first block's arrays after that block is gone): an entry is trusted only while
+    the owners are alive (their memory then cannot be freed and reused).
     """
     if indptr.flags.writeable or indices.flags.writeable:
         return
     with _KNOWN_LOCK:
-        for key, (ptr, ind, _) in list(_KNOWN_BANDS.items()):
+        for key, (ptr, ind, *_) in list(_KNOWN_BANDS.items()):
             if ptr() is None or ind() is None:
                 del _KNOWN_BANDS[key]
-        entry = (weakref.ref(indptr), weakref.ref(indices), int(half_width))
+        entry = (
+            weakref.ref(_owner(indptr)),
+            weakref.ref(_owner(indices)),
+            _layout(indptr),
+            _layout(indices),
+            int(half_width),
+        )
         _KNOWN_BANDS[_address(indices)] = entry
-
-
-def _same_array(view: np.ndarray, original: np.ndarray | None) -> bool:
-    """Whether ``view`` shows exactly the entries of the live, read-only ``original``."""
-    return (
-        original is not None
-        and not original.flags.writeable
-        and view.dtype == original.dtype
-        and view.shape == original.shape
-        and view.strides == original.strides
-        and _address(view) == _address(original)
-    )
 
 
 def known_full_band(m) -> int | None:
     """The half-width of ``m``'s pattern when validation proved it a full band, else None.
 
-    See :func:`remember_full_band`.
+    ``m``'s index arrays must be read-only views with the recorded layouts (address,
+    type, shape, strides) of arrays whose owners are the recorded ones, alive. See
+    :func:`remember_full_band`.
     """
-    entry = _KNOWN_BANDS.get(_address(m.indices))
-    if entry is None:
+    indices, indptr = m.indices, m.indptr
+    entry = _KNOWN_BANDS.get(_address(indices))
+    if entry is None or indices.flags.writeable or indptr.flags.writeable:
         return None
-    ptr, ind, half_width = entry
-    same = _same_array(m.indices, ind()) and _same_array(m.indptr, ptr())
-    return half_width if same else None
+    ptr, ind, ptr_layout, ind_layout, half_width = entry
+    if _layout(indices) != ind_layout or _layout(indptr) != ptr_layout:
+        return None
+    ptr_owner, ind_owner = ptr(), ind()
+    if ptr_owner is None or ind_owner is None:
+        return None
+    if _owner(indptr) is not ptr_owner or _owner(indices) is not ind_owner:
+        return None
+    return half_width
 
 
 def bandwidth(m) -> int:
@@ -431,13 +449,91 @@ def choose_mode(m) -> str:
     return "auto" if stats is None else _mode_of(*stats)
 
 
+# -- recycling the factors of dropped handles (scikit-sparse 0.4) -----------------------
+#: Spare factors kept per symbolic analysis (see :class:`_Analysis`); 0 disables recycling.
+SPARES_PER_ANALYSIS: int = 2
+
+#: How many factors were recycled (refactorised in place instead of copied) and offered to
+#: a pool, since import: read by the tests, never by the library.
+RECYCLE_COUNTS: dict[str, int] = {"offered": 0, "pooled": 0, "recycled": 0}
+
+
+def _references(obj) -> int:
+    """``sys.getrefcount(obj)``, called as :meth:`CholmodHandle.__del__` calls it."""
+    return sys.getrefcount(obj)
+
+
+def _calibrate() -> int:
+    obj = object()  # one local reference, as ``factor`` in CholmodHandle.__del__
+    return _references(obj)
+
+
+#: The count :func:`_references` sees for an object held by one local variable of its
+#: caller and nothing else (the interpreter's own references included, whatever they are).
+_UNSHARED: int = _calibrate()
+
+
+class _Analysis:
+    """One CHOLMOD symbolic analysis, shared by every handle whose factor carries it.
+
+    Made by :meth:`CholmodHandle.factorize` and inherited by :meth:`~CholmodHandle.
+    refactorize` (whose factors are copies of the first, numerically refactorised: the
+    same ordering, elimination tree, pattern of ``L``, mode and storage). It keeps up to
+    :data:`SPARES_PER_ANALYSIS` factors of handles that were dropped
+    (:meth:`CholmodHandle.__del__`), which a later :meth:`~CholmodHandle.refactorize` on
+    this analysis refactorises in place (CHOLMOD's numeric phase overwrites every value of
+    the factor) instead of copying a live one: at n = 10⁶ a tridiagonal refactorisation
+    into an existing factor costs 32–34 ms against ~53 ms into a fresh copy (allocation,
+    page faults and the copy). The spares live on this object, which only the live
+    handles reference: they are freed with the last handle of the analysis, and at most
+    :data:`SPARES_PER_ANALYSIS` times that handle's factor is ever kept.
+    """
+
+    __slots__ = ("__weakref__", "_lock", "_spares")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spares: list = []
+
+    def take(self):
+        """A spare factor, now owned by the caller alone, or None."""
+        with self._lock:
+            return self._spares.pop() if self._spares else None
+
+    def offer(self, factor) -> None:
+        """Keep ``factor`` (referenced by nothing else: the caller checked) if there is room.
+
+        Called from a finaliser, which may run in any thread and in the middle of any
+        allocation, even one made while this thread holds the lock: never waits for it
+        (a busy pool just lets the factor be freed).
+        """
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if len(self._spares) < SPARES_PER_ANALYSIS:
+                self._spares.append(factor)
+                RECYCLE_COUNTS["pooled"] += 1
+        finally:
+            self._lock.release()
+
+
 class CholmodHandle:
     """One CHOLMOD factorisation ``P M Pᵀ = L D Lᵀ`` (``D = I`` for ``LLᵀ``)."""
 
     def __init__(
-        self, factor, ldl: bool, simplicial: bool = False, reordering: _Reordering | None = None
+        self,
+        factor,
+        ldl: bool,
+        simplicial: bool = False,
+        reordering: _Reordering | None = None,
+        analysis: _Analysis | None = None,
     ) -> None:
         self._factor = factor
+        #: The symbolic analysis ``factor`` carries, whose spare factors a refactorisation
+        #: may recycle; None where factors are never recycled (scikit-sparse 0.5, updates).
+        self._analysis = analysis
+        #: This handle's factor is a recycled one (see :class:`_Analysis`); for the tests.
+        self.recycled = False
         self.ldl = ldl
         #: Factorised in simplicial mode: under scikit-sparse 0.4 an ``LDLᵀ`` factor,
         #: whose ``L`` and ``D`` a draw uses as they are (see :meth:`solve_sqrt_t`).
@@ -449,6 +545,31 @@ class CholmodHandle:
         #: CHOLMOD factorised in natural order (its ``P`` is the identity): set by
         #: :meth:`factorize` and kept by :meth:`refactorize`; ``updown`` keeps ``P`` too.
         self.natural = False
+
+    def __del__(self) -> None:
+        """Offer the factor to its analysis's spares when nothing else can reach it.
+
+        The factor is taken out of this handle first, so that a handle resurrected after
+        this (by another finaliser of the same garbage cycle) has no factor and fails
+        loudly instead of reading one that is being refactorised. It is kept only when
+        this local variable is its one reference: every array scikit-sparse lends out of
+        a factor's memory holds the factor (``P()``'s view: its ``base``; ``D()`` and the
+        solves return new arrays; ``L()``, ``L_D()`` and conversions to ``LLᵀ`` are only
+        applied to copies), and everything in this library reaches the
+        factor through its handle, so a count above that means that something alive
+        still sees it, and the factor is left to be freed with it.
+        """
+        try:
+            analysis = getattr(self, "_analysis", None)
+            factor = getattr(self, "_factor", None)
+            if analysis is None or factor is None:
+                return
+            del self._factor  # a resurrected handle then has no factor
+            RECYCLE_COUNTS["offered"] += 1
+            if factor is not None and _references(factor) <= _UNSHARED:
+                analysis.offer(factor)
+        except Exception:  # pragma: no cover - interpreter shutdown; a finaliser never raises
+            pass
 
     def _into(self, b: np.ndarray) -> np.ndarray:
         """``b`` in CHOLMOD's row order: ``b[q]``."""
@@ -462,7 +583,9 @@ class CholmodHandle:
 
     def _perm(self, inner: np.ndarray) -> np.ndarray:
         """The whole ordering, ``M[p][:, p] = L D Lᵀ``, from CHOLMOD's ``inner`` one."""
-        inner = np.asarray(inner)
+        # A copy, not scikit-sparse 0.4's P() (a view that holds the factor, which would
+        # then never be recycled: see __del__).
+        inner = np.array(inner)
         return inner if self.outer is None else np.asarray(self.outer, dtype=np.int64)[inner]
 
     @classmethod
@@ -511,7 +634,14 @@ class CholmodHandle:
                 factor = make(mat, lower=True, supernodal_mode=mode, order=order)
             else:
                 factor = _cholmod.cholesky(mat, mode=mode, ordering_method=order)
-        handle = cls(factor, ldl, simplicial=mode == "simplicial", reordering=reordering)
+        analysis = None if API_05 or SPARES_PER_ANALYSIS <= 0 else _Analysis()
+        handle = cls(
+            factor,
+            ldl,
+            simplicial=mode == "simplicial",
+            reordering=reordering,
+            analysis=analysis,
+        )
         handle.natural = order == "natural"
         return handle
 
@@ -519,8 +649,10 @@ class CholmodHandle:
         """A new handle for ``m``, reusing this one's symbolic analysis (numeric only).
 
         ``m`` must have exactly the sparsity pattern of the matrix this handle factorised
-        (the caller checks). This handle is left untouched: scikit-sparse 0.4's
-        ``Factor.cholesky`` works on a copy; 0.5's ``factorize`` is applied to ``copy()``.
+        (the caller checks). This handle is left untouched: scikit-sparse 0.4 refactorises
+        a spare factor of the same analysis in place (one a dropped handle left, see
+        :class:`_Analysis`) or else a copy of this one (``Factor.cholesky``); 0.5's
+        ``factorize`` is applied to ``copy()``.
 
         Raises
         ------
@@ -530,16 +662,30 @@ class CholmodHandle:
         mat = _as_cholmod_input(m)
         if self.reordering is not None:
             mat = self.reordering.apply(mat)
+        # A spare factor of this analysis (a dropped handle's, see _Analysis), refactorised
+        # in place, else a copy of this one's. A spare on which CHOLMOD fails is dropped.
+        spare = None if self._analysis is None else self._analysis.take()
+        recycled = spare is not None and not API_05
         with _calling_cholmod():
             if API_05:
                 factor = self._factor.copy()
                 factor.factorize(mat, ldl=self.ldl)
+            elif spare is not None:
+                factor, spare = spare, None
+                factor.cholesky_inplace(mat)
             else:
                 factor = self._factor.cholesky(mat)
         handle = type(self)(
-            factor, self.ldl, simplicial=self.simplicial, reordering=self.reordering
+            factor,
+            self.ldl,
+            simplicial=self.simplicial,
+            reordering=self.reordering,
+            analysis=self._analysis,
         )
         handle.natural = self.natural
+        handle.recycled = recycled
+        if recycled:
+            RECYCLE_COUNTS["recycled"] += 1
         return handle
 
     def updown(self, c: sparse.csc_array, subtract: bool) -> CholmodHandle:

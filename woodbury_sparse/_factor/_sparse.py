@@ -165,6 +165,13 @@ class CholmodFactor(Factor):
         """``(sign, log|det M|)`` from the pivots (0.5 ``LLᵀ`` factors set it at once)."""
         pivots = self.handle.pivots()
         assert pivots is not None  # a 0.5 LLᵀ factor's value is set in __init__
+        if self.positive_definite and pivots.size:
+            # Every pivot positive and finite (its extremes, in __init__): the sign is +1
+            # and |dᵢ| = dᵢ, so the logarithms alone, the same numbers bit for bit as
+            # slogdet_from_pivots's (which also takes |d|, counts signs and zeros: three
+            # more passes over the pivots, 2 ms at n = 10⁶).
+            logs = np.log(pivots)
+            return 1.0, float(np.sum(logs))
         return slogdet_from_pivots(pivots)
 
     def _slogdet(self) -> tuple[float, float]:
