@@ -1,4 +1,4 @@
-"""``A X`` and ``Xᵀ (A X)`` formed together, block by block, for a diagonal ``A``."""
+"""``Xᵀ (A X)`` formed block by block from ``X``, for a diagonal ``A``."""
 
 from __future__ import annotations
 

@@ -70,8 +70,9 @@ RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
 #: ``U`` or ``V`` is the identity.
 CANCELLATION_FACTOR: float = 8.0
 
-#: :attr:`State._fused_products` forms ``A X`` and ``Xᵀ (A X)`` in blocks of rows of ``X``
-#: holding about this many entries (256 KiB of float64 per block of each, cache-resident).
+#: :attr:`State._fused_capacitance` forms ``Xᵀ (A X)`` in blocks of rows of ``X``
+#: holding about this many entries (256 KiB of float64 per block of X and of the scratch
+#: block of A X, cache-resident).
 FUSED_ROWS_ENTRIES: int = 1 << 15
 
 #: :meth:`State.inverse_quadratic` takes ``bᵀ A b − rᵀ O⁻¹ r`` (one pass over ``A U``)
@@ -107,7 +108,7 @@ DIAGONAL_BLOCK_ENTRIES: int = 2**20
 
 
 def _fused_rows(n: int, p: int) -> int:
-    """Rows of ``X`` per block of :attr:`State._fused_products` (at least one).
+    """Rows of ``X`` per block of :attr:`State._fused_capacitance` (at least one).
 
     All of them when ``X`` holds at most ``2 ·`` :data:`FUSED_ROWS_ENTRIES` entries (its
     block and ``A X``'s, 512 KiB each at most, share a 1 MiB L2 cache): one multiply and
@@ -194,13 +195,11 @@ class State:
     def AU(self) -> Block:
         if self._transpose_of is not None:
             return self._transpose_of.VA.T
-        if self._fusable:
-            return self._fused_products[0]
         return self.parts.A.times(self.parts.U)
 
     @property
     def _fusable(self) -> bool:
-        """Whether ``A X`` and ``Xᵀ (A X)`` are formed together (:attr:`_fused_products`)."""
+        """Whether ``O`` is formed from ``X`` alone (:attr:`_fused_capacitance`)."""
         parts = self.parts
         return (
             self._transpose_of is None
@@ -212,31 +211,30 @@ class State:
         )
 
     @cached_property
-    def _fused_products(self) -> tuple[Block, np.ndarray]:
-        """``(A X, B + Xᵀ (A X))`` for a diagonal ``A`` and a dense ``X``, in one pass over ``X``.
+    def _fused_capacitance(self) -> np.ndarray:
+        """``B + Xᵀ (A X)`` for a diagonal ``A`` and a dense ``X``, in one pass over ``X``.
 
-        Blocks of :data:`FUSED_ROWS_ENTRIES` entries: each block of ``A X`` is formed and
-        its share of ``Xᵀ (A X)`` added (``dgemm`` with ``β = 1``) while the block of
-        ``X`` and ``A X`` is in the cache. Formed apart, the product reads the ``n×p``
-        ``X`` and ``A X`` from memory again (at ``n = 2·10⁵``, ``p = 20``: 64 MB). Up to
-        twice that many entries, one block (:func:`_fused_rows`). ``A X`` is bit for bit
-        ``d[:, None] * X``; the ``p×p`` sum adds the blocks' products in order, as
-        ``dgemm`` adds its own inner blocks, and then ``B`` (dense), as ``B.plus`` would:
-        the capacitance before its checks (see :attr:`O`), formed under the same
-        floating-point guard and thread limit, each of which costs a first call about
-        25 µs when the caches are cold.
+        Blocks of :data:`FUSED_ROWS_ENTRIES` entries (:func:`_fused_rows`): each block of
+        ``A X`` is formed in one scratch buffer and its share of ``Xᵀ (A X)`` added
+        (``dgemm`` with ``β = 1``) while it is in the cache; ``A X`` itself is never
+        stored (a log density needs ``Xᵀ (A b)`` only, see :meth:`inverse_quadratic`):
+        at ``n = 2·10⁵``, ``p = 20`` the first log density neither writes nor reads back
+        the 32 MB of ``A X``. Each block is bit for bit ``d[:, None] * X``'s; the ``p×p``
+        sum adds the blocks' products in order, as ``dgemm`` adds its own inner blocks,
+        and then ``B`` (dense), as ``B.plus`` would: the capacitance before its checks
+        (see :attr:`O`), under one floating-point guard and thread limit.
         """
         parts = self.parts
         d = parts.A.data
         x = parts.U.data
         n, p = x.shape
-        ax = np.empty((n, p))
-        acc = np.zeros((p, p), order="F")
         rows = _fused_rows(n, p)
+        scratch = np.empty((min(rows, n), p))
+        acc = np.zeros((p, p), order="F")
         with _blas.one_thread(), np.errstate(over="ignore", invalid="ignore"):  # O checks
             for lo in range(0, n, rows):
                 hi = min(n, lo + rows)
-                block = ax[lo:hi]
+                block = scratch[: hi - lo]
                 np.multiply(d[lo:hi, None], x[lo:hi], out=block)
                 if p:  # acc += x[lo:hi]ᵀ block: both C-ordered, so their Fortran transposes
                     acc = _dgemm(
@@ -244,7 +242,7 @@ class State:
                     )
             total = parts.B.toarray()  # B + Xᵀ (A X): B.plus(Block(Xᵀ (A X)))'s sum
             total += acc
-        return Block.from_matrix(ax), total
+        return total
 
     @cached_property
     def VA(self) -> Block:
@@ -260,12 +258,9 @@ class State:
         if self._transpose_of is not None:
             return self._transpose_of.O.T
         parts = self.parts
-        fused = peek(self, "_fused_products")
-        if fused is None and peek(self, "AU") is None and self._fusable:
-            fused = self._fused_products  # with A X (then AU), under their own guard
-        if fused is not None:  # B + Xᵀ (A X), formed with A X
-            o = Block.from_matrix(fused[1])
-        else:  # an A U handed over by an update, or no fused form
+        if self._fusable:  # B + Xᵀ (A X) from X alone, under its own guard
+            o = Block.from_matrix(self._fused_capacitance)
+        else:
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 o = parts.B.plus(parts.V.times(self.AU)).densified()
         if not o.is_finite():
@@ -422,8 +417,9 @@ class State:
         """``devᵢ W⁻¹ devᵢᵀ`` for one vector ``dev`` (a float) or every row of a 2-D one.
 
         ``dev`` is validated (float64, finite, ``n`` columns). For a symmetric ``W`` with
-        ``U = X`` not the identity, ``bᵀ W⁻¹ b = bᵀ A b − rᵀ O⁻¹ r`` with ``r = (A X)ᵀ b``:
-        one pass over the cached ``A X`` (the solve reads it twice). Where the two terms
+        ``U = X`` not the identity, ``bᵀ W⁻¹ b = bᵀ A b − rᵀ O⁻¹ r`` with ``r = Xᵀ (A b)``
+        (``= (A X)ᵀ b``, ``A`` being symmetric): one product with ``A`` and one pass over
+        ``X`` (the solve reads ``A X`` twice), and no ``A X`` to form or keep. Where the two terms
         cancel by more than :data:`QUADRATIC_CANCELLATION`, or the result is not finite,
         the row is computed as ``bᵀ (W⁻¹ b)`` with the refined solve instead, so the result
         is never less accurate than the solve's.
@@ -434,8 +430,9 @@ class State:
         factor = self.capacitance_factor  # factorises and checks O, warns once
         if dev.ndim == 1:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                r = self.VA.matmul(dev)  # (A X)ᵀ b: p entries
-                first = float(_blas.dot(dev, parts.A.matmul(dev)))
+                ab = parts.A.matmul(dev)
+                r = parts.V.matmul(ab)  # Xᵀ (A b) = (A X)ᵀ b: p entries
+                first = float(_blas.dot(dev, ab))
                 if isinstance(factor, DenseCholesky):  # ‖L⁻¹ r‖²: one triangular solve
                     half = _dnrm2(_dtrsv(factor.lower, r, lower=1))
                     second = half * half  # Python floats: inf, never OverflowError (**)
@@ -450,8 +447,9 @@ class State:
             return self._solved_quadratic(dev)
         columns = dev.T
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            r = self.VA.matmul(columns)  # (A X)ᵀ b: p entries per row
-            first = np.einsum("ij,ji->i", dev, parts.A.matmul(columns))
+            ab = parts.A.matmul(columns)
+            r = parts.V.matmul(ab)  # Xᵀ (A b) = (A X)ᵀ b: p entries per row
+            first = np.einsum("ij,ji->i", dev, ab)
             second = np.einsum("ij,ij->j", r, factor.solve(r))
             quad = first - second
             terms = np.maximum(np.abs(first), np.abs(second))
