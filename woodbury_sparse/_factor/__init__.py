@@ -358,7 +358,7 @@ def _one_norm(matrix, kind: str) -> float:
         return float(np.abs(matrix).max())
     if kind == "sparse":
         return sparse_one_norm(matrix)
-    return float(np.max(abs(matrix).sum(axis=0)))
+    return float(np.maximum.reduce(np.add.reduce(np.abs(matrix), axis=0)))
 
 
 def sparse_one_norm(m) -> float:
