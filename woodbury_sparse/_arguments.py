@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blocks import all_finite
 from ._operators import SymmetricWoodburyMatrix, WoodburyMatrix
-from ._validation import as_count, check_finite, require_real, short_repr
+from ._validation import as_count, require_real, short_repr
 
 __all__ = ["check_covariance", "mean_vector", "points", "size_shape"]
 
@@ -58,14 +59,16 @@ def points(x, n: int) -> np.ndarray:
     from a mean), never write into it.
     """
     arr = np.asarray(x)
-    require_real(arr.dtype, "x")
-    arr = arr.astype(np.float64, copy=False)
+    if arr.dtype != np.float64:
+        require_real(arr.dtype, "x")
+        arr = arr.astype(np.float64)
     if arr.ndim not in (1, 2) or arr.shape[-1] != n:
         raise ValueError(
             f"`x` must have shape ({n},) for one point or (k, {n}) for k points (one per "
             f"row), got shape {arr.shape}"
         )
-    check_finite(arr, "x")  # a finite sum settles it without an n-sized temporary
+    if not all_finite(arr):  # check_finite(arr, "x"), without the call
+        raise ValueError("`x` contains NaN or infinite values")
     return arr
 
 

@@ -13,7 +13,7 @@ from scipy import linalg, sparse
 from scipy.sparse import linalg as splinalg
 
 from . import _blas
-from ._cache import LOCK_KEY, Handover, cached_property, peek, seed, weak_cached_property
+from ._cache import LOCK_KEY, Handover, cached_property, seed, weak_cached_property
 from ._factor import Factor, _sksparse, factorize, refactorize, sparse_one_norm
 from ._factor._base import dominance_rcond_bound
 
@@ -91,14 +91,29 @@ def diagonal_positions(m: sparse.csc_array) -> np.ndarray | None:
     return positions if positions.size == n else None
 
 
-def all_finite(values: np.ndarray) -> bool:
-    """Whether every entry of ``values`` is finite, without an entry-sized temporary.
+#: :func:`all_finite` tests arrays of up to this many entries with ``isfinite`` (a boolean
+#: temporary of at most 64 KiB, recycled by the allocator), larger ones by a sum.
+FINITE_CHUNK: int = 1 << 16
 
-    A finite sum proves every entry finite (NaN and ±inf propagate through it); only a
-    sum that overflowed needs the entry-wise look.
+_isfinite = np.isfinite
+_all_true = np.logical_and.reduce
+
+
+def all_finite(values: np.ndarray) -> bool:
+    """Whether every entry of ``values`` (a float ndarray) is finite.
+
+    Up to :data:`FINITE_CHUNK` entries, ``isfinite`` and a logical ``and``: compiled
+    loops that raise no floating-point exception, so no ``errstate`` (which cost more than
+    the test itself on a ``20×20`` block: 1.9 µs against 1 µs). Larger arrays are summed,
+    without an entry-sized temporary: a finite sum proves every entry finite (NaN and
+    ±inf propagate through it); only a sum that overflowed needs the entry-wise look. The
+    sum reads 4·10⁶ entries in 1.2 ms, where ``isfinite`` in cache-sized chunks took
+    longer, fused into the copy of ``X`` or not (measured at ``n = 2·10⁵``, ``p = 20``).
     """
+    if values.size <= FINITE_CHUNK:
+        return bool(_all_true(_isfinite(values), axis=None))
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(values)):
+        if np.isfinite(np.add.reduce(values, axis=None)):
             return True
     return bool(np.all(np.isfinite(values)))
 
@@ -267,7 +282,8 @@ class Block:
         self._transpose_of = transpose_of
         if analysis_donor is not None:
             self._analysis_donor = Handover(analysis_donor)
-        seed(self, "factor", factor)
+        if factor is not None:
+            seed(self, "factor", factor)
 
     # -- construction helpers -------------------------------------------------------
     @classmethod
@@ -277,10 +293,11 @@ class Block:
     @classmethod
     def from_matrix(cls, m, symmetric=False, name="") -> Block:
         """Wrap a float64 ndarray or sparse matrix produced by our own arithmetic."""
-        if sparse.issparse(m):
+        if not isinstance(m, np.ndarray) and sparse.issparse(m):
             return cls("sparse", m.shape, freeze_sparse(sparse.csc_array(m)), symmetric, name)
         m = np.ascontiguousarray(m, dtype=np.float64)
-        return cls("dense", m.shape, freeze(m), symmetric, name)
+        m.flags.writeable = False
+        return cls("dense", m.shape, m, symmetric, name)
 
     def renamed(self, name: str) -> Block:
         """The same block (sharing storage and factorisation) under another name."""
@@ -291,7 +308,7 @@ class Block:
             self.symmetric,
             name,
             self._transpose_of,
-            factor=peek(self, "factor"),
+            factor=self.__dict__.get("factor"),  # peek(self, "factor")
         )
 
     def with_factor(self, factor: Factor | None = None, analysis_donor: Factor | None = None):
@@ -345,7 +362,9 @@ class Block:
         if self.kind == "identity":
             return np.eye(self.shape[0])
         if self.kind == "diagonal":
-            return np.diag(self.data)
+            out = np.zeros(self.shape)
+            out.reshape(-1)[:: self.shape[0] + 1] = self.data  # np.diag, without its wrapper
+            return out
         if self.kind == "sparse":
             return self.data.toarray()
         out = np.empty(self.shape)  # filled by copyto: half the time of np.array(data)
@@ -461,6 +480,8 @@ class Block:
 
     def asymmetry(self) -> float:
         """``‖M − Mᵀ‖_F / ‖M‖_F`` (0 for a zero matrix); computed once."""
+        if self.symmetric or self.kind in ("identity", "diagonal"):  # exactly symmetric
+            return 0.0
         return self._asymmetry
 
     @cached_property
@@ -538,7 +559,7 @@ class Block:
         donor = None if self._analysis_donor is None else self._analysis_donor.take()
         # The singularity check reuses the dominance bound when it was wanted first (O's).
         args = (self.data, self.kind, self.shape[0], self.symmetric, self.name)
-        bound = peek(self, "rcond_bound")
+        bound = self.__dict__.get("rcond_bound")  # peek(self, "rcond_bound")
         if donor is not None:
             return refactorize(donor, *args, rcond_bound=bound)
         return factorize(*args, rcond_bound=bound)

@@ -21,6 +21,7 @@ weakly, so no reference cycle keeps factorisations alive.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -69,8 +70,9 @@ RCOND_WARNING: float = float(np.sqrt(np.finfo(np.float64).eps))
 #: ``U`` or ``V`` is the identity.
 CANCELLATION_FACTOR: float = 8.0
 
-#: :attr:`State._fused_products` forms ``A X`` and ``Xᵀ (A X)`` in blocks of rows of ``X``
-#: holding about this many entries (256 KiB of float64 per block of each, cache-resident).
+#: :attr:`State._fused_capacitance` forms ``Xᵀ (A X)`` in blocks of rows of ``X``
+#: holding about this many entries (256 KiB of float64 per block of X and of the scratch
+#: block of A X, cache-resident).
 FUSED_ROWS_ENTRIES: int = 1 << 15
 
 #: :meth:`State.inverse_quadratic` takes ``bᵀ A b − rᵀ O⁻¹ r`` (one pass over ``A U``)
@@ -103,6 +105,19 @@ N_SIDE_RCOND: float = 1e-4
 #: many entries (8 MiB of float64) where no selected inverse applies: memory stays
 #: ``O(DIAGONAL_BLOCK_ENTRIES)`` whatever ``n`` and ``p``.
 DIAGONAL_BLOCK_ENTRIES: int = 2**20
+
+
+def _fused_rows(n: int, p: int) -> int:
+    """Rows of ``X`` per block of :attr:`State._fused_capacitance` (at least one).
+
+    All of them when ``X`` holds at most ``2 ·`` :data:`FUSED_ROWS_ENTRIES` entries (its
+    block and ``A X``'s, 512 KiB each at most, share a 1 MiB L2 cache): one multiply and
+    one ``dgemm`` call, each of which costs a first call tens of µs when cold.
+    """
+    if n * p <= 2 * FUSED_ROWS_ENTRIES:
+        return max(1, n)
+    return max(1, FUSED_ROWS_ENTRIES // max(p, 1))
+
 
 _EPS = float(np.finfo(np.float64).eps)
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -180,13 +195,11 @@ class State:
     def AU(self) -> Block:
         if self._transpose_of is not None:
             return self._transpose_of.VA.T
-        if self._fusable:
-            return self._fused_products[0]
         return self.parts.A.times(self.parts.U)
 
     @property
     def _fusable(self) -> bool:
-        """Whether ``A X`` and ``Xᵀ (A X)`` are formed together (:attr:`_fused_products`)."""
+        """Whether ``O`` is formed from ``X`` alone (:attr:`_fused_capacitance`)."""
         parts = self.parts
         return (
             self._transpose_of is None
@@ -198,32 +211,38 @@ class State:
         )
 
     @cached_property
-    def _fused_products(self) -> tuple[Block, np.ndarray]:
-        """``(A X, Xᵀ (A X))`` for a diagonal ``A`` and a dense ``X``, in one pass over ``X``.
+    def _fused_capacitance(self) -> np.ndarray:
+        """``B + Xᵀ (A X)`` for a diagonal ``A`` and a dense ``X``, in one pass over ``X``.
 
-        Blocks of :data:`FUSED_ROWS_ENTRIES` entries: each block of ``A X`` is formed and
-        its share of ``Xᵀ (A X)`` added (``dgemm`` with ``β = 1``) while the block of
-        ``X`` and ``A X`` is in the cache. Formed apart, the product reads the ``n×p``
-        ``X`` and ``A X`` from memory again (at ``n = 2·10⁵``, ``p = 20``: 64 MB). ``A X``
-        is bit for bit ``d[:, None] * X``; the ``p×p`` sum adds the blocks' products in
-        order, as ``dgemm`` adds its own inner blocks.
+        Blocks of :data:`FUSED_ROWS_ENTRIES` entries (:func:`_fused_rows`): each block of
+        ``A X`` is formed in one scratch buffer and its share of ``Xᵀ (A X)`` added
+        (``dgemm`` with ``β = 1``) while it is in the cache; ``A X`` itself is never
+        stored (a log density needs ``Xᵀ (A b)`` only, see :meth:`inverse_quadratic`):
+        at ``n = 2·10⁵``, ``p = 20`` the first log density neither writes nor reads back
+        the 32 MB of ``A X``. Each block is bit for bit ``d[:, None] * X``'s; the ``p×p``
+        sum adds the blocks' products in order, as ``dgemm`` adds its own inner blocks,
+        and then ``B`` (dense), as ``B.plus`` would: the capacitance before its checks
+        (see :attr:`O`), under one floating-point guard and thread limit.
         """
-        d = self.parts.A.data
-        x = self.parts.U.data
+        parts = self.parts
+        d = parts.A.data
+        x = parts.U.data
         n, p = x.shape
-        ax = np.empty((n, p))
+        rows = _fused_rows(n, p)
+        scratch = np.empty((min(rows, n), p))
         acc = np.zeros((p, p), order="F")
-        rows = max(1, FUSED_ROWS_ENTRIES // max(p, 1))
         with _blas.one_thread(), np.errstate(over="ignore", invalid="ignore"):  # O checks
             for lo in range(0, n, rows):
                 hi = min(n, lo + rows)
-                block = ax[lo:hi]
+                block = scratch[: hi - lo]
                 np.multiply(d[lo:hi, None], x[lo:hi], out=block)
                 if p:  # acc += x[lo:hi]ᵀ block: both C-ordered, so their Fortran transposes
                     acc = _dgemm(
                         1.0, x[lo:hi].T, block.T, trans_b=1, beta=1.0, c=acc, overwrite_c=1
                     )
-        return Block.from_matrix(ax), np.ascontiguousarray(acc)
+            total = parts.B.toarray()  # B + Xᵀ (A X): B.plus(Block(Xᵀ (A X)))'s sum
+            total += acc
+        return total
 
     @cached_property
     def VA(self) -> Block:
@@ -239,14 +258,11 @@ class State:
         if self._transpose_of is not None:
             return self._transpose_of.O.T
         parts = self.parts
-        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-            au = self.AU
-            fused = peek(self, "_fused_products")
-            if fused is not None and fused[0] is au:  # Xᵀ (A X), formed with A X
-                product = Block.from_matrix(fused[1])
-            else:
-                product = parts.V.times(au)
-            o = parts.B.plus(product).densified()
+        if self._fusable:  # B + Xᵀ (A X) from X alone, under its own guard
+            o = Block.from_matrix(self._fused_capacitance)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                o = parts.B.plus(parts.V.times(self.AU)).densified()
         if not o.is_finite():
             raise FactorizationError(
                 "O",
@@ -265,9 +281,9 @@ class State:
             # symmetric), without its tiled asymmetry pass: for a small O (p = 20: 3 µs
             # against 20 µs) that pass costs more than the sum, and nothing reads it here.
             m = o.data
-            o = Block.from_matrix(0.5 * (m + m.T), symmetric=True)
+            o = Block.from_matrix(0.5 * (m + m.T), symmetric=True, name="O")
         o = o.symmetrized() if parts.symmetric else o
-        o = o.renamed("O")
+        o = o if o.name == "O" else o.renamed("O")
         # refactor/with_blocks hand over the old operator's capacitance: when the
         # new O has its sparsity pattern, O's factorisation reuses its symbolic analysis.
         donor = None if self._capacitance_donor is None else self._capacitance_donor.take()
@@ -280,7 +296,8 @@ class State:
             a_factor = peek(parts.A, "factor")
             if a_factor is not None and same_sparse_pattern(parts.A, o):
                 o = o.with_factor(analysis_donor=a_factor)
-        _ = o.rcond_bound  # wanted by the warning test; the singularity check reuses it
+        if o.kind == "sparse":  # other kinds have no bound (0.0)
+            _ = o.rcond_bound  # wanted by the warning test; the singularity check reuses it
         return o
 
     @cached_property
@@ -288,6 +305,8 @@ class State:
         if self.p == 0:
             return 1.0
         factor = self.O.factor
+        if factor.rcond_estimate is not None:  # made by factorize's singularity check
+            return factor.rcond_estimate
         # ‖O‖₁ costs a pass over O; CHOLMOD's and the closed-form estimates ignore it.
         return factor.rcond(self.O.one_norm() if factor.rcond_needs_norm else np.nan)
 
@@ -300,7 +319,8 @@ class State:
         :attr:`capacitance_rcond` (four to six solves with ``O``) decides. The bound only
         errs low, so both answer alike wherever the bound proves anything.
         """
-        if self.p == 0 or self.O.rcond_bound >= threshold:
+        o = self.O
+        if self.p == 0 or (o.kind == "sparse" and o.rcond_bound >= threshold):
             return False
         return self.capacitance_rcond < threshold
 
@@ -397,8 +417,9 @@ class State:
         """``devᵢ W⁻¹ devᵢᵀ`` for one vector ``dev`` (a float) or every row of a 2-D one.
 
         ``dev`` is validated (float64, finite, ``n`` columns). For a symmetric ``W`` with
-        ``U = X`` not the identity, ``bᵀ W⁻¹ b = bᵀ A b − rᵀ O⁻¹ r`` with ``r = (A X)ᵀ b``:
-        one pass over the cached ``A X`` (the solve reads it twice). Where the two terms
+        ``U = X`` not the identity, ``bᵀ W⁻¹ b = bᵀ A b − rᵀ O⁻¹ r`` with ``r = Xᵀ (A b)``
+        (``= (A X)ᵀ b``, ``A`` being symmetric): one product with ``A`` and one pass over
+        ``X`` (the solve reads ``A X`` twice), and no ``A X`` to form or keep. Where the two terms
         cancel by more than :data:`QUADRATIC_CANCELLATION`, or the result is not finite,
         the row is computed as ``bᵀ (W⁻¹ b)`` with the refined solve instead, so the result
         is never less accurate than the solve's.
@@ -407,36 +428,65 @@ class State:
         if not parts.symmetric or self.p == 0 or parts.U.kind == "identity":
             return self._solved_quadratic(dev)
         factor = self.capacitance_factor  # factorises and checks O, warns once
+        if dev.ndim == 1:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ab = parts.A.matmul(dev)
+                r = parts.V.matmul(ab)  # Xᵀ (A b) = (A X)ᵀ b: p entries
+                first = float(_blas.dot(dev, ab))
+                if isinstance(factor, DenseCholesky):  # ‖L⁻¹ r‖²: one triangular solve
+                    half = _dnrm2(_dtrsv(factor.lower, r, lower=1))
+                    second = half * half  # Python floats: inf, never OverflowError (**)
+                else:
+                    second = float(r @ factor.solve(r))
+            # Python floats from here: no floating-point state to guard.
+            quad = first - second
+            if math.isfinite(quad) and max(abs(first), abs(second)) <= (
+                QUADRATIC_CANCELLATION * quad
+            ):
+                return quad
+            return self._solved_quadratic(dev)
         columns = dev.T
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            r = self.VA.matmul(columns)  # (A X)ᵀ b: p entries per row
-            if dev.ndim == 1:
-                first = _blas.dot(dev, parts.A.matmul(dev))
-                if isinstance(factor, DenseCholesky):  # ‖L⁻¹ r‖²: one triangular solve
-                    half = _dtrsv(factor.lower, r, lower=1)
-                    second = _dnrm2(half) ** 2
-                else:
-                    second = r @ factor.solve(r)
-            else:
-                first = np.einsum("ij,ji->i", dev, parts.A.matmul(columns))
-                second = np.einsum("ij,ij->j", r, factor.solve(r))
+            ab = parts.A.matmul(columns)
+            r = parts.V.matmul(ab)  # Xᵀ (A b) = (A X)ᵀ b: p entries per row
+            first = np.einsum("ij,ji->i", dev, ab)
+            second = np.einsum("ij,ij->j", r, factor.solve(r))
             quad = first - second
             terms = np.maximum(np.abs(first), np.abs(second))
             good = np.isfinite(quad) & (terms <= QUADRATIC_CANCELLATION * quad)
-        if dev.ndim == 1:
-            return float(quad) if good else self._solved_quadratic(dev)
         if not np.all(good):
             bad = np.flatnonzero(~good)
             quad[bad] = self._solved_quadratic(dev[bad])
         return quad
 
     def _solved_quadratic(self, dev: np.ndarray) -> float | np.ndarray:
-        """``devᵢ W⁻¹ devᵢᵀ`` by the (refined) solve and a dot product per row."""
+        """``devᵢ W⁻¹ devᵢᵀ`` by the (refined) solve and a dot product per row.
+
+        A row whose form is not finite (its terms overflowed: entries beyond about
+        ``1e154``) is computed again from ``dev / 2ᵏ``, scaled exactly by a power of two
+        near its largest entry, and the result multiplied by ``4ᵏ``: ``+inf`` where the
+        form itself lies beyond the float64 range (a log density of −inf), never NaN.
+        """
         if dev.ndim == 1:
-            return float(_blas.dot(dev, self.solve(dev)))  # one thread: see _blas.UNTHREADED
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                quad = float(_blas.dot(dev, self.solve(dev)))  # one thread: _blas.UNTHREADED
+            return quad if math.isfinite(quad) else self._scaled_quadratic(dev)
         if dev.shape[0] == 0:
             return np.zeros(0)
-        return np.einsum("ij,ij->j", dev.T, self.solve(dev.T))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            quad = np.einsum("ij,ij->j", dev.T, self.solve(dev.T))
+        for i in np.flatnonzero(~np.isfinite(quad)):
+            quad[i] = self._scaled_quadratic(dev[i])
+        return quad
+
+    def _scaled_quadratic(self, dev: np.ndarray) -> float:
+        """``dev W⁻¹ devᵀ`` for one row, from ``dev / 2ᵏ`` (see :meth:`_solved_quadratic`)."""
+        exponent = math.frexp(_max_abs(dev))[1]  # 2^(k−1) ≤ max |devᵢ| < 2ᵏ
+        unit = np.ldexp(dev, -exponent)  # exact, but for entries that become subnormal
+        with np.errstate(over="ignore", invalid="ignore"):
+            quad = float(_blas.dot(unit, self.solve(unit)))
+        half = 2.0 ** (exponent - 1)  # at most 2¹⁰²³: representable
+        return quad * half * half * 4.0  # exact powers of two; inf (no error) beyond range
 
     def refined(self, rhs: np.ndarray) -> np.ndarray:
         """``W⁻¹ rhs`` by iterative refinement in ``s = A⁻¹ x``, without factorising ``A``.

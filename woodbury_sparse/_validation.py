@@ -15,7 +15,7 @@ import numpy as np
 from scipy import linalg, sparse
 from scipy.sparse.linalg import LinearOperator
 
-from ._blocks import Block, arrays_equal, freeze, freeze_sparse
+from ._blocks import Block, all_finite, arrays_equal, freeze, freeze_sparse
 from ._cache import seed
 from ._exceptions import AsymmetryWarning, warn
 from ._factor import _sksparse
@@ -96,12 +96,8 @@ def require_integer(value, name: str, what: str = "a non-negative", minimum: int
 
 
 def check_finite(values: np.ndarray, name: str) -> None:
-    # A finite sum proves every entry finite (NaN and ±inf propagate through it) without
-    # an n-sized temporary; only a sum that overflowed needs the entry-wise look.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(values)):
-            return
-    if not np.all(np.isfinite(values)):
+    """Raise ``ValueError`` naming ``name`` unless every entry of ``values`` is finite."""
+    if not all_finite(values):
         raise ValueError(f"`{name}` contains NaN or infinite values")
 
 
@@ -124,7 +120,8 @@ def as_block(value, name: str, *, square: bool = False, copy: bool = True) -> Bl
     """
     if isinstance(value, LinearOperator):
         raise TypeError(f"`{name}` must be an explicit matrix, got a LinearOperator")
-    if sparse.issparse(value):
+    checked = False  # whether every entry of the block's matrix m has been checked finite
+    if not isinstance(value, np.ndarray) and sparse.issparse(value):
         check_dtype(value.dtype, name)
         if value.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got a {value.ndim}-D sparse array")
@@ -140,36 +137,42 @@ def as_block(value, name: str, *, square: bool = False, copy: bool = True) -> Bl
             m = sparse.csc_array(value, dtype=np.float64, copy=True)
         m.sum_duplicates()
         check_finite(m.data, name)
+        checked = True
         if symmetric and not _is_diagonal(m):
             block = Block("sparse", m.shape, freeze_sparse(m), False, name)
             seed(block, "_asymmetry", 0.0)  # proved exactly symmetric: no second check
             return block
     else:
         try:
-            arr = np.asarray(value)
+            arr = value if type(value) is np.ndarray else np.asarray(value)  # np.matrix: no
         except Exception as exc:  # e.g. ragged nested lists
             raise TypeError(f"`{name}` must be a matrix, got {_describe(value)}") from exc
-        check_dtype(arr.dtype, name)
+        if arr.dtype.kind not in "biuf":
+            check_dtype(arr.dtype, name)
         if arr.ndim != 2:
             raise ValueError(f"`{name}` must be 2-D, got an array of shape {arr.shape}")
         if not copy and arr.dtype == np.float64 and arr.flags.c_contiguous:
             m = arr.view()  # read-only below; the caller's array keeps its flags
         else:
-            m = np.empty(arr.shape)  # filled by copyto: half the time of np.array(arr)
-            np.copyto(m, arr, casting="unsafe")
+            m = np.empty(arr.shape)  # filled by assignment: half the time of np.array(arr)
+            m[...] = arr  # real (checked above), so the unsafe cast is a plain conversion
             check_finite(m, name)
+            checked = True
     shape = m.shape
     if square and shape[0] != shape[1]:
         raise ValueError(f"`{name}` must be square, got shape {shape}")
     if shape[0] == shape[1] and _is_diagonal(m):
         d = np.array(m.diagonal(), dtype=np.float64)
-        check_finite(d, name)  # an uncopied array's entries are not checked yet
-        if np.all(d == 1.0):
+        if not checked:  # an uncopied array's entries are not checked yet
+            check_finite(d, name)
+        if _all_true(d == 1.0):
             return Block.identity(shape[0], name)
-        return Block("diagonal", shape, freeze(d), True, name)
-    if sparse.issparse(m):
-        return Block("sparse", shape, freeze_sparse(m), False, name)
-    return Block("dense", shape, freeze(m), False, name)
+        d.flags.writeable = False
+        return Block("diagonal", shape, d, True, name)
+    if isinstance(m, np.ndarray):
+        m.flags.writeable = False
+        return Block("dense", shape, m, False, name)
+    return Block("sparse", shape, freeze_sparse(m), False, name)
 
 
 #: Half-bandwidths up to which :func:`_band_copy` recognises a full symmetric band.
@@ -323,12 +326,16 @@ def _transposed_copy(value) -> tuple[sparse.csc_array | None, bool]:
     return (t, True) if same else (None, False)
 
 
+_all_true = np.logical_and.reduce
+_any_true = np.logical_or.reduce
+
+
 def _is_diagonal(m) -> bool:
-    if sparse.issparse(m):
+    if not isinstance(m, np.ndarray):
         return _is_diagonal_csc(m)
-    if np.any(np.diagonal(m, 1)):  # settles most non-diagonal matrices in O(n)
+    if _any_true(m.diagonal(1)):  # settles most non-diagonal matrices in O(n)
         return False
-    return bool(np.count_nonzero(m) == np.count_nonzero(np.diagonal(m)))
+    return bool(np.count_nonzero(m) == np.count_nonzero(m.diagonal()))
 
 
 def _stored_diagonal(value) -> np.ndarray | None:
@@ -398,7 +405,7 @@ def _diagonal_copy(stored: np.ndarray, n: int) -> np.ndarray:
 def _all_ones(values: np.ndarray) -> bool:
     """Whether every entry of ``values`` equals 1 (False for NaN), chunk by chunk."""
     for lo in range(0, values.size, _CHUNK):
-        if not np.all(values[lo : lo + _CHUNK] == 1):
+        if not _all_true(values[lo : lo + _CHUNK] == 1):
             return False
     return True
 
@@ -612,6 +619,19 @@ def term_blocks(a: Block, B, U, V, X) -> tuple[list[Block], list[Block], list[Bl
     and stacks the blocks.
     """
     n = a.shape[0]
+    seq = (list, tuple)
+    if B is not None and not (
+        isinstance(B, seq) or isinstance(U, seq) or isinstance(V, seq) or isinstance(X, seq)
+    ):
+        # One term, each argument one matrix (or None): the loop below, without its lists.
+        b = as_block(B, "B", square=True)
+        p = b.shape[0]
+        side = "X" if X is not None else "U"
+        one = {"U": None if U is None else [U], "V": None if V is None else [V], "X": [X]}
+        plain = {"U": ["U"], "V": ["V"], "X": ["X"]}
+        u = _side_block(one, side, 0, plain, n, p, b, a)
+        v = u.T if side == "X" else _side_block(one, "V", 0, plain, n, p, b, a, rows=False)
+        return [b], [u], [v]
     lists = {key: _as_list(val, key) for key, val in (("B", B), ("U", U), ("V", V), ("X", X))}
     if lists["B"] is None:
         raise TypeError("`B` is required")
@@ -649,7 +669,10 @@ def require_symmetric(blocks: list[Block], why: str) -> None:
                 f"{SYMMETRY_RTOL:.1e}), but {why}"
             )
     for blk in blocks:
-        asym, roundoff = blk.asymmetry(), symmetry_roundoff(blk.shape[0])
+        asym = blk.asymmetry()
+        if asym == 0.0:  # the usual case: no rounding to weigh it against
+            continue
+        roundoff = symmetry_roundoff(blk.shape[0])
         if asym > roundoff:
             warn(
                 f"`{blk.name}` is symmetric only to ‖M − Mᵀ‖/‖M‖ = {asym:.1e}, more than "
@@ -681,7 +704,7 @@ def _side_block(lists, key, i, names, n, p, b, a, rows=True) -> Block:
 
 def block_diag(blocks: list[Block], name: str) -> Block:
     if len(blocks) == 1:
-        return blocks[0].renamed(name)
+        return blocks[0] if blocks[0].name == name else blocks[0].renamed(name)
     p = sum(blk.shape[0] for blk in blocks)
     symmetric = all(blk.symmetric for blk in blocks)
     if all(blk.kind in ("identity", "diagonal") for blk in blocks):
@@ -698,7 +721,7 @@ def block_diag(blocks: list[Block], name: str) -> Block:
 
 def _hstack(blocks: list[Block], name: str) -> Block:
     if len(blocks) == 1:
-        return blocks[0].renamed(name)
+        return blocks[0] if blocks[0].name == name else blocks[0].renamed(name)
     if all(blk.kind == "dense" for blk in blocks):
         return Block.from_matrix(np.hstack([blk.data for blk in blocks]), name=name)
     m = sparse.hstack([blk.operand for blk in blocks], format="csc")

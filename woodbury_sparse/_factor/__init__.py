@@ -39,7 +39,6 @@ logging configuration) silences it.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -72,6 +71,7 @@ __all__ = [
 ]
 
 EPS: float = float(np.finfo(np.float64).eps)
+_TINY: float = float(np.finfo(np.float64).tiny)
 
 _requested = os.environ.get("WOODBURY_SPARSE_BACKEND", "").strip().lower()
 if _requested not in ("", "cholmod", "scipy"):
@@ -165,6 +165,10 @@ def factorize(
         # 1e10) included), so its condition number says nothing about their accuracy:
         # it is singular only when some 1/dᵢ is not a finite number (dᵢ = 0, or a
         # subnormal dᵢ whose reciprocal overflows). No condition test follows.
+        # A positive diagonal of normal numbers (the usual precision or prior) passes
+        # with one reduction: every 1/dᵢ ≤ 1/tiny is finite, and M is positive definite.
+        if matrix.size and float(np.minimum.reduce(matrix)) >= _TINY:  # NaN: not ≥
+            return DiagonalFactor(matrix, positive=True)
         _check_diagonal(matrix, name)
         return DiagonalFactor(matrix)
     if kind == "dense":
@@ -309,19 +313,23 @@ def _check_rcond(
     def estimate(method, needs_norm: bool) -> float:
         return method(_one_norm(matrix, kind) if needs_norm else np.nan)
 
-    @functools.cache
+    spared: list[bool] = []  # computed once, on first need (a closure, not functools.cache)
+
     def solves_spared() -> bool:
         # A sparse factor's 1-norm estimate costs solves; a diagonally dominant matrix is
         # proven nonsingular by one O(nnz) pass instead (dominance_rcond_bound).
-        if kind != "sparse":
-            return False
-        bound = dominance_rcond_bound(matrix) if rcond_bound is None else rcond_bound
-        return bound >= n * EPS
+        if not spared:
+            bound = 0.0
+            if kind == "sparse":
+                bound = dominance_rcond_bound(matrix) if rcond_bound is None else rcond_bound
+            spared.append(kind == "sparse" and bound >= n * EPS)
+        return spared[0]
 
     if name == "O":
         if solves_spared():
             return
         rcond = estimate(factor.rcond, factor.rcond_needs_norm)
+        factor.rcond_estimate = rcond  # the same estimate State.capacitance_rcond wants
     else:
         # A screen that needs ‖M‖₁ is the 1-norm estimate itself (solves; SuperLU's factors):
         # the one O(nnz) pass of the dominance bound goes first.
@@ -350,7 +358,7 @@ def _one_norm(matrix, kind: str) -> float:
         return float(np.abs(matrix).max())
     if kind == "sparse":
         return sparse_one_norm(matrix)
-    return float(np.max(abs(matrix).sum(axis=0)))
+    return float(np.maximum.reduce(np.add.reduce(np.abs(matrix), axis=0)))
 
 
 def sparse_one_norm(m) -> float:

@@ -43,6 +43,8 @@ class Factor(ABC):
     symmetric: bool = False
     rcond_needs_norm: bool = True
     screening_needs_norm: bool = True
+    #: ``rcond(‖M‖₁)`` as :func:`~._check_rcond` estimated it for the capacitance, if it did.
+    rcond_estimate: float | None = None
 
     @abstractmethod
     def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:

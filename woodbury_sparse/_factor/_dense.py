@@ -8,6 +8,11 @@ from scipy import linalg
 from .._blas import matmul
 from ._base import Factor, slogdet_from_pivots
 
+# LAPACK's float64 routines, looked up once: get_lapack_funcs costs a cold first call
+# (the caches evicted) about as much as the 20×20 factorisation itself.
+_dpotrf = linalg.lapack.dpotrf
+_dpocon = linalg.lapack.dpocon
+
 
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.flags.writeable = False
@@ -28,9 +33,9 @@ class DenseCholesky(Factor):
     @classmethod
     def attempt(cls, m: np.ndarray) -> DenseCholesky | None:
         """Factorise ``m``, or return None when it is not (numerically) positive definite."""
-        potrf = linalg.get_lapack_funcs("potrf", (m,))
+        potrf = _dpotrf if m.dtype == np.float64 else linalg.get_lapack_funcs("potrf", (m,))
         lower, info = potrf(m, lower=True, clean=True, overwrite_a=False)
-        if info != 0 or not np.all(np.isfinite(np.diag(lower))):
+        if info != 0 or not np.logical_and.reduce(np.isfinite(lower.diagonal())):
             return None
         return cls(lower)
 
@@ -38,10 +43,11 @@ class DenseCholesky(Factor):
         return linalg.cho_solve((self.lower, True), b, check_finite=False)
 
     def _slogdet(self) -> tuple[float, float]:
-        return 1.0, 2.0 * float(np.sum(np.log(np.diag(self.lower))))
+        return 1.0, 2.0 * float(np.add.reduce(np.log(self.lower.diagonal())))
 
     def rcond(self, anorm: float) -> float:
-        pocon = linalg.get_lapack_funcs("pocon", (self.lower,))
+        lower = self.lower
+        pocon = _dpocon if lower.dtype == np.float64 else linalg.get_lapack_funcs("pocon", (lower,))
         rcond, _ = pocon(self.lower, anorm, uplo="L")
         return float(rcond)
 
