@@ -213,6 +213,15 @@ TARGETS: tuple[Target, ...] = (
         key_format="{0}, n = {1:,}",
     ),
     Target(
+        15,
+        "SciPy fallback (banded Cholesky) vs CHOLMOD, AR(1)+noise, n = 10⁵ … 10⁶",
+        "fallback",
+        tuple((op.replace("_", " "), f"fallback {op}", f"cholmod {op}") for op in _R_OPS),
+        2.0,
+        lambda key, regime: key.startswith("ar1|") and 10**5 <= int(key[4:]) <= 10**6,
+        key_format="{0}, n = {1:,}",
+    ),
+    Target(
         5,
         "dense gene update ≥ 10× faster than `inv`, N = 1000",
         "scaling",
