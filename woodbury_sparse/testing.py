@@ -40,6 +40,16 @@ __all__ = [
 ]
 
 
+def _canonical(m: sparse.csc_array) -> sparse.csc_array:
+    """``m`` with sorted indices and no duplicates, flagged so, on every supported SciPy.
+
+    SciPy 1.15's ``diags_array(..., format="csc")`` leaves a column's row indices unsorted
+    (and unflagged), which every consumer would then have to sort or measure again.
+    """
+    m.sum_duplicates()
+    return m
+
+
 def ar1_precision(n: int, rho: float) -> sparse.csc_array:
     """Tridiagonal precision of a stationary AR(1) process with unit innovations.
 
@@ -58,7 +68,7 @@ def ar1_precision(n: int, rho: float) -> sparse.csc_array:
     main = np.full(n, 1.0 + rho**2)
     main[[0, -1]] = 1.0
     off = np.full(n - 1, -rho)
-    return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+    return _canonical(sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc"))
 
 
 def ar1_precision_derivative(n: int, rho: float) -> sparse.csc_array:
@@ -99,10 +109,10 @@ def grid_precision(m: int, kappa: float = 0.5, k: int | None = None) -> sparse.c
             return sparse.csc_array((1, 1))
         ones = np.ones(size - 1)
         deg = np.r_[1.0, np.full(size - 2, 2.0), 1.0]
-        return sparse.diags_array([-ones, deg, -ones], offsets=[-1, 0, 1], format="csc")
+        return _canonical(sparse.diags_array([-ones, deg, -ones], offsets=[-1, 0, 1], format="csc"))
 
     lap = sparse.kron(path(m), sparse.eye_array(k)) + sparse.kron(sparse.eye_array(m), path(k))
-    return sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap)
+    return _canonical(sparse.csc_array(kappa**2 * sparse.eye_array(m * k) + lap))
 
 
 def rw1_precision(n: int) -> sparse.csc_array:
@@ -124,7 +134,7 @@ def rw1_precision(n: int) -> sparse.csc_array:
     main = np.full(n, 2.0)
     main[[0, -1]] = 1.0
     off = np.full(n - 1, -1.0)
-    return sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc")
+    return _canonical(sparse.diags_array([off, main, off], offsets=[-1, 0, 1], format="csc"))
 
 
 def icar_precision(adjacency) -> sparse.csc_array:
@@ -149,7 +159,7 @@ def icar_precision(adjacency) -> sparse.csc_array:
     graph.setdiag(0.0)
     graph.eliminate_zeros()
     degree = np.asarray(graph.sum(axis=0)).ravel()
-    return sparse.csc_array(sparse.diags_array(degree) - graph)
+    return _canonical(sparse.csc_array(sparse.diags_array(degree) - graph))
 
 
 def random_sparse(
@@ -174,7 +184,7 @@ def random_sparse(
     )
     if diagonal and n == m:
         mat = mat + diagonal * sparse.eye_array(n)
-    return sparse.csc_array(mat)
+    return _canonical(sparse.csc_array(mat))
 
 
 def random_spd(
@@ -199,7 +209,7 @@ def random_symmetric_indefinite(n: int, rng: RngLike, density: float = 0.2) -> s
     """A random symmetric indefinite, well-conditioned sparse matrix."""
     r = random_sparse(n, n, density, rng)
     signs = np.where(np.arange(n) % 2 == 0, 3.0, -3.0)
-    return sparse.csc_array(0.25 * (r + r.T) + sparse.diags_array(signs))
+    return _canonical(sparse.csc_array(0.25 * (r + r.T) + sparse.diags_array(signs)))
 
 
 def _dense(m) -> np.ndarray:
